@@ -1,0 +1,212 @@
+"""Adam (Kingma & Ba, 2015) and AdamW (Loshchilov & Hutter, 2019), with every switch.
+
+Algorithm 1 of the paper, for gradient gₜ at step t = 1, 2, …::
+
+    mₜ = β₁·mₜ₋₁ + (1 − β₁)·gₜ          first moment (mean)
+    vₜ = β₂·vₜ₋₁ + (1 − β₂)·gₜ²         second moment (uncentred variance)
+    m̂ₜ = mₜ / (1 − β₁ᵗ)                 bias correction: m₀ = v₀ = 0 pull both towards 0
+    v̂ₜ = vₜ / (1 − β₂ᵗ)
+    θₜ = θₜ₋₁ − α·m̂ₜ / (√v̂ₜ + ε)
+
+References:
+    Kingma & Ba, "Adam: A Method for Stochastic Optimization", ICLR 2015 (arXiv:1412.6980).
+    Loshchilov & Hutter, "Decoupled Weight Decay Regularization", ICLR 2019.
+    Reddi, Kale & Kumar, "On the Convergence of Adam and Beyond", ICLR 2018 (AMSGrad).
+    St John, "AdamD: Improved bias-correction in Adam", arXiv:2110.10828 (2021).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, ClassVar, Literal, NamedTuple
+
+from .base import (
+    NONNEG,
+    UNIT,
+    Hyper,
+    Hypers,
+    NonFinitePolicy,
+    Optimizer,
+    Params,
+    check_betas,
+    check_bias_correction,
+    check_choice,
+    check_flag,
+    check_hyper,
+    init_fields,
+    signed_and_decayed,
+)
+
+EpsPlacement = Literal["after_correction", "before_correction"]
+AmsgradVariant = Literal["raw", "corrected"]
+
+
+class AdamState(NamedTuple):
+    """``t`` steps taken; first moment ``m``; second moment ``v``; ``v_max`` with AMSGrad."""
+
+    t: int
+    m: Params
+    v: Params
+    v_max: Params | None = None
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Adam(Optimizer):
+    r"""Adam, as Algorithm 1 of Kingma & Ba (2015), with the variants the literature uses.
+
+    Update, for step t ≥ 1 (α = ``lr``, (β₁, β₂) = ``betas``)::
+
+        mₜ = β₁·mₜ₋₁ + (1 − β₁)·gₜ
+        vₜ = β₂·vₜ₋₁ + (1 − β₂)·gₜ²
+        θₜ = θₜ₋₁ − α·m̂ₜ / (√(v̂ₜ + ε_root) + ε),   m̂ₜ = mₜ/(1 − β₁ᵗ),  v̂ₜ = vₜ/(1 − β₂ᵗ)
+
+    Args:
+        lr: step size α ≥ 0; a float, a schedule ``lr(t)``, or an array broadcasting against
+            the parameters (K configurations in one pass).
+        betas: decay rates (β₁, β₂), each in [0, 1); floats, schedules or arrays.
+        eps: ε ≥ 0 added to the denominator.
+        weight_decay: λ ≥ 0. Added to the gradient (L2, g ← g + λθ) or, with
+            ``decoupled_weight_decay``, applied to the parameters: θ ← θ(1 − αλ) (AdamW).
+        amsgrad: keep the running maximum of the second moment (Reddi et al., 2018).
+        maximize: ascend instead of descend.
+        decoupled_weight_decay: AdamW's decay (see ``weight_decay``).
+        bias_correction: ``True`` (Algorithm 1), ``False`` (no correction: the first step is
+            α(1−β₁)/√(1−β₂)·sign(g) ≈ 3.16α at the defaults), or a pair
+            ``(first_moment, second_moment)``: ``(False, True)`` is AdamD.
+        eps_placement: ``"after_correction"`` (Algorithm 1; PyTorch, optax): √v̂ₜ + ε.
+            ``"before_correction"``: the paper's §2 reformulation, as in TensorFlow/Keras:
+            θₜ = θₜ₋₁ − αₜ·mₜ/(√vₜ + ε̂) with αₜ = α·√(1 − β₂ᵗ)/(1 − β₁ᵗ). The two agree
+            exactly when ε̂ = ε·√(1 − β₂ᵗ); with a constant ε̂ the effective ε grows as
+            1/√(1 − β₂ᵗ) during the first steps.
+        eps_root: ε_root ≥ 0 added *inside* the square root (optax's ``eps_root``).
+        amsgrad_variant: ``"raw"`` (PyTorch): v_max = max(v_max, vₜ), then divided by the
+            current 1 − β₂ᵗ. ``"corrected"`` (optax): v̂_max = max(v̂_max, v̂ₜ), the maximum of
+            the bias-corrected estimates. Reddi et al.'s original AMSGrad has no bias
+            correction: ``amsgrad=True, bias_correction=False`` (either variant).
+        nonfinite: what a NaN/Inf gradient does: ``"raise"`` (default; state untouched),
+            ``"skip"`` (the step is not taken, as with ``torch.amp.GradScaler``), or
+            ``"propagate"`` (PyTorch's behaviour: the NaN enters the parameters and moments).
+
+    Example:
+        >>> import numpy as np, adamlab
+        >>> opt = adamlab.Adam(lr=0.1)
+        >>> x = np.array(8.0); state = opt.init(x)
+        >>> x, state = opt.step(x, 2 * (x - 2), state)
+        >>> float(x)  # the first step is -α·g/(|g| + ε)
+        7.9
+    """
+
+    name: ClassVar[str] = "adam"
+    State: ClassVar[type] = AdamState
+    slots: ClassVar[tuple[str, ...]] = ("m", "v", "v_max")
+    dynamic: ClassVar[dict] = {
+        "lr": NONNEG, "beta1": UNIT, "beta2": UNIT, "eps": NONNEG, "weight_decay": NONNEG,
+    }  # fmt: skip
+
+    lr: Hyper = 1e-3
+    betas: tuple[Hyper, Hyper] = (0.9, 0.999)
+    eps: Hyper = 1e-8
+    weight_decay: Hyper = 0.0
+    amsgrad: bool = False
+    _: dataclasses.KW_ONLY
+    maximize: bool = False
+    decoupled_weight_decay: bool = False
+    bias_correction: bool | tuple[bool, bool] = True
+    eps_placement: EpsPlacement = "after_correction"
+    eps_root: float = 0.0
+    amsgrad_variant: AmsgradVariant = "raw"
+    nonfinite: NonFinitePolicy = "raise"
+
+    def __post_init__(self) -> None:
+        init_fields(
+            self,
+            lr=check_hyper("lr", self.lr, NONNEG),
+            betas=check_betas(self.betas),
+            eps=check_hyper("eps", self.eps, NONNEG),
+            weight_decay=check_hyper("weight_decay", self.weight_decay, NONNEG),
+            amsgrad=check_flag("amsgrad", self.amsgrad),
+            maximize=check_flag("maximize", self.maximize),
+            decoupled_weight_decay=check_flag(
+                "decoupled_weight_decay", self.decoupled_weight_decay
+            ),
+            bias_correction=check_bias_correction(self.bias_correction),
+            eps_placement=check_choice(
+                "eps_placement", self.eps_placement, ("after_correction", "before_correction")
+            ),
+            eps_root=float(check_hyper("eps_root", self.eps_root, NONNEG)),
+            amsgrad_variant=check_choice(
+                "amsgrad_variant", self.amsgrad_variant, ("raw", "corrected")
+            ),
+            nonfinite=check_choice("nonfinite", self.nonfinite, ("raise", "skip", "propagate")),
+        )
+        if (
+            self.amsgrad
+            and self.amsgrad_variant == "corrected"
+            and self.eps_placement != "after_correction"
+        ):
+            raise ValueError(
+                "amsgrad_variant='corrected' takes the maximum of the corrected v̂ₜ, which needs "
+                "eps_placement='after_correction'"
+            )
+
+    def active_slots(self) -> tuple[str, ...]:
+        return self.slots if self.amsgrad else ("m", "v")
+
+    def corrections(self, t: int, h: Hypers) -> tuple[Any, Any]:
+        """The divisors used at step t: (1 − β₁ᵗ, 1 − β₂ᵗ), or 1 where correction is off."""
+        first, second = self.bias_correction
+        c1 = 1 - h.beta1**t if first else 1.0
+        c2 = 1 - h.beta2**t if second else 1.0
+        return c1, c2
+
+    def update_leaf(self, xp: Any, x: Any, g: Any, s: Hypers, t: int, h: Hypers):
+        lr, b1, b2, eps = h.lr, h.beta1, h.beta2, h.eps
+        x, g = signed_and_decayed(x, g, h, decoupled=self.decoupled_weight_decay)
+        m = b1 * s.m + (1 - b1) * g
+        v = b2 * s.v + (1 - b2) * g * g
+        c1, c2 = self.corrections(t, h)
+        new = {"m": m, "v": v}
+
+        if self.amsgrad and self.amsgrad_variant == "corrected":
+            v_hat = new["v_max"] = xp.maximum(s.v_max, v / c2)
+        elif self.amsgrad:
+            v = new["v_max"] = xp.maximum(s.v_max, v)
+            v_hat = v / c2
+        else:
+            v_hat = v / c2
+
+        if self.eps_placement == "after_correction":  # Algorithm 1
+            m_hat = m / c1
+            x = x - lr * m_hat / (xp.sqrt(v_hat + self.eps_root) + eps)
+        else:  # §2: αₜ = α·√(1 − β₂ᵗ)/(1 − β₁ᵗ), ε̂ added to the uncorrected √vₜ
+            alpha_t = lr * c2**0.5 / c1
+            x = x - alpha_t * m / (xp.sqrt(v + self.eps_root) + eps)
+        return x, new
+
+    def diagnostics_shared(self, t: int, h: Hypers) -> dict[str, Any]:
+        return {"bias1": 1 - h.beta1**t, "bias2": 1 - h.beta2**t}
+
+    def diagnostics_leaf(self, xp: Any, s: Hypers, t: int, h: Hypers) -> dict[str, Any]:
+        c1, c2 = self.corrections(t, h)
+        if self.amsgrad and self.amsgrad_variant == "corrected":
+            v_hat = s.v_max
+        else:
+            v_hat = (s.v_max if self.amsgrad else s.v) / c2
+        if self.eps_placement == "after_correction":
+            effective_lr = h.lr / (xp.sqrt(v_hat + self.eps_root) + h.eps)
+        else:
+            effective_lr = h.lr * c2**0.5 / (xp.sqrt(v_hat * c2 + self.eps_root) + h.eps)
+        return {"m_hat": s.m / c1, "v_hat": v_hat, "effective_lr": effective_lr}
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class AdamW(Adam):
+    """AdamW: Adam with decoupled weight decay θ ← θ(1 − αλ), λ = ``weight_decay`` = 1e-2.
+
+    Identical to ``Adam(..., weight_decay=1e-2, decoupled_weight_decay=True)``; see
+    :class:`Adam` for the update and every other argument (Loshchilov & Hutter, 2019).
+    """
+
+    name: ClassVar[str] = "adamw"
+    weight_decay: Hyper = 1e-2
+    decoupled_weight_decay: bool = dataclasses.field(default=True, kw_only=True)

@@ -1,0 +1,89 @@
+"""AdaMax (Kingma & Ba, 2015, §7.1): Adam with the infinity norm in place of the L2 norm."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, ClassVar, NamedTuple
+
+from .base import (
+    NONNEG,
+    UNIT,
+    Hyper,
+    Hypers,
+    NonFinitePolicy,
+    Optimizer,
+    Params,
+    check_betas,
+    check_choice,
+    check_flag,
+    check_hyper,
+    init_fields,
+    signed_and_decayed,
+)
+
+
+class AdamaxState(NamedTuple):
+    """``t`` steps taken; first moment ``m``; exponentially weighted infinity norm ``u``."""
+
+    t: int
+    m: Params
+    u: Params
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Adamax(Optimizer):
+    r"""AdaMax, Algorithm 2 of Kingma & Ba (2015), with ε as PyTorch and optax place it.
+
+    Update, for step t ≥ 1 (α = ``lr``)::
+
+        mₜ = β₁·mₜ₋₁ + (1 − β₁)·gₜ
+        uₜ = max(β₂·uₜ₋₁, |gₜ| + ε)
+        θₜ = θₜ₋₁ − (α / (1 − β₁ᵗ))·mₜ / uₜ
+
+    uₜ needs no bias correction (it is a maximum, not an average); ``bias_correction=False``
+    drops the first moment's. Args as :class:`Adam` (defaults lr = 2e-3, ε = 1e-8, L2 decay).
+    Reference: Kingma & Ba, "Adam: A Method for Stochastic Optimization", ICLR 2015, §7.1.
+    """
+
+    name: ClassVar[str] = "adamax"
+    State: ClassVar[type] = AdamaxState
+    slots: ClassVar[tuple[str, ...]] = ("m", "u")
+    dynamic: ClassVar[dict] = {
+        "lr": NONNEG, "beta1": UNIT, "beta2": UNIT, "eps": NONNEG, "weight_decay": NONNEG,
+    }  # fmt: skip
+
+    lr: Hyper = 2e-3
+    betas: tuple[Hyper, Hyper] = (0.9, 0.999)
+    eps: Hyper = 1e-8
+    weight_decay: Hyper = 0.0
+    _: dataclasses.KW_ONLY
+    maximize: bool = False
+    bias_correction: bool = True
+    nonfinite: NonFinitePolicy = "raise"
+
+    def __post_init__(self) -> None:
+        init_fields(
+            self,
+            lr=check_hyper("lr", self.lr, NONNEG),
+            betas=check_betas(self.betas),
+            eps=check_hyper("eps", self.eps, NONNEG),
+            weight_decay=check_hyper("weight_decay", self.weight_decay, NONNEG),
+            maximize=check_flag("maximize", self.maximize),
+            bias_correction=check_flag("bias_correction", self.bias_correction),
+            nonfinite=check_choice("nonfinite", self.nonfinite, ("raise", "skip", "propagate")),
+        )
+
+    def _c1(self, t: int, h: Hypers) -> Any:
+        return 1 - h.beta1**t if self.bias_correction else 1.0
+
+    def update_leaf(self, xp: Any, x: Any, g: Any, s: Hypers, t: int, h: Hypers):
+        x, g = signed_and_decayed(x, g, h)
+        m = h.beta1 * s.m + (1 - h.beta1) * g
+        u = xp.maximum(h.beta2 * s.u, xp.abs(g) + h.eps)
+        return x - (h.lr / self._c1(t, h)) * m / u, {"m": m, "u": u}
+
+    def diagnostics_shared(self, t: int, h: Hypers) -> dict[str, Any]:
+        return {"bias1": 1 - h.beta1**t}
+
+    def diagnostics_leaf(self, xp: Any, s: Hypers, t: int, h: Hypers) -> dict[str, Any]:
+        return {"m_hat": s.m / self._c1(t, h), "effective_lr": h.lr / s.u}

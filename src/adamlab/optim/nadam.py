@@ -1,0 +1,118 @@
+"""NAdam (Dozat, 2016): Adam with Nesterov momentum, in PyTorch's scheduled-μ form.
+
+Reference:
+    Dozat, "Incorporating Nesterov Momentum into Adam", ICLR 2016 workshop.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, ClassVar, NamedTuple
+
+from .base import (
+    NONNEG,
+    UNIT,
+    Hyper,
+    Hypers,
+    NonFinitePolicy,
+    Optimizer,
+    Params,
+    Range,
+    check_betas,
+    check_choice,
+    check_flag,
+    check_hyper,
+    init_fields,
+    signed_and_decayed,
+)
+
+
+class NAdamState(NamedTuple):
+    """``t`` steps; moments ``m``, ``v``; ``mu_product`` = μ₁·μ₂·…·μₜ (one value for all)."""
+
+    t: int
+    m: Params
+    v: Params
+    mu_product: Any = 1.0
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class NAdam(Optimizer):
+    r"""NAdam: Adam whose step looks one momentum step ahead.
+
+    Update, for step t ≥ 1 (α = ``lr``, ψ = ``momentum_decay``)::
+
+        μₜ = β₁·(1 − ½·0.96^(t·ψ))                 Dozat's momentum schedule
+        mₜ = β₁·mₜ₋₁ + (1 − β₁)·gₜ,   vₜ = β₂·vₜ₋₁ + (1 − β₂)·gₜ²
+        dₜ = √(vₜ / (1 − β₂ᵗ)) + ε
+        θₜ = θₜ₋₁ − α·(1 − μₜ)/(1 − ∏ᵢ≤ₜ μᵢ)·gₜ/dₜ − α·μₜ₊₁/(1 − ∏ᵢ≤ₜ₊₁ μᵢ)·mₜ/dₜ
+
+    ``momentum_decay=math.inf`` makes μₜ = β₁ for all t, which is Dozat's constant-μ NAdam as
+    optax (``optax.nadam``) and Keras write it:
+    θₜ = θₜ₋₁ − α·(β₁·mₜ/(1 − β₁ᵗ⁺¹) + (1 − β₁)·gₜ/(1 − β₁ᵗ)) / (√v̂ₜ + ε).
+
+    Args as :class:`Adam` (defaults lr = 2e-3), plus ``momentum_decay`` ψ ≥ 0 (4e-3) and
+    ``decoupled_weight_decay`` (NAdamW).
+    """
+
+    name: ClassVar[str] = "nadam"
+    State: ClassVar[type] = NAdamState
+    slots: ClassVar[tuple[str, ...]] = ("m", "v")
+    dynamic: ClassVar[dict] = {
+        "lr": NONNEG, "beta1": UNIT, "beta2": UNIT, "eps": NONNEG, "weight_decay": NONNEG,
+    }  # fmt: skip
+
+    lr: Hyper = 2e-3
+    betas: tuple[Hyper, Hyper] = (0.9, 0.999)
+    eps: Hyper = 1e-8
+    weight_decay: Hyper = 0.0
+    momentum_decay: float = 4e-3
+    decoupled_weight_decay: bool = False
+    _: dataclasses.KW_ONLY
+    maximize: bool = False
+    nonfinite: NonFinitePolicy = "raise"
+
+    def __post_init__(self) -> None:
+        init_fields(
+            self,
+            lr=check_hyper("lr", self.lr, NONNEG),
+            betas=check_betas(self.betas),
+            eps=check_hyper("eps", self.eps, NONNEG),
+            weight_decay=check_hyper("weight_decay", self.weight_decay, NONNEG),
+            momentum_decay=float(check_hyper("momentum_decay", self.momentum_decay, Range(0.0))),
+            decoupled_weight_decay=check_flag(
+                "decoupled_weight_decay", self.decoupled_weight_decay
+            ),
+            maximize=check_flag("maximize", self.maximize),
+            nonfinite=check_choice("nonfinite", self.nonfinite, ("raise", "skip", "propagate")),
+        )
+
+    def mu(self, t: int, h: Hypers) -> Any:
+        """Dozat's momentum schedule μₜ = β₁·(1 − ½·0.96^(t·ψ))."""
+        return h.beta1 * (1 - 0.5 * 0.96 ** (t * self.momentum_decay))
+
+    def scalars_init(self) -> dict[str, Any]:
+        return {"mu_product": 1.0}
+
+    def scalars_update(self, sc: dict[str, Any], t: int, h: Hypers) -> dict[str, Any]:
+        return {"mu_product": sc["mu_product"] * self.mu(t, h)}
+
+    def update_leaf(self, xp: Any, x: Any, g: Any, s: Hypers, t: int, h: Hypers):
+        x, g = signed_and_decayed(x, g, h, decoupled=self.decoupled_weight_decay)
+        mu, mu_next, prod = self.mu(t, h), self.mu(t + 1, h), h.mu_product
+        m = h.beta1 * s.m + (1 - h.beta1) * g
+        v = h.beta2 * s.v + (1 - h.beta2) * g * g
+        d = xp.sqrt(v / (1 - h.beta2**t)) + h.eps
+        x = x - h.lr * (1 - mu) / (1 - prod) * g / d - h.lr * mu_next / (1 - prod * mu_next) * m / d
+        return x, {"m": m, "v": v}
+
+    def diagnostics_shared(self, t: int, h: Hypers) -> dict[str, Any]:
+        return {"bias1": 1 - h.beta1**t, "bias2": 1 - h.beta2**t, "mu": self.mu(t, h)}
+
+    def diagnostics_leaf(self, xp: Any, s: Hypers, t: int, h: Hypers) -> dict[str, Any]:
+        v_hat = s.v / (1 - h.beta2**t)
+        return {
+            "m_hat": s.m / (1 - h.beta1**t),
+            "v_hat": v_hat,
+            "effective_lr": h.lr / (xp.sqrt(v_hat) + h.eps),
+        }

@@ -1,0 +1,143 @@
+"""RAdam (Liu et al., 2020): Adam with the variance of the adaptive step rectified.
+
+Reference:
+    Liu, Jiang, He, Chen, Liu, Gao & Han, "On the Variance of the Adaptive Learning Rate and
+    Beyond", ICLR 2020.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, ClassVar, NamedTuple
+
+from .adam import EpsPlacement
+from .base import (
+    NONNEG,
+    UNIT,
+    Hyper,
+    Hypers,
+    NonFinitePolicy,
+    Optimizer,
+    Params,
+    check_betas,
+    check_choice,
+    check_flag,
+    check_hyper,
+    init_fields,
+    signed_and_decayed,
+)
+
+
+class RAdamState(NamedTuple):
+    """``t`` steps taken; first moment ``m``; second moment ``v``."""
+
+    t: int
+    m: Params
+    v: Params
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class RAdam(Optimizer):
+    r"""RAdam: plain momentum SGD while v̂ₜ is too noisy, rectified Adam after.
+
+    Update, for step t ≥ 1 (α = ``lr``)::
+
+        mₜ, vₜ as in Adam;   m̂ₜ = mₜ/(1 − β₁ᵗ)
+        ρ∞ = 2/(1 − β₂) − 1,   ρₜ = ρ∞ − 2t·β₂ᵗ/(1 − β₂ᵗ)
+        if ρₜ > 5:  rₜ = √((ρₜ − 4)(ρₜ − 2)ρ∞ / ((ρ∞ − 4)(ρ∞ − 2)ρₜ))
+                    θₜ = θₜ₋₁ − α·rₜ·m̂ₜ·√(1 − β₂ᵗ)/(√vₜ + ε)      (PyTorch)
+        else:       θₜ = θₜ₋₁ − α·m̂ₜ
+
+    PyTorch adds ε to the uncorrected √vₜ (``eps_placement="before_correction"``, the
+    default here); optax adds it to √v̂ₜ (``"after_correction"``) and switches at ρₜ ≥ 5
+    rather than ρₜ > 5, which differs only when ρₜ is exactly 5.
+
+    Args as :class:`Adam` (defaults lr = 1e-3), plus ``decoupled_weight_decay`` and
+    ``eps_placement``.
+    """
+
+    name: ClassVar[str] = "radam"
+    State: ClassVar[type] = RAdamState
+    slots: ClassVar[tuple[str, ...]] = ("m", "v")
+    dynamic: ClassVar[dict] = {
+        "lr": NONNEG, "beta1": UNIT, "beta2": UNIT, "eps": NONNEG, "weight_decay": NONNEG,
+    }  # fmt: skip
+
+    lr: Hyper = 1e-3
+    betas: tuple[Hyper, Hyper] = (0.9, 0.999)
+    eps: Hyper = 1e-8
+    weight_decay: Hyper = 0.0
+    decoupled_weight_decay: bool = False
+    _: dataclasses.KW_ONLY
+    maximize: bool = False
+    eps_placement: EpsPlacement = "before_correction"
+    nonfinite: NonFinitePolicy = "raise"
+
+    def __post_init__(self) -> None:
+        init_fields(
+            self,
+            lr=check_hyper("lr", self.lr, NONNEG),
+            betas=check_betas(self.betas),
+            eps=check_hyper("eps", self.eps, NONNEG),
+            weight_decay=check_hyper("weight_decay", self.weight_decay, NONNEG),
+            decoupled_weight_decay=check_flag(
+                "decoupled_weight_decay", self.decoupled_weight_decay
+            ),
+            maximize=check_flag("maximize", self.maximize),
+            eps_placement=check_choice(
+                "eps_placement", self.eps_placement, ("after_correction", "before_correction")
+            ),
+            nonfinite=check_choice("nonfinite", self.nonfinite, ("raise", "skip", "propagate")),
+        )
+
+    def rectification(self, xp: Any, t: int, h: Hypers) -> tuple[Any, Any]:
+        """(whether ρₜ > 5, rₜ) — arrays when β₂ is an array of configurations."""
+        b2 = h.beta2
+        rho_inf = 2 / (1 - b2) - 1
+        rho_t = rho_inf - 2 * t * b2**t / (1 - b2**t)
+        tractable = rho_t > 5
+        if isinstance(tractable, bool):
+            if not tractable:
+                return False, 1.0
+        else:  # keep the unselected entries finite: r = 1 where ρₜ ≤ 5
+            rho_t = xp.where(tractable, rho_t, rho_inf)
+        r = ((rho_t - 4) * (rho_t - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * rho_t)) ** 0.5
+        return tractable, r
+
+    def _adaptive_lr(self, xp: Any, v: Any, t: int, h: Hypers) -> Any:
+        c2 = 1 - h.beta2**t
+        if self.eps_placement == "before_correction":
+            return c2**0.5 / (xp.sqrt(v) + h.eps)
+        return 1 / (xp.sqrt(v / c2) + h.eps)
+
+    def update_leaf(self, xp: Any, x: Any, g: Any, s: Hypers, t: int, h: Hypers):
+        x, g = signed_and_decayed(x, g, h, decoupled=self.decoupled_weight_decay)
+        m = h.beta1 * s.m + (1 - h.beta1) * g
+        v = h.beta2 * s.v + (1 - h.beta2) * g * g
+        m_hat = m / (1 - h.beta1**t)
+        tractable, r = self.rectification(xp, t, h)
+        if tractable is False:
+            return x - h.lr * m_hat, {"m": m, "v": v}
+        step = h.lr * r * m_hat * self._adaptive_lr(xp, v, t, h)
+        if tractable is not True:
+            step = xp.where(tractable, step, h.lr * m_hat)
+        return x - step, {"m": m, "v": v}
+
+    def diagnostics_shared(self, t: int, h: Hypers) -> dict[str, Any]:
+        return {"bias1": 1 - h.beta1**t, "bias2": 1 - h.beta2**t}
+
+    def diagnostics_leaf(self, xp: Any, s: Hypers, t: int, h: Hypers) -> dict[str, Any]:
+        tractable, r = self.rectification(xp, t, h)
+        adaptive = h.lr * r * self._adaptive_lr(xp, s.v, t, h)
+        if tractable is False:
+            effective_lr = h.lr + 0 * s.v
+        elif tractable is True:
+            effective_lr = adaptive
+        else:
+            effective_lr = xp.where(tractable, adaptive, h.lr + 0 * s.v)
+        return {
+            "m_hat": s.m / (1 - h.beta1**t),
+            "v_hat": s.v / (1 - h.beta2**t),
+            "effective_lr": effective_lr,
+            "rectification": r,
+        }
