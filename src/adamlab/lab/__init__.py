@@ -1,0 +1,33 @@
+"""The lab: run optimizers side by side on a problem and record everything they did.
+
+    >>> from adamlab.lab import compare
+    >>> result = compare("quadratic", ["sgd:lr=0.1", "adam:lr=0.1"], steps=50)
+    >>> print(result.table())  # doctest: +SKIP
+
+``compare`` returns a :class:`Result` (one :class:`Trajectory` per optimizer and seed) that
+prints a table, computes metrics, exports to pandas / CSV / Parquet / JSON and loads back;
+:mod:`adamlab.plot` draws it.
+"""
+
+from .metrics import Metrics, auc_log_suboptimality, compute_metrics, steps_to_tolerance
+from .result import Result, Surface, Trajectory
+from .runner import compare, get_problem, loss_surface, run
+from .specs import label_for, optimizer_from_spec, parse_spec, parse_value
+
+__all__ = [
+    "Metrics",
+    "Result",
+    "Surface",
+    "Trajectory",
+    "auc_log_suboptimality",
+    "compare",
+    "compute_metrics",
+    "get_problem",
+    "label_for",
+    "loss_surface",
+    "optimizer_from_spec",
+    "parse_spec",
+    "parse_value",
+    "run",
+    "steps_to_tolerance",
+]

@@ -1,0 +1,481 @@
+"""What a comparison recorded: one :class:`Trajectory` per optimizer (and seed), gathered in
+a :class:`Result` that computes metrics, prints a table, exports and loads back.
+
+Row ``t`` of every per-step array describes the state after ``t`` steps (row 0 is the start):
+``x[t]`` = xₜ, ``loss[t]`` = f(xₜ) (the exact objective, even on noisy problems),
+``grad_norm[t]`` = ‖∇f(xₜ)‖, ``step[t]`` = xₜ − xₜ₋₁, and ``diagnostics[k][t]`` what the
+optimizer reported after step t (``m``, ``v``, ``m_hat``, ``v_hat``, ``bias1``,
+``bias2``, ``effective_lr``, …). Row 0 of ``step`` and ``diagnostics`` is NaN.
+
+On large problems only some coordinates are *tracked* (by default the first two when
+dim > 50, see :func:`adamlab.lab.compare`): ``x``, ``step`` and per-coordinate diagnostics
+hold those columns, while ``loss``, ``grad_norm``, ``distance`` and ``step_norm`` are always
+computed on the full parameter vector.
+
+Files (written atomically):
+
+* ``.json``: everything — manifest, trajectories and loss surface — in one file, loadable
+  with :meth:`Result.load` and ``adamlab plot`` (no pandas needed);
+* ``.csv``: the tidy table (one row per optimizer × seed × step), plus the manifest next to
+  it as ``<file>.manifest.json`` (pandas needed);
+* ``.parquet``: the tidy table with the manifest in the file's metadata (pandas + pyarrow).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as _dt
+import json
+import os
+import platform
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from ._io import atomic_path, write_atomic
+from .metrics import Metrics, compute_metrics, fmt_number
+
+FORMAT = "adamlab.result/1"
+
+
+def _arr(v: Any) -> np.ndarray:
+    return np.asarray(v, dtype=np.float64)
+
+
+@dataclasses.dataclass(eq=False)
+class Trajectory:
+    """One optimizer's run from the shared start, on one seed's noise.
+
+    Attributes:
+        label: the name in tables and legends, e.g. ``"Adam(lr=0.1, betas=(0.9, 0.999))"``.
+        optimizer: the optimizer's hyperparameters as plain data (``opt.describe()``).
+        seed: the noise seed (paired: every optimizer of a comparison gets the same stream).
+        x: iterates x₀…x_T of the tracked coordinates, shape (T+1, k).
+        loss: exact f(xₜ), shape (T+1,).
+        grad_norm: ‖∇f(xₜ)‖ of the exact gradient, shape (T+1,).
+        distance: ‖xₜ − x*‖ where x* is known, else None.
+        step: xₜ − xₜ₋₁ of the tracked coordinates, shape (T+1, k), row 0 NaN.
+        step_norm: ‖xₜ − xₜ₋₁‖ over all coordinates, shape (T+1,), row 0 NaN.
+        diagnostics: name → (T+1,) for shared quantities (``bias1``) or (T+1, k) per
+            tracked coordinate (``m``, ``m_hat``, ``v``, ``v_hat``, ``effective_lr``), row 0 NaN.
+        diverged_at: the step at which the loss went non-finite or the optimizer refused a
+            non-finite gradient; the run stopped there (T = diverged_at, or diverged_at − 1
+            when the step was refused). None for a complete run.
+        diverged_reason: why, in words.
+    """
+
+    label: str
+    optimizer: dict[str, Any]
+    seed: int
+    x: np.ndarray
+    loss: np.ndarray
+    grad_norm: np.ndarray
+    distance: np.ndarray | None
+    step: np.ndarray
+    step_norm: np.ndarray
+    diagnostics: dict[str, np.ndarray]
+    diverged_at: int | None = None
+    diverged_reason: str | None = None
+
+    @property
+    def steps_taken(self) -> int:
+        """T: the number of steps recorded after the start."""
+        return len(self.loss) - 1
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "label": self.label,
+            "optimizer": self.optimizer,
+            "seed": self.seed,
+            "diverged_at": self.diverged_at,
+            "diverged_reason": self.diverged_reason,
+        }
+        for name in ("x", "loss", "grad_norm", "distance", "step", "step_norm"):
+            v = getattr(self, name)
+            out[name] = None if v is None else v.tolist()
+        out["diagnostics"] = {k: v.tolist() for k, v in self.diagnostics.items()}
+        return out
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Trajectory:
+        def arr2(v: Any) -> np.ndarray:
+            a = _arr(v)
+            return a.reshape(len(a), -1) if a.ndim < 2 else a
+
+        return cls(
+            label=d["label"],
+            optimizer=d["optimizer"],
+            seed=int(d["seed"]),
+            x=arr2(d["x"]),
+            loss=_arr(d["loss"]),
+            grad_norm=_arr(d["grad_norm"]),
+            distance=None if d.get("distance") is None else _arr(d["distance"]),
+            step=arr2(d["step"]),
+            step_norm=_arr(d["step_norm"]),
+            diagnostics={k: _arr(v) for k, v in d["diagnostics"].items()},
+            diverged_at=d.get("diverged_at"),
+            diverged_reason=d.get("diverged_reason"),
+        )
+
+
+@dataclasses.dataclass(eq=False)
+class Surface:
+    """The exact loss on a grid over the plotting box, computed by the lab so that plots
+    (and a reloaded Result) need no problem object: ``axes`` is one grid vector per
+    coordinate (1 or 2), ``loss`` the values, shape ``(len(axes[0]),)`` or ``(ny, nx)``."""
+
+    axes: list[np.ndarray]
+    loss: np.ndarray
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"axes": [a.tolist() for a in self.axes], "loss": self.loss.tolist()}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Surface:
+        return cls([_arr(a) for a in d["axes"]], _arr(d["loss"]))
+
+
+def _versions() -> dict[str, str]:
+    import sys
+
+    from .. import __version__
+
+    out = {"adamlab": __version__, "numpy": np.__version__, "python": platform.python_version()}
+    mpl = sys.modules.get("matplotlib")
+    if mpl is not None:
+        out["matplotlib"] = mpl.__version__
+    return out
+
+
+def _frame_columns(t: Trajectory, tracked: list[int]) -> dict[str, np.ndarray]:
+    n = len(t.loss)
+    cols: dict[str, Any] = {
+        "label": [t.label] * n,
+        "optimizer": [t.optimizer.get("name", "")] * n,
+        "seed": np.full(n, t.seed),
+        "step": np.arange(n),
+        "loss": t.loss,
+        "grad_norm": t.grad_norm,
+        "distance": t.distance if t.distance is not None else np.full(n, np.nan),
+        "step_norm": t.step_norm,
+    }
+    for j, i in enumerate(tracked):
+        cols[f"x[{i}]"] = t.x[:, j]
+    for j, i in enumerate(tracked):
+        cols[f"dx[{i}]"] = t.step[:, j]
+    for k, v in t.diagnostics.items():
+        if v.ndim == 1:
+            cols[k] = v
+        else:
+            for j, i in enumerate(tracked):
+                cols[f"{k}[{i}]"] = v[:, j]
+    return cols
+
+
+@dataclasses.dataclass(eq=False)
+class Result:
+    """Everything one comparison recorded, ready for tables, files and plots.
+
+    Attributes:
+        problem: the problem as plain data (name, description, dim, x0, x_star, f_star,
+            domain, stochastic).
+        trajectories: one per optimizer × seed, in the order given.
+        steps: the number of steps requested.
+        seeds: the noise seeds.
+        start: the shared start x₀ (all coordinates).
+        tracked: the coordinate indices stored in ``x``/``step``/diagnostics.
+        surface: the loss on a grid (problems of dimension 1 or 2), else None.
+        meta: versions, creation time and anything the caller adds (e.g. the command line).
+    """
+
+    problem: dict[str, Any]
+    trajectories: list[Trajectory]
+    steps: int
+    seeds: list[int]
+    start: np.ndarray
+    tracked: list[int]
+    surface: Surface | None = None
+    meta: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+    # -- access ------------------------------------------------------------------------------
+
+    @property
+    def labels(self) -> list[str]:
+        """The optimizer labels, each once, in order."""
+        return list(dict.fromkeys(t.label for t in self.trajectories))
+
+    def __getitem__(self, label: str) -> Trajectory:
+        """The (first-seed) trajectory of ``label``."""
+        for t in self.trajectories:
+            if t.label == label:
+                return t
+        raise KeyError(f"no trajectory {label!r}; labels: {self.labels}")
+
+    @property
+    def f_star(self) -> float | None:
+        return self.problem.get("f_star")
+
+    @property
+    def x_star(self) -> np.ndarray | None:
+        xs = self.problem.get("x_star")
+        return None if xs is None else _arr(xs)
+
+    # -- metrics -----------------------------------------------------------------------------
+
+    def default_criterion(self) -> Literal["x", "loss"]:
+        """Steps-to-tolerance counts on ‖x − x*‖ where x* is known, else on f − f*."""
+        return "x" if self.x_star is not None else "loss"
+
+    def metrics(self, tol: float = 1e-3, on: Literal["x", "loss"] | None = None) -> list[Metrics]:
+        """One :class:`Metrics` per trajectory (see :func:`compute_metrics`)."""
+        on = on or self.default_criterion()
+        return [compute_metrics(t, f_star=self.f_star, tol=tol, on=on) for t in self.trajectories]
+
+    def criterion_text(self, tol: float = 1e-3, on: Literal["x", "loss"] | None = None) -> str:
+        """The tolerance in words, e.g. ``|x - 2| < 0.001``."""
+        on = on or self.default_criterion()
+        if on == "loss":
+            fs = self.f_star
+            return f"f - {fmt_number(fs)} < {tol:g}" if fs is not None else f"f < {tol:g}"
+        xs = self.x_star
+        assert xs is not None
+        if xs.size == 1:
+            return f"|x - {fmt_number(float(xs[0]))}| < {tol:g}"
+        return f"|x - x*| < {tol:g}"
+
+    def table(self, tol: float = 1e-3, on: Literal["x", "loss"] | None = None) -> str:
+        """A plain-text table: optimizer, final x (dim ≤ 3), final loss, steps to tolerance.
+
+        With several seeds, one row per optimizer: median final loss, and steps to
+        tolerance as the median over the seeds that reached it, with how many did.
+        """
+        rows = self.metrics(tol, on)
+        show_x = len(self.tracked) == self.problem["dim"] and self.problem["dim"] <= 3
+        head = ["optimizer"]
+        if show_x:
+            head.append("final x")
+        head += ["final loss", f"steps to {self.criterion_text(tol, on)}"]
+        body: list[list[str]] = []
+        for label in self.labels:
+            ms = [m for m in rows if m.label == label]
+            cells = [label]
+            if len(ms) == 1:
+                m = ms[0]
+                if show_x:
+                    xs = [fmt_number(v) for v in m.final_x]
+                    cells.append(xs[0] if len(xs) == 1 else "(" + ", ".join(xs) + ")")
+                cells.append(fmt_number(m.final_loss))
+                reached = str(m.steps_to_tol) if m.steps_to_tol is not None else "never"
+                if m.diverged_at is not None:
+                    reached += f" (diverged at step {m.diverged_at})"
+                cells.append(reached)
+            else:
+                if show_x:
+                    cells.append(f"({len(ms)} seeds)")
+                cells.append(fmt_number(float(np.median([m.final_loss for m in ms]))) + " (median)")
+                hit = [m.steps_to_tol for m in ms if m.steps_to_tol is not None]
+                text = f"{int(np.median(hit))} (median), " if hit else "never, "
+                text += f"{len(hit)}/{len(ms)} seeds"
+                div = sum(m.diverged_at is not None for m in ms)
+                if div:
+                    text += f", {div} diverged"
+                cells.append(text)
+            body.append(cells)
+        widths = [max(len(r[i]) for r in [head, *body]) for i in range(len(head))]
+        line = lambda r: "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip()  # noqa: E731
+        return "\n".join([line(head), line(["-" * w for w in widths]), *map(line, body)])
+
+    # -- export ------------------------------------------------------------------------------
+
+    def manifest(self) -> dict[str, Any]:
+        """Everything but the per-step data: versions, seeds, configuration, problem,
+        hyperparameters, metrics, and the loss surface (so that plots need no re-run)."""
+        metrics = self.metrics()
+        return {
+            "format": FORMAT,
+            "meta": {"versions": _versions(), **self.meta},
+            "problem": self.problem,
+            "steps": self.steps,
+            "seeds": self.seeds,
+            "start": self.start.tolist(),
+            "tracked": self.tracked,
+            "optimizers": [
+                {"label": lb, "hyperparameters": self[lb].optimizer} for lb in self.labels
+            ],
+            "runs": [
+                {
+                    "label": t.label,
+                    "seed": t.seed,
+                    "diverged_at": t.diverged_at,
+                    "diverged_reason": t.diverged_reason,
+                    "diagnostics": {
+                        k: "shared" if v.ndim == 1 else "per-coordinate"
+                        for k, v in t.diagnostics.items()
+                    },
+                }
+                for t in self.trajectories
+            ],
+            "metrics": [dataclasses.asdict(m) for m in metrics],
+            "surface": None if self.surface is None else self.surface.to_dict(),
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        """Manifest plus data: the content of the ``.json`` file."""
+        return {**self.manifest(), "trajectories": [t.to_dict() for t in self.trajectories]}
+
+    def to_frame(self):  # -> pandas.DataFrame
+        """A tidy pandas DataFrame: one row per optimizer × seed × step.
+
+        Columns: label, optimizer, seed, step, loss, grad_norm, distance, step_norm,
+        ``x[i]`` and ``dx[i]`` per tracked coordinate i, and one column per diagnostic
+        (``bias1``) or per diagnostic and coordinate (``m_hat[0]``). Needs pandas
+        (``pip install 'adamlab[data]'``).
+        """
+        pd = _pandas()
+        frames = [pd.DataFrame(_frame_columns(t, self.tracked)) for t in self.trajectories]
+        return pd.concat(frames, ignore_index=True)
+
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        """Write ``.json`` (everything), ``.csv`` (+ ``.manifest.json``) or ``.parquet``,
+        atomically. Returns the path."""
+        path = Path(path)
+        suffix = path.suffix.lower()
+        if suffix == ".json":
+            text = json.dumps(self.to_dict(), separators=(",", ":"))
+            write_atomic(path, lambda f: f.write(text))
+        elif suffix == ".csv":
+            frame = self.to_frame()
+            manifest = json.dumps(self.manifest(), indent=1)
+            with atomic_path(path) as tmp:
+                frame.to_csv(tmp, index=False, float_format="%.17g")
+                write_atomic(_sidecar(path), lambda f: f.write(manifest))
+        elif suffix == ".parquet":
+            frame = self.to_frame()
+            pa, pq = _pyarrow()
+            table = pa.Table.from_pandas(frame, preserve_index=False)
+            meta = dict(table.schema.metadata or {})
+            meta[b"adamlab"] = json.dumps(self.manifest()).encode()
+            with atomic_path(path) as tmp:
+                pq.write_table(table.replace_schema_metadata(meta), tmp)
+        else:
+            raise ValueError(f"cannot save a result as {path.name!r}: use .json, .csv or .parquet")
+        return path
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> Result:
+        """Read a Result written by :meth:`save` (or ``adamlab compare --json``)."""
+        path = Path(path)
+        suffix = path.suffix.lower()
+        if suffix == ".json":
+            with open(path, encoding="utf-8") as f:
+                try:
+                    data = json.load(f)
+                except json.JSONDecodeError as e:
+                    raise ValueError(f"{str(path)!r} is not a saved result: {e}") from None
+            _check_format(data, path)
+            trajs = [Trajectory.from_dict(d) for d in data["trajectories"]]
+            return cls._from_manifest(data, trajs)
+        if suffix == ".csv":
+            pd = _pandas()
+            with open(_sidecar(path), encoding="utf-8") as f:
+                manifest = json.load(f)
+            _check_format(manifest, path)
+            return cls._from_manifest(
+                manifest, _trajectories_from_frame(pd.read_csv(path), manifest)
+            )
+        if suffix == ".parquet":
+            _pandas()
+            _, pq = _pyarrow()
+            table = pq.read_table(path)
+            raw = (table.schema.metadata or {}).get(b"adamlab")
+            if raw is None:
+                raise ValueError(f"{str(path)!r} holds no adamlab manifest")
+            manifest = json.loads(raw)
+            _check_format(manifest, path)
+            return cls._from_manifest(
+                manifest, _trajectories_from_frame(table.to_pandas(), manifest)
+            )
+        raise ValueError(f"cannot load {path.name!r}: expected .json, .csv or .parquet")
+
+    @classmethod
+    def _from_manifest(cls, m: dict[str, Any], trajs: list[Trajectory]) -> Result:
+        return cls(
+            problem=m["problem"],
+            trajectories=trajs,
+            steps=int(m["steps"]),
+            seeds=[int(s) for s in m["seeds"]],
+            start=_arr(m["start"]),
+            tracked=[int(i) for i in m["tracked"]],
+            surface=None if m.get("surface") is None else Surface.from_dict(m["surface"]),
+            meta={k: v for k, v in m.get("meta", {}).items() if k != "versions"},
+        )
+
+
+def _check_format(data: Any, path: Path) -> None:
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        raise ValueError(f"{str(path)!r} is not a saved adamlab result (format {FORMAT})")
+
+
+def _sidecar(path: Path) -> Path:
+    return path.with_name(path.name + ".manifest.json")
+
+
+def _trajectories_from_frame(frame, manifest: dict[str, Any]) -> list[Trajectory]:
+    tracked = manifest["tracked"]
+    hyper = {o["label"]: o["hyperparameters"] for o in manifest["optimizers"]}
+    out = []
+    for run in manifest["runs"]:
+        rows = frame[(frame["label"] == run["label"]) & (frame["seed"] == run["seed"])]
+        rows = rows.sort_values("step")
+        diag = {}
+        for k, kind in run["diagnostics"].items():
+            if kind == "shared":
+                diag[k] = rows[k].to_numpy(np.float64)
+            else:
+                diag[k] = np.stack([rows[f"{k}[{i}]"].to_numpy(np.float64) for i in tracked], 1)
+        distance = rows["distance"].to_numpy(np.float64)
+        out.append(
+            Trajectory(
+                label=run["label"],
+                optimizer=hyper[run["label"]],
+                seed=int(run["seed"]),
+                x=np.stack([rows[f"x[{i}]"].to_numpy(np.float64) for i in tracked], axis=1),
+                loss=rows["loss"].to_numpy(np.float64),
+                grad_norm=rows["grad_norm"].to_numpy(np.float64),
+                distance=None if manifest["problem"].get("x_star") is None else distance,
+                step=np.stack([rows[f"dx[{i}]"].to_numpy(np.float64) for i in tracked], axis=1),
+                step_norm=rows["step_norm"].to_numpy(np.float64),
+                diagnostics=diag,
+                diverged_at=run["diverged_at"],
+                diverged_reason=run["diverged_reason"],
+            )
+        )
+    return out
+
+
+def _pandas():
+    try:
+        import pandas
+    except ImportError:
+        raise ImportError(
+            "tables and CSV/Parquet files need pandas: pip install 'adamlab[data]' "
+            "(the .json format needs nothing extra)"
+        ) from None
+    return pandas
+
+
+def _pyarrow():
+    try:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+    except ImportError:
+        raise ImportError("Parquet files need pyarrow: pip install 'adamlab[data]'") from None
+    return pa, pq
+
+
+def now_utc() -> str:
+    return _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
+
+
+__all__ = ["Result", "Surface", "Trajectory"]

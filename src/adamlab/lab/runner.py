@@ -1,0 +1,343 @@
+"""The runner: several optimizers, one start, the same noise, everything recorded."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from ..optim import NonFiniteGradientError, Optimizer
+from ..problems import Problem
+from .result import Result, Surface, Trajectory, now_utc
+from .specs import label_for, optimizer_from_spec, parse_value
+
+#: problems with more coordinates than this store only the tracked ones (default: the first two)
+FULL_RECORD_MAX_DIM = 50
+
+OptimizerArg = Sequence[Optimizer | str] | Mapping[str, Optimizer | str]
+
+
+def get_problem(spec: str | Problem, **kwargs: Any) -> Problem:
+    """A problem by name (``"rosenbrock"``), by ``"name:key=value,..."`` spec, or as given.
+
+    Uses the problem package's ``get_problem`` factory where it has one, else the
+    ``PROBLEMS`` registry. Unknown names raise ``ValueError`` listing the known ones.
+    """
+    if isinstance(spec, Problem):
+        if kwargs:
+            raise TypeError("keyword arguments apply to a problem given by name only")
+        return spec
+    from .. import problems
+
+    name, _, rest = spec.strip().partition(":")
+    for item in filter(None, (p.strip() for p in rest.split(","))):
+        key, eq, value = item.partition("=")
+        if not eq or not key.strip():
+            raise ValueError(f"malformed {item!r} in problem {spec!r}; write KEY=VALUE")
+        kwargs[key.strip()] = parse_value(value)
+    factory = getattr(problems, "get_problem", None)
+    if factory is not None:
+        return factory(name, **kwargs)
+    registry = problems.PROBLEMS
+    if name not in registry:
+        raise ValueError(f"unknown problem {name!r}; choose one of {', '.join(registry)}")
+    if kwargs:
+        import dataclasses
+
+        return dataclasses.replace(registry[name], **kwargs)
+    return registry[name]
+
+
+def _labelled(optimizers: OptimizerArg) -> list[tuple[str, Optimizer]]:
+    """(label, optimizer) pairs; default labels from the name and key hyperparameters."""
+    if isinstance(optimizers, Mapping):
+        items = [(str(k), v) for k, v in optimizers.items()]
+    else:
+        items = [(None, v) for v in optimizers]
+    out: list[tuple[str, Optimizer]] = []
+    for label, opt in items:
+        if isinstance(opt, str):
+            opt = optimizer_from_spec(opt)
+        if not isinstance(opt, Optimizer):
+            raise TypeError(
+                f"optimizers must be adamlab optimizers or specs like 'adam:lr=0.1', got "
+                f"{type(opt).__name__}"
+            )
+        out.append((label or label_for(opt), opt))
+    if not out:
+        raise ValueError("compare needs at least one optimizer")
+    seen: dict[str, int] = {}
+    unique = []
+    for label, opt in out:  # two identical configurations stay distinguishable
+        seen[label] = seen.get(label, 0) + 1
+        unique.append((label if seen[label] == 1 else f"{label} #{seen[label]}", opt))
+    return unique
+
+
+def problem_record(problem: Problem) -> dict[str, Any]:
+    """The problem as plain data, for the manifest."""
+
+    def tolist(v: Any) -> Any:
+        return None if v is None else np.asarray(v, dtype=np.float64).tolist()
+
+    out = {
+        "name": problem.name,
+        "description": problem.description,
+        "dim": int(problem.dim),
+        "x0": tolist(problem.x0),
+        "domain": tolist(problem.domain),
+        "x_star": tolist(problem.x_star),
+        "f_star": None if problem.f_star is None else float(problem.f_star),
+        "stochastic": bool(problem.stochastic),
+    }
+    expression = getattr(problem, "expression", None)
+    if isinstance(expression, str):
+        out["expression"] = expression
+    return out
+
+
+class _Progress:
+    """Calls ``tick()`` once per step; shows a tqdm bar on stderr only once the run has
+    taken longer than ``delay`` seconds, so quick runs print nothing and import nothing."""
+
+    def __init__(self, total: int, delay: float = 0.5) -> None:
+        self.total, self.delay, self.done = total, delay, 0
+        self.start = time.perf_counter()
+        self.bar = None
+
+    def tick(self) -> None:
+        self.done += 1
+        if self.bar is None and time.perf_counter() - self.start > self.delay:
+            import sys
+
+            from tqdm import tqdm
+
+            self.bar = tqdm(
+                total=self.total,
+                initial=self.done,
+                file=sys.stderr,
+                unit="step",
+                leave=False,
+                desc="adamlab",
+            )
+        elif self.bar is not None:
+            self.bar.update(1)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def run(
+    problem: Problem,
+    opt: Optimizer,
+    *,
+    label: str,
+    start: np.ndarray,
+    steps: int,
+    seed: int,
+    tracked: list[int] | None = None,
+    tick: Callable[[], None] | None = None,
+) -> Trajectory:
+    """One optimizer on one seed's oracle: x₀ = ``start``, then ``steps`` steps, each followed
+    by ``problem.project``. Stops (and records ``diverged_at``) when the loss or an iterate
+    goes non-finite, or when the optimizer refuses a non-finite gradient."""
+    oracle = problem.oracle(seed)
+    x = np.array(start, dtype=np.float64)
+    cols = slice(None) if tracked is None else np.asarray(tracked)
+    x_star = None if problem.x_star is None else np.asarray(problem.x_star, dtype=np.float64)
+    state = opt.init(x)
+    slots = opt.active_slots()
+
+    xs, losses, gnorms, dists = [x[cols]], [], [], []
+    step_rows, step_norms = [np.full(xs[0].shape, np.nan)], [np.nan]
+    diag: dict[str, list[np.ndarray]] = {}
+    diverged_at = reason = None
+
+    def observe(x: np.ndarray) -> float:
+        loss = float(problem.loss(x))
+        losses.append(loss)
+        gnorms.append(float(np.linalg.norm(problem.grad(x))))
+        if x_star is not None:
+            dists.append(float(np.linalg.norm(x - x_star)))
+        return loss
+
+    with np.errstate(all="ignore"):  # divergence is recorded below, not warned about
+        observe(x)
+        for t in range(1, steps + 1):
+            _, g = oracle(x, t)
+            try:
+                x_new, state = opt.step(x, g, state)
+            except NonFiniteGradientError as e:
+                diverged_at, reason = t, str(e)
+                break
+            x_new = np.asarray(problem.project(x_new), dtype=np.float64)
+            xs.append(x_new[cols])
+            step_rows.append((x_new - x)[cols])
+            step_norms.append(float(np.linalg.norm(x_new - x)))
+            d = opt.diagnostics(state)
+            for s in slots:
+                d[s] = getattr(state, s)
+            for k, v in d.items():
+                v = np.asarray(v, dtype=np.float64)
+                diag.setdefault(k, []).append(v if v.ndim == 0 else v.reshape(-1)[cols])
+            x = x_new
+            loss = observe(x)
+            if tick is not None:
+                tick()
+            if not (np.isfinite(loss) and np.all(np.isfinite(x))):
+                what = "the loss" if not np.isfinite(loss) else "an iterate"
+                diverged_at, reason = (
+                    t,
+                    f"{what} became {loss if not np.isfinite(loss) else 'non-finite'} at step {t}",
+                )
+                break
+
+    def with_nan_row(rows: list[np.ndarray]) -> np.ndarray:
+        first = np.full(np.shape(rows[0]), np.nan) if rows else np.full(0, np.nan)
+        return np.array([first, *rows], dtype=np.float64)
+
+    return Trajectory(
+        label=label,
+        optimizer=opt.describe(),
+        seed=int(seed),
+        x=np.array(xs, dtype=np.float64),
+        loss=np.array(losses),
+        grad_norm=np.array(gnorms),
+        distance=np.array(dists) if x_star is not None else None,
+        step=np.array(step_rows, dtype=np.float64),
+        step_norm=np.array(step_norms),
+        diagnostics={k: with_nan_row(v) for k, v in diag.items()},
+        diverged_at=diverged_at,
+        diverged_reason=reason,
+    )
+
+
+def loss_surface(
+    problem: Problem, trajectories: Sequence[Trajectory] = (), n: int | None = None
+) -> Surface | None:
+    """The exact loss on a grid over the problem's plotting box (1-D: 100 points, like the
+    seed figure; 2-D: 160 × 160), widened to take in the iterates, but never to more than
+    three times the box. None above two dimensions."""
+    if problem.dim > 2:
+        return None
+    box = np.array(problem.domain, dtype=np.float64).reshape(problem.dim, 2)
+    lo, hi = box[:, 0].copy(), box[:, 1].copy()
+    width = hi - lo
+    for t in trajectories:
+        if t.x.shape[1] != problem.dim:
+            continue
+        pts = t.x[np.all(np.isfinite(t.x), axis=1)]
+        if len(pts):
+            lo = np.maximum(np.minimum(lo, pts.min(axis=0)), box[:, 0] - width)
+            hi = np.minimum(np.maximum(hi, pts.max(axis=0)), box[:, 1] + width)
+    grown = (lo < box[:, 0]) | (hi > box[:, 1])
+    pad = np.where(grown, 0.05 * (hi - lo), 0.0)
+    lo, hi = lo - pad, hi + pad
+    with np.errstate(all="ignore"):
+        if problem.dim == 1:
+            xs = np.linspace(lo[0], hi[0], n or 100)
+            return Surface([xs], np.asarray(problem.loss(xs[:, None]), dtype=np.float64))
+        k = n or 160
+        xs, ys = np.linspace(lo[0], hi[0], k), np.linspace(lo[1], hi[1], k)
+        X, Y = np.meshgrid(xs, ys)
+        Z = np.asarray(problem.loss(np.stack([X, Y], axis=-1)), dtype=np.float64)
+    return Surface([xs, ys], Z)
+
+
+def compare(
+    problem: Problem | str,
+    optimizers: OptimizerArg,
+    steps: int = 50,
+    start: Any = None,
+    seed: int | Sequence[int] = 0,
+    *,
+    track: Sequence[int] | None = None,
+    progress: bool = False,
+    meta: Mapping[str, Any] | None = None,
+) -> Result:
+    """Run several optimizers from the same start on the same (paired) noise.
+
+    Args:
+        problem: a :class:`~adamlab.problems.Problem`, or its name / ``"name:key=value"`` spec.
+        optimizers: a list of optimizers (or specs such as ``"adam:lr=0.1"``), or a dict
+            label → optimizer. Default labels are the class name and key hyperparameters,
+            e.g. ``Adam(lr=0.1, betas=(0.9, 0.999))``.
+        steps: steps per run (T).
+        start: x₀, a sequence of ``problem.dim`` finite floats; default ``problem.x0``.
+        seed: the noise seed, or several (each optimizer runs once per seed; the
+            trajectories of one seed all see the same noise sequence).
+        track: coordinates to store in ``x``, ``step`` and the per-coordinate diagnostics;
+            default all of them up to dimension 50, else the first two (losses, norms and
+            distances always use every coordinate).
+        progress: show a progress bar on stderr when the runs take longer than half a second.
+        meta: extra data for the manifest (e.g. the command line).
+
+    Returns:
+        A :class:`Result` with one :class:`Trajectory` per optimizer × seed.
+
+    Example:
+        >>> import adamlab
+        >>> from adamlab.lab import compare
+        >>> r = compare("quadratic", [adamlab.SGD(lr=0.1), adamlab.Adam(lr=0.1)], steps=50)
+        >>> r.labels
+        ['SGD(lr=0.1)', 'Adam(lr=0.1, betas=(0.9, 0.999))']
+    """
+    problem = get_problem(problem)
+    if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 0:
+        raise ValueError(f"steps must be a non-negative integer, got {steps!r}")
+    seeds = [int(seed)] if isinstance(seed, (int, np.integer)) else [int(s) for s in seed]
+    if not seeds:
+        raise ValueError("compare needs at least one seed")
+    x0 = problem.check_start(problem.x0 if start is None else start)
+    if x0.ndim != 1:
+        raise ValueError(
+            f"start must be one point of {problem.dim} coordinates, got shape {x0.shape}"
+        )
+    if track is None:
+        tracked = (
+            list(range(problem.dim))
+            if problem.dim <= FULL_RECORD_MAX_DIM
+            else [0, 1][: problem.dim]
+        )
+    else:
+        tracked = [int(i) for i in track]
+        bad = [i for i in tracked if not 0 <= i < problem.dim]
+        if bad or not tracked:
+            raise ValueError(
+                f"track must list coordinates in [0, {problem.dim}), got {list(track)}"
+            )
+    cols = None if tracked == list(range(problem.dim)) else tracked
+    pairs = _labelled(optimizers)
+
+    bar = _Progress(len(pairs) * len(seeds) * int(steps)) if progress else None
+    try:
+        trajectories = [
+            run(
+                problem,
+                opt,
+                label=label,
+                start=x0,
+                steps=int(steps),
+                seed=s,
+                tracked=cols,
+                tick=bar.tick if bar else None,
+            )
+            for s in seeds
+            for label, opt in pairs
+        ]
+    finally:
+        if bar is not None:
+            bar.close()
+    return Result(
+        problem=problem_record(problem),
+        trajectories=trajectories,
+        steps=int(steps),
+        seeds=seeds,
+        start=x0,
+        tracked=tracked,
+        surface=loss_surface(problem, trajectories) if cols is None else None,
+        meta={"created": now_utc(), **(meta or {})},
+    )

@@ -1,0 +1,290 @@
+"""The runner: the seed demo bit for bit, paired noise, divergence, metrics, files."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import numpy as np
+import pytest
+
+import adamlab
+from adamlab.lab import (
+    Result,
+    auc_log_suboptimality,
+    compare,
+    label_for,
+    optimizer_from_spec,
+    parse_spec,
+    steps_to_tolerance,
+)
+from adamlab.problems import Problem, Quadratic1D
+
+
+def lesson_loop(steps: int = 50):
+    """The seed lesson's hand-written loop, verbatim (its plotting left out)."""
+
+    def grad(x):
+        return 2 * (x - 2)
+
+    alpha = 0.1
+    beta1 = 0.9
+    beta2 = 0.999
+    eps = 1e-8
+    x_sgd = 8.0
+    sgd_traj = [x_sgd]
+    x_adam = 8.0
+    m = 0
+    v = 0
+    adam_traj = [x_adam]
+    for t in range(1, steps + 1):
+        g = grad(x_sgd)
+        x_sgd -= alpha * g
+        sgd_traj.append(x_sgd)
+        g = grad(x_adam)
+        m = beta1 * m + (1 - beta1) * g
+        v = beta2 * v + (1 - beta2) * (g**2)
+        m_hat = m / (1 - beta1**t)
+        v_hat = v / (1 - beta2**t)
+        x_adam -= alpha * m_hat / (np.sqrt(v_hat) + eps)
+        adam_traj.append(x_adam)
+    return sgd_traj, adam_traj
+
+
+def seed_result() -> Result:
+    return compare(
+        Quadratic1D(),
+        [adamlab.SGD(lr=0.1), adamlab.Adam(lr=0.1, betas=(0.9, 0.999), eps=1e-8)],
+        steps=50,
+    )
+
+
+def test_seed_demo_is_bit_identical_to_the_lesson_loop():
+    sgd_ref, adam_ref = lesson_loop()
+    r = seed_result()
+    sgd, adam = r.trajectories
+    assert sgd.x.shape == adam.x.shape == (51, 1)
+    assert sgd.x[:, 0].tolist() == [float(v) for v in sgd_ref]  # float64 ==, every iterate
+    assert adam.x[:, 0].tolist() == [float(v) for v in adam_ref]
+    assert sgd.diverged_at is None and adam.diverged_at is None
+    # the exact loss of every iterate, as the lesson's figure computes it
+    assert adam.loss.tolist() == [(v - 2) ** 2 for v in adam_ref]
+
+
+def test_seed_demo_metrics_and_table():
+    r = seed_result()
+    sgd, adam = r.metrics(tol=1e-3)
+    assert sgd.steps_to_tol == 39 and adam.steps_to_tol is None
+    assert abs(sgd.final_x[0] - 2.000085634861562) == 0
+    table = r.table()
+    lines = table.splitlines()
+    assert lines[0].split() == ["optimizer", "final", "x", "final", "loss", "steps", "to",
+                                "|x", "-", "2|", "<", "0.001"]  # fmt: skip
+    assert lines[2].startswith("SGD(lr=0.1)") and lines[2].split()[-1] == "39"
+    assert lines[3].startswith("Adam(lr=0.1, betas=(0.9, 0.999))")
+    assert lines[3].split()[-1] == "never"
+    assert "3.703843" in lines[3]
+
+
+def test_diagnostics_are_recorded_per_step():
+    r = seed_result()
+    adam = r.trajectories[1]
+    d = adam.diagnostics
+    assert {"m", "v", "m_hat", "v_hat", "bias1", "bias2", "effective_lr"} <= set(d)
+    assert np.isnan(d["m"][0]).all() and d["m"].shape == (51, 1)
+    t = np.arange(1, 51)
+    np.testing.assert_allclose(d["bias1"][1:], 1 - 0.9**t)
+    np.testing.assert_allclose(d["m_hat"][1:, 0], d["m"][1:, 0] / (1 - 0.9**t))
+    # the step taken is x_t - x_{t-1}, and equals -effective_lr * m_hat
+    np.testing.assert_allclose(adam.step[1:, 0], np.diff(adam.x[:, 0]))
+    np.testing.assert_allclose(
+        adam.step[1:, 0], -d["effective_lr"][1:, 0] * d["m_hat"][1:, 0], rtol=1e-12
+    )
+
+
+def test_divergence_is_recorded_and_the_run_stops():
+    r = compare("quadratic", ["sgd:lr=1.5", "sgd:lr=0.1"], steps=800)
+    bad, good = r.trajectories
+    assert bad.diverged_at is not None and bad.steps_taken == bad.diverged_at < 800
+    assert not np.isfinite(bad.loss[-1]) and np.isfinite(bad.loss[:-1]).all()
+    assert "step" in bad.diverged_reason
+    assert good.diverged_at is None and good.steps_taken == 800
+    m = r.metrics()[0]
+    assert m.diverged_at == bad.diverged_at and m.auc_log_subopt is None
+    assert f"diverged at step {bad.diverged_at}" in r.table()
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class NoisyBowl(Problem):
+    """f(x) = ½‖x‖² observed with seeded Gaussian gradient noise (a local test double)."""
+
+    name: str = "noisy-bowl"
+    description: str = "test double"
+    dim: int = 2
+    x0: np.ndarray = dataclasses.field(default_factory=lambda: np.array([1.0, -1.0]))
+    domain: np.ndarray = dataclasses.field(default_factory=lambda: np.array([[-2.0, 2], [-2, 2]]))
+    x_star: np.ndarray | None = dataclasses.field(default_factory=lambda: np.zeros(2))
+    f_star: float | None = 0.0
+    stochastic: bool = True
+
+    def loss(self, x):
+        return 0.5 * np.sum(x**2, axis=-1)
+
+    def grad(self, x):
+        return x
+
+    def oracle(self, seed=0):
+        def sample(x, t):
+            rng = np.random.default_rng([seed or 0, t])
+            return self.loss(x), x + rng.normal(size=x.shape)
+
+        return sample
+
+
+class InfGrad(NoisyBowl):
+    def oracle(self, seed=0):
+        return lambda x, t: (self.loss(x), x * (np.inf if t == 3 else 1.0))
+
+
+def test_paired_noise_identical_configs_identical_trajectories():
+    r = compare(NoisyBowl(), [adamlab.SGD(lr=0.1), adamlab.SGD(lr=0.1)], steps=30, seed=7)
+    a, b = r.trajectories
+    assert a.label == "SGD(lr=0.1)" and b.label == "SGD(lr=0.1) #2"
+    assert np.array_equal(a.x, b.x)
+    other = compare(NoisyBowl(), [adamlab.SGD(lr=0.1)], steps=30, seed=8).trajectories[0]
+    assert not np.array_equal(a.x, other.x)  # the noise is really there
+
+
+def test_several_seeds_give_one_trajectory_per_optimizer_and_seed():
+    r = compare(NoisyBowl(), {"a": "adam:lr=0.1", "s": "sgd:lr=0.1"}, steps=10, seed=[1, 2, 3])
+    assert [(t.label, t.seed) for t in r.trajectories][:3] == [("a", 1), ("s", 1), ("a", 2)]
+    assert "3 seeds" in r.table() and "(median)" in r.table()
+
+
+def test_nonfinite_gradient_is_recorded_not_masked():
+    t = compare(InfGrad(), ["adam:lr=0.1"], steps=10).trajectories[0]
+    assert t.diverged_at == 3 and t.steps_taken == 2
+    assert "NaN or Inf" in t.diverged_reason
+
+
+def test_projection_is_applied_after_each_step():
+    @dataclasses.dataclass(frozen=True, eq=False)
+    class Boxed(NoisyBowl):
+        stochastic: bool = False
+
+        def grad(self, x):
+            return np.full_like(x, -1.0)  # always pushes up
+
+        def oracle(self, seed=0):
+            return lambda x, t: (self.loss(x), self.grad(x))
+
+        def project(self, x):
+            return np.clip(x, -1.0, 1.0)
+
+    t = compare(Boxed(), ["sgd:lr=0.5"], steps=5, start=[0.0, 0.0]).trajectories[0]
+    assert t.x.max() == 1.0 and t.x[-1].tolist() == [1.0, 1.0]
+
+
+def test_large_problems_track_two_coordinates():
+    @dataclasses.dataclass(frozen=True, eq=False)
+    class Big(NoisyBowl):
+        dim: int = 60
+        x0: np.ndarray = dataclasses.field(default_factory=lambda: np.linspace(1, 2, 60))
+        domain: np.ndarray = dataclasses.field(default_factory=lambda: np.tile([-1.0, 1], (60, 1)))
+        x_star: np.ndarray | None = dataclasses.field(default_factory=lambda: np.zeros(60))
+
+    r = compare(Big(), ["adam:lr=0.1"], steps=4)
+    t = r.trajectories[0]
+    assert r.tracked == [0, 1] and t.x.shape == (5, 2) and t.diagnostics["m_hat"].shape == (5, 2)
+    assert t.distance[0] == pytest.approx(np.linalg.norm(np.linspace(1, 2, 60)))
+    assert r.surface is None
+
+
+def test_metrics_by_hand():
+    assert steps_to_tolerance(np.array([5.0, 1.0, 0.5, 0.01, 2.0]), 0.1) == 3
+    assert steps_to_tolerance(np.array([5.0, 1.0]), 0.1) is None
+    # log10 gaps 2, 1, 0 -> trapezoid (2+1)/2 + (1+0)/2 = 2
+    assert auc_log_suboptimality(np.array([101.0, 11.0, 2.0]), f_star=1.0) == pytest.approx(2.0)
+    assert auc_log_suboptimality(np.array([1.0, 1.0]), f_star=1.0) == pytest.approx(-16.0)
+    assert auc_log_suboptimality(np.array([-1.0, 1.0]), f_star=None) is None
+
+
+def test_specs_and_labels():
+    assert parse_spec("adam:lr=0.1,betas=0.9/0.999,amsgrad=true") == (
+        "adam",
+        {"lr": 0.1, "betas": (0.9, 0.999), "amsgrad": True},
+    )
+    assert optimizer_from_spec("sgd:lr=1,momentum=0.9").momentum == 0.9
+    with pytest.raises(ValueError, match=r"unknown hyperparameter 'beta'.*valid: lr, betas"):
+        parse_spec("adam:beta=0.9")
+    with pytest.raises(ValueError, match="unknown optimizer 'adma'"):
+        parse_spec("adma:lr=1")
+    with pytest.raises(ValueError, match="malformed"):
+        parse_spec("adam:lr")
+    with pytest.raises(ValueError, match="Invalid lr"):
+        optimizer_from_spec("adam:lr=-1")
+    assert label_for(adamlab.Adam(lr=0.1, amsgrad=True)) == (
+        "Adam(lr=0.1, betas=(0.9, 0.999), amsgrad=True)"
+    )
+
+
+def test_bad_arguments():
+    with pytest.raises(ValueError, match="finite"):
+        compare("quadratic", ["sgd"], start=[np.nan])
+    with pytest.raises(ValueError, match=r"unknown problem|nope"):
+        compare("nope", ["sgd"])
+    with pytest.raises(ValueError, match="at least one optimizer"):
+        compare("quadratic", [])
+
+
+@pytest.mark.parametrize("suffix", [".json", ".csv", ".parquet"])
+def test_result_round_trip(tmp_path, suffix):
+    if suffix != ".json":
+        pytest.importorskip("pandas")
+        pytest.importorskip("pyarrow")
+    r = compare(NoisyBowl(), ["adam:lr=0.1", "sgd:lr=1.5"], steps=20, seed=[0, 1])
+    path = r.save(tmp_path / f"run{suffix}")
+    assert sorted(p.name for p in tmp_path.iterdir()) == (
+        ["run.csv", "run.csv.manifest.json"] if suffix == ".csv" else [f"run{suffix}"]
+    )
+    back = Result.load(path)
+    assert back.labels == r.labels and back.seeds == r.seeds and back.tracked == r.tracked
+    assert back.problem == r.problem and back.start.tolist() == r.start.tolist()
+    for a, b in zip(r.trajectories, back.trajectories, strict=True):
+        assert (a.label, a.seed, a.diverged_at, a.optimizer) == (
+            b.label,
+            b.seed,
+            b.diverged_at,
+            b.optimizer,
+        )
+        for name in ("x", "loss", "grad_norm", "distance", "step", "step_norm"):
+            np.testing.assert_array_equal(getattr(a, name), getattr(b, name))
+        assert set(a.diagnostics) == set(b.diagnostics)
+        for k in a.diagnostics:
+            np.testing.assert_array_equal(a.diagnostics[k], b.diagnostics[k])
+    np.testing.assert_array_equal(back.surface.loss, r.surface.loss)
+    assert back.table() == r.table()
+
+
+def test_manifest_and_tidy_frame(tmp_path):
+    pytest.importorskip("pandas")
+    r = seed_result()
+    m = r.manifest()
+    assert m["seeds"] == [0] and m["steps"] == 50 and m["problem"]["name"] == "quadratic"
+    assert m["optimizers"][1]["hyperparameters"]["betas"] == [0.9, 0.999]
+    assert {"adamlab", "numpy", "python"} <= set(m["meta"]["versions"])
+    json.dumps(m)
+    df = r.to_frame()
+    assert len(df) == 2 * 51
+    assert {"label", "step", "loss", "x[0]", "dx[0]", "m_hat[0]", "bias1"} <= set(df.columns)
+    assert df[df.label == "SGD(lr=0.1)"]["bias1"].isna().all()
+
+
+def test_failed_save_leaves_no_file(tmp_path):
+    r = seed_result()
+    with pytest.raises(ValueError):
+        r.save(tmp_path / "x.txt")
+    r.trajectories[0].optimizer["bad"] = object()  # not JSON-serialisable
+    with pytest.raises(TypeError):
+        r.save(tmp_path / "x.json")
+    assert list(tmp_path.iterdir()) == []
