@@ -1,0 +1,994 @@
+"""Hyperparameter sweeps: thousands of configurations at once, and fair tuning.
+
+A sweep runs one optimizer over a set of hyperparameter *configurations* × seeds × problems
+and returns a tidy table, one row per (problem, configuration, seed)::
+
+    from adamlab.lab.sweep import LogUniform, grid, sample, sweep
+
+    configs = grid(lr=np.logspace(-4, 0, 9), beta2=[0.99, 0.999, 0.9999])
+    table = sweep("adam", configs, "rosenbrock", steps=1000, seeds=[0])
+
+    configs = sample({"lr": LogUniform(1e-4, 1), "beta1": [0.0, 0.9]}, 64, method="halton")
+
+How a sweep runs:
+
+* **vectorised** (analytic problems): the configurations of one group run in one NumPy pass.
+  Each dynamic hyperparameter (``lr``, ``beta1``, ``beta2``, ``eps``, ``momentum``,
+  ``weight_decay``, …) becomes a ``(K, 1)`` array against parameters of shape ``(K, dim)``,
+  which the core broadcasts row by row: row k is bit-for-bit the run of configuration k alone.
+  Flags that change the math (``bias_correction``, ``amsgrad``, ``nesterov``, …) split the
+  configurations into groups, one pass per group and seed.
+* **numba** (Adam on Rosenbrock): the whole step loop, gradient and update fused, in a
+  parallel kernel (:mod:`adamlab.kernels.sweep`); same arithmetic, same results.
+* **process** (problems that do not vectorise, e.g. the ML tasks): one task per
+  configuration × seed in a pool of worker processes, with a progress bar.
+
+With ``out=DIR`` every finished (problem, configuration, seed) record is appended to
+``DIR/records.jsonl`` (one JSON line, flushed and fsynced). A killed sweep, run again with the
+same ``out``, loads those records, drops a torn last line, and computes only what is missing:
+nothing finished is lost or computed twice. The final table is also written to
+``DIR/sweep.parquet`` (or ``.csv`` without pyarrow).
+
+What a row holds: the configuration, ``final_loss`` (the exact loss ``problem.loss`` at the
+last iterate, never a noisy sample), ``best_loss``, ``gap`` (final − f*, where f* is known),
+``steps_to_target`` (first step t with loss − f* ≤ ``target``; NaN if never), ``diverged_at``
+(first step whose loss is NaN/±Inf; NaN if none) and ``diverged`` (the loss went non-finite,
+or ended above the starting loss — Adam's bounded steps rarely overflow, they oscillate).
+ML problems that have a held-out split add ``heldout_loss`` (and accuracies where given).
+
+Fair tuning (:func:`tune`) gives every optimizer the same budget: the same number of
+configurations drawn by the same method from a space of the same dimension, the same steps and
+seeds; it selects on the exact (or held-out) loss and reruns the winner on fresh seeds.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import itertools
+import json
+import math
+import os
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..optim import OPTIMIZERS, Optimizer
+from ..problems.base import Problem
+
+__all__ = [
+    "LogUniform",
+    "OneMinusLogUniform",
+    "Uniform",
+    "grid",
+    "halton",
+    "run_config",
+    "sample",
+    "sweep",
+    "tune",
+]
+
+# --------------------------------------------------------------------------------------------
+# Search spaces
+# --------------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class Uniform:
+    """A real interval [lo, hi], sampled uniformly."""
+
+    lo: float
+    hi: float
+
+    def __post_init__(self) -> None:
+        if not (math.isfinite(self.lo) and math.isfinite(self.hi) and self.lo < self.hi):
+            raise ValueError(
+                f"{type(self).__name__} needs finite lo < hi, got {self.lo}, {self.hi}"
+            )
+
+    def from_unit(self, u: np.ndarray) -> np.ndarray:
+        return self.lo + (self.hi - self.lo) * u
+
+
+@dataclasses.dataclass(frozen=True)
+class LogUniform(Uniform):
+    """A positive interval [lo, hi] sampled uniformly in log10 (learning rates, ε)."""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.lo <= 0:
+            raise ValueError(f"LogUniform needs lo > 0, got {self.lo}")
+
+    def from_unit(self, u: np.ndarray) -> np.ndarray:
+        a, b = math.log10(self.lo), math.log10(self.hi)
+        return 10.0 ** (a + (b - a) * u)
+
+
+@dataclasses.dataclass(frozen=True)
+class OneMinusLogUniform(Uniform):
+    """β in [lo, hi] ⊂ [0, 1) with 1 − β log-uniform: 0.9, 0.99, 0.999 are equally likely."""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if not (self.lo >= 0 and self.hi < 1):
+            raise ValueError(f"OneMinusLogUniform needs 0 <= lo < hi < 1, got {self.lo}, {self.hi}")
+
+    def from_unit(self, u: np.ndarray) -> np.ndarray:
+        a, b = math.log10(1 - self.lo), math.log10(1 - self.hi)
+        return 1 - 10.0 ** (a + (b - a) * u)
+
+
+Dist = Uniform | LogUniform | OneMinusLogUniform
+Space = Mapping[str, "Dist | Sequence[Any]"]
+
+_PRIMES = (2, 3, 5, 7, 11, 13, 17, 19, 23, 29, 31, 37, 41, 43, 47, 53, 59, 61, 67, 71)
+
+
+def halton(n: int, d: int, *, seed: int | None = 0, skip: int = 0) -> np.ndarray:
+    """The first ``n`` points of the ``d``-dimensional Halton sequence in [0, 1)^d.
+
+    Radical inverses in the first d primes. ``seed`` applies a random shift modulo 1
+    (Cranley–Patterson rotation; ``None`` for the plain sequence); ``skip`` drops leading points.
+    """
+    if d > len(_PRIMES):
+        raise ValueError(f"halton supports up to {len(_PRIMES)} dimensions, got {d}")
+    idx = np.arange(skip + 1, skip + n + 1)
+    out = np.empty((n, d))
+    for j, base in enumerate(_PRIMES[:d]):
+        i = idx.copy()
+        f, r = 1.0, np.zeros(n)
+        while i.any():
+            f /= base
+            r += f * (i % base)
+            i //= base
+        out[:, j] = r
+    if seed is not None:
+        out = (out + np.random.default_rng(seed).random(d)) % 1.0
+    return out
+
+
+def _check_space(space: Space) -> dict[str, Any]:
+    if not isinstance(space, Mapping) or not space:
+        raise ValueError("a search space is a non-empty mapping of hyperparameter -> values")
+    out = {}
+    for name, spec in space.items():
+        if isinstance(spec, Uniform):
+            out[name] = spec
+        elif isinstance(spec, (str, bytes)) or not isinstance(spec, Iterable):
+            raise ValueError(
+                f"{name}: expected a list of values or a distribution (Uniform, LogUniform, "
+                f"OneMinusLogUniform), got {spec!r}"
+            )
+        else:
+            values = [_plain(v) for v in spec]
+            if not values:
+                raise ValueError(f"{name}: the list of values is empty")
+            out[name] = values
+    return out
+
+
+def _plain(v: Any) -> Any:
+    """NumPy scalars become Python scalars (JSON, hashing, equality)."""
+    if isinstance(v, np.generic):
+        return v.item()
+    if isinstance(v, list):
+        return tuple(_plain(e) for e in v)
+    return v
+
+
+def grid(**axes: Sequence[Any]) -> list[dict[str, Any]]:
+    """Every combination of the given values (the last axis varies fastest).
+
+    >>> grid(lr=[0.1, 0.01], beta1=[0.0, 0.9])[:2]
+    [{'lr': 0.1, 'beta1': 0.0}, {'lr': 0.1, 'beta1': 0.9}]
+    """
+    space = _check_space(axes)
+    for name, spec in space.items():
+        if isinstance(spec, Uniform):
+            raise ValueError(f"{name}: a grid needs a list of values, not {spec!r}")
+    names = list(space)
+    return [dict(zip(names, combo, strict=True)) for combo in itertools.product(*space.values())]
+
+
+def sample(space: Space, n: int, *, method: str = "random", seed: int = 0) -> list[dict[str, Any]]:
+    """``n`` configurations drawn from ``space``.
+
+    ``space`` maps names to distributions (:class:`Uniform`, :class:`LogUniform`,
+    :class:`OneMinusLogUniform`) or to lists of values (chosen uniformly). ``method`` is
+    ``"random"`` (NumPy's PCG64 with ``seed``), ``"halton"`` (randomly shifted Halton) or
+    ``"sobol"`` (scrambled Sobol from SciPy). The same (space, n, method, seed) always gives
+    the same configurations.
+    """
+    space = _check_space(space)
+    if not isinstance(n, (int, np.integer)) or isinstance(n, bool) or n < 1:
+        raise ValueError(f"n must be a positive integer, got {n!r}")
+    d = len(space)
+    if method == "random":
+        u = np.random.default_rng(seed).random((n, d))
+    elif method == "halton":
+        u = halton(n, d, seed=seed)
+    elif method == "sobol":
+        try:
+            from scipy.stats import qmc
+        except ImportError:  # pragma: no cover - scipy ships with scikit-learn
+            raise ValueError("method='sobol' needs scipy; use method='halton'") from None
+        u = qmc.Sobol(d, scramble=True, seed=seed).random(n)
+    else:
+        raise ValueError(
+            f"Invalid method: {method!r}; choose 'grid', 'random', 'halton' or 'sobol'"
+        )
+    configs: list[dict[str, Any]] = [{} for _ in range(n)]
+    for j, (name, spec) in enumerate(space.items()):
+        if isinstance(spec, Uniform):
+            col = [float(v) for v in spec.from_unit(u[:, j])]
+        else:
+            idx = np.minimum((u[:, j] * len(spec)).astype(int), len(spec) - 1)
+            col = [spec[i] for i in idx]
+        for c, v in zip(configs, col, strict=True):
+            c[name] = v
+    return configs
+
+
+def space_size(space: Space) -> tuple[int, int | None]:
+    """(dimension, number of grid points or None when a dimension is continuous)."""
+    space = _check_space(space)
+    sizes = [None if isinstance(s, Uniform) else len(s) for s in space.values()]
+    return len(space), (None if None in sizes else int(np.prod(sizes)))
+
+
+# --------------------------------------------------------------------------------------------
+# Configurations -> optimizers
+# --------------------------------------------------------------------------------------------
+
+
+def _opt_class(optimizer: str | type[Optimizer]) -> type[Optimizer]:
+    if isinstance(optimizer, str):
+        try:
+            return OPTIMIZERS[optimizer.lower()]
+        except KeyError:
+            raise ValueError(
+                f"unknown optimizer {optimizer!r}; choose one of {', '.join(OPTIMIZERS)}"
+            ) from None
+    if isinstance(optimizer, type) and issubclass(optimizer, Optimizer):
+        return optimizer
+    raise TypeError(f"optimizer must be a name or an Optimizer class, got {optimizer!r}")
+
+
+def _fields(cls: type[Optimizer]) -> dict[str, dataclasses.Field]:
+    return {f.name: f for f in dataclasses.fields(cls) if f.name != "_"}  # type: ignore[arg-type]
+
+
+def _check_config_names(cls: type[Optimizer], names: Iterable[str]) -> None:
+    fields = _fields(cls)
+    allowed = set(fields) - {"nonfinite"}
+    if "betas" in fields:
+        allowed |= {"beta1", "beta2"}
+    for name in names:
+        if name not in allowed:
+            raise ValueError(
+                f"{cls.__name__} has no hyperparameter {name!r}; it takes "
+                f"{', '.join(sorted(allowed))}"
+            )
+
+
+def _dynamic(cls: type[Optimizer]) -> set[str]:
+    return set(cls.dynamic)
+
+
+def _build(cls: type[Optimizer], values: Mapping[str, Any], *, nonfinite: str) -> Optimizer:
+    """An optimizer from per-name values (floats or (K, 1) arrays); beta1/beta2 -> betas."""
+    kw = dict(values)
+    if "beta1" in kw or "beta2" in kw:
+        default = _fields(cls)["betas"].default
+        kw["betas"] = (kw.pop("beta1", default[0]), kw.pop("beta2", default[1]))
+    if "nonfinite" in _fields(cls):
+        kw["nonfinite"] = nonfinite
+    return cls(**kw)
+
+
+def _normalise(config: Mapping[str, Any]) -> dict[str, Any]:
+    out = {}
+    for k, v in config.items():
+        v = _plain(v)
+        if isinstance(v, tuple) and k == "bias_correction":
+            v = tuple(bool(e) for e in v)
+        out[k] = v
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# Running configurations
+# --------------------------------------------------------------------------------------------
+
+
+def _problem(p: Problem | str) -> Problem:
+    if isinstance(p, Problem):
+        return p
+    if isinstance(p, str):
+        from .. import problems
+
+        get = getattr(problems, "get_problem", None)
+        if get is not None:
+            return get(p)
+        try:
+            return problems.PROBLEMS[p]
+        except KeyError:
+            raise ValueError(
+                f"unknown problem {p!r}; choose one of {', '.join(problems.PROBLEMS)}"
+            ) from None
+    raise TypeError(f"problem must be a Problem or a name, got {p!r}")
+
+
+def _problem_id(p: Problem) -> str:
+    return getattr(p, "name", type(p).__name__)
+
+
+@dataclasses.dataclass
+class _Tracker:
+    """Per-row metrics accumulated step by step (rows = configurations)."""
+
+    f_star: float | None
+    target: float | None
+    f0: np.ndarray
+    best: np.ndarray = dataclasses.field(init=False)
+    hit: np.ndarray = dataclasses.field(init=False)
+    dead: np.ndarray = dataclasses.field(init=False)
+
+    def __post_init__(self) -> None:
+        self.best = self.f0.copy()
+        self.hit = np.full(self.f0.shape, np.nan)
+        self.dead = np.full(self.f0.shape, np.nan)
+        if self.target is not None:
+            self.hit[self._reached(self.f0)] = 0
+
+    def _reached(self, f: np.ndarray) -> np.ndarray:
+        ref = 0.0 if self.f_star is None else self.f_star
+        return f - ref <= self.target
+
+    def update(self, t: int, f: np.ndarray) -> None:
+        finite = np.isfinite(f)
+        self.dead[~finite & np.isnan(self.dead)] = t
+        self.best = np.where(finite & (f < self.best), f, self.best)
+        if self.target is not None:
+            self.hit[self._reached(f) & np.isnan(self.hit) & np.isnan(self.dead)] = t
+
+
+def _heldout(problem: Problem, x: np.ndarray) -> dict[str, np.ndarray]:
+    """Held-out metrics where the problem provides them (ML tasks)."""
+    out = {}
+    for attr, col in (
+        ("heldout_loss", "heldout_loss"),
+        ("test_loss", "heldout_loss"),
+        ("heldout_accuracy", "heldout_accuracy"),
+        ("test_accuracy", "heldout_accuracy"),
+        ("accuracy", "accuracy"),
+    ):
+        fn = getattr(problem, attr, None)
+        if callable(fn) and col not in out:
+            try:
+                out[col] = np.asarray(fn(x), dtype=float)
+            except TypeError:
+                continue
+    return out
+
+
+def _loss(problem: Problem, x: np.ndarray) -> np.ndarray:
+    """The exact loss of each row of x (K, dim), as a float array of shape (K,)."""
+    return np.asarray(problem.loss(x), dtype=float).reshape(-1)
+
+
+def run_config(
+    optimizer: str | type[Optimizer],
+    config: Mapping[str, Any],
+    problem: Problem | str,
+    *,
+    steps: int,
+    seed: int = 0,
+    target: float | None = None,
+    start: Any = None,
+    curve: bool = False,
+) -> dict[str, Any]:
+    """Run ONE configuration alone: float hyperparameters, parameters of shape (1, dim).
+
+    (A batch of one, not shape (dim,): NumPy's 0-d scalar arithmetic inside a problem's
+    ``loss``/``grad`` can round differently from its array loops, e.g. ``s ** 2``.)
+
+    This is the reference a vectorised sweep must reproduce bit for bit; it is also what a
+    worker process runs for problems that do not vectorise. Returns the record's metrics.
+    """
+    return _run_batch(
+        _opt_class(optimizer), [dict(config)], _problem(problem), steps=steps, seed=seed,
+        target=target, start=start, vectorise=False, curve=curve,
+    )[0]  # fmt: skip
+
+
+def _run_batch(
+    cls: type[Optimizer],
+    configs: Sequence[Mapping[str, Any]],
+    problem: Problem,
+    *,
+    steps: int,
+    seed: int,
+    target: float | None,
+    start: Any = None,
+    vectorise: bool = True,
+    curve: bool = False,
+) -> list[dict[str, Any]]:
+    """Run configurations sharing their static flags: one pass, hyperparameters as (K, 1)."""
+    K = len(configs)
+    dyn = _dynamic(cls)
+    names = list(configs[0])
+    static = {k: configs[0][k] for k in names if k not in dyn}
+    x0 = problem.check_start(problem.x0 if start is None else start)
+    if x0.ndim != 1:
+        raise ValueError(f"start must be one point of shape ({problem.dim},)")
+    if vectorise:
+        values = dict(static)
+        for k in names:
+            if k in dyn:
+                values[k] = np.array([float(c[k]) for c in configs])[:, None]
+        x = np.repeat(x0[None, :], K, axis=0)
+    else:
+        assert K == 1
+        values = {k: (float(v) if k in dyn else v) for k, v in configs[0].items()}
+        x = x0[None, :].copy()  # a batch of one: the problem's array code paths, as in a sweep
+    opt = _build(cls, values, nonfinite="propagate")
+    oracle = problem.oracle(seed)
+    state = opt.init(x)
+    with np.errstate(all="ignore"):
+        f = _loss(problem, x)
+        track = _Tracker(problem.f_star, target, f.copy())
+        curves = [f] if curve else None
+        for t in range(1, steps + 1):
+            _, g = oracle(x, t)
+            x, state = opt.step(x, g, state)
+            x = problem.project(x)
+            f = _loss(problem, x)
+            track.update(t, f)
+            if curve:
+                curves.append(f)
+        extra = _heldout(problem, x)
+    x = np.atleast_2d(x)
+    records = []
+    for k in range(K):
+        final = float(f[k])
+        rec: dict[str, Any] = {
+            "final_loss": final,
+            "best_loss": float(track.best[k]),
+            "gap": (final - problem.f_star) if problem.f_star is not None else math.nan,
+            "steps_to_target": float(track.hit[k]),
+            "diverged_at": float(track.dead[k]),
+            "diverged": bool(not math.isfinite(final) or final > track.f0[k]),
+            "loss0": float(track.f0[k]),
+        }
+        if x.shape[1] <= 8:
+            rec["final_x"] = [float(v) for v in x[k]]
+        for col, arr in extra.items():
+            rec[col] = float(np.atleast_1d(arr)[k])
+        if curve:
+            rec["curve"] = [float(c[k]) for c in curves]
+        records.append(rec)
+    return records
+
+
+# --------------------------------------------------------------------------------------------
+# The record store (resume)
+# --------------------------------------------------------------------------------------------
+
+
+def record_key(
+    problem: str, optimizer: str, config: Mapping[str, Any], seed: int, run: Mapping
+) -> str:
+    """A stable id for one (problem, optimizer, configuration, seed, run settings)."""
+    blob = json.dumps(
+        {"p": problem, "o": optimizer, "c": _normalise(config), "s": seed, "r": dict(run)},
+        sort_keys=True,
+        default=repr,
+    )
+    return hashlib.sha1(blob.encode()).hexdigest()[:20]
+
+
+class RecordStore:
+    """Append-only JSON-lines file of finished records, deduplicated by key on load.
+
+    Each record is one line written with a single ``write`` then flushed and fsynced, so a
+    killed process leaves at most one torn last line, which the next open drops.
+    """
+
+    def __init__(self, directory: str | os.PathLike) -> None:
+        self.dir = Path(directory)
+        try:
+            self.dir.mkdir(parents=True, exist_ok=True)
+            self.path = self.dir / "records.jsonl"
+            self._repair()
+            self._fh = open(self.path, "a", encoding="utf-8")  # noqa: SIM115
+        except OSError as e:
+            raise OSError(
+                f"cannot write sweep records to {str(directory)!r}: {e.strerror}"
+            ) from None
+        self.records: dict[str, dict] = {}
+        with open(self.path, encoding="utf-8") as fh:
+            for line in fh:
+                try:
+                    rec = json.loads(line)
+                except json.JSONDecodeError:
+                    continue
+                self.records.setdefault(rec["key"], rec)
+
+    def _repair(self) -> None:
+        """Cut a torn last line (a write interrupted by a kill)."""
+        if not self.path.exists():
+            return
+        data = self.path.read_bytes()
+        if data and not data.endswith(b"\n"):
+            with open(self.path, "r+b") as fh:
+                fh.truncate(data.rfind(b"\n") + 1)
+
+    def __contains__(self, key: str) -> bool:
+        return key in self.records
+
+    def add(self, recs: Iterable[dict], *, sync: bool = True) -> None:
+        lines = []
+        for rec in recs:
+            if rec["key"] in self.records:
+                continue
+            self.records[rec["key"]] = rec
+            lines.append(json.dumps(rec, default=_jsonable) + "\n")
+        for line in lines:
+            self._fh.write(line)
+        self._fh.flush()
+        if sync and lines:
+            os.fsync(self._fh.fileno())
+
+    def close(self) -> None:
+        self._fh.close()
+
+
+def _jsonable(v: Any) -> Any:
+    if isinstance(v, np.generic):
+        return v.item()
+    if isinstance(v, np.ndarray):
+        return v.tolist()
+    return repr(v)
+
+
+# --------------------------------------------------------------------------------------------
+# The sweep
+# --------------------------------------------------------------------------------------------
+
+
+def _can_vectorise(problem: Problem) -> bool:
+    flag = getattr(problem, "vectorizable", getattr(problem, "vectorized", None))
+    if flag is not None:
+        return bool(flag)
+    return problem.dim <= 64
+
+
+def _task(args: tuple) -> list[dict[str, Any]]:
+    """Worker entry point: one configuration × seed (picklable, top level)."""
+    cls, config, problem, steps, seed, target, start, curve = args
+    return _run_batch(
+        cls, [config], problem, steps=steps, seed=seed, target=target, start=start,
+        vectorise=False, curve=curve,
+    )  # fmt: skip
+
+
+def sweep(
+    optimizer: str | type[Optimizer],
+    configs: Sequence[Mapping[str, Any]] | Space,
+    problems: Problem | str | Sequence[Problem | str],
+    *,
+    steps: int = 100,
+    seeds: int | Sequence[int] = (0,),
+    n: int | None = None,
+    method: str = "grid",
+    sample_seed: int = 0,
+    fixed: Mapping[str, Any] | None = None,
+    target: float | None = None,
+    start: Any = None,
+    out: str | os.PathLike | None = None,
+    engine: str = "auto",
+    workers: int = 2,
+    progress: bool | None = None,
+    curve: bool = False,
+    label: str | None = None,
+):
+    """Run ``optimizer`` over configurations × seeds × problems; return a tidy DataFrame.
+
+    Args:
+        optimizer: a name from ``adamlab.optim.OPTIMIZERS`` ("adam", "sgd", …) or a class.
+        configs: a list of dicts (from :func:`grid` / :func:`sample`), or a search space
+            (a dict of value lists / distributions) expanded by ``method`` and ``n``.
+        problems: a Problem, a registered name, or a list of them.
+        steps: optimizer steps per run (the same budget for every configuration).
+        seeds: seeds (or a count: ``3`` means 0, 1, 2); each selects the oracle's sample
+            stream, so stochastic problems give paired runs across configurations.
+        n, method, sample_seed: when ``configs`` is a space: ``method`` "grid" (every
+            combination), "random", "halton" or "sobol" with ``n`` points.
+        fixed: hyperparameters shared by every configuration (e.g. ``{"eps": 1e-8}``).
+        target: tolerance on loss − f* for ``steps_to_target``.
+        start: a start point instead of ``problem.x0``.
+        out: a directory for ``records.jsonl`` (resumable) and ``sweep.parquet``.
+        engine: "auto", "vectorized", "numba", "process" or "loop" (one run at a time,
+            in this process: the reference).
+        workers: processes for the "process" engine.
+        progress: show a tqdm bar (None: only on a terminal).
+        curve: keep each run's loss at every step (column ``curve``).
+        label: the ``optimizer`` column's value (default: the optimizer's name).
+
+    Returns:
+        A pandas DataFrame, one row per (problem, configuration, seed): ``problem``,
+        ``optimizer``, ``config_id``, ``seed``, one column per hyperparameter, the metrics
+        described in the module docstring, and ``key`` (the record id). ``df.attrs`` holds
+        ``computed`` (runs done now), ``resumed`` (loaded from ``out``), ``seconds`` and the
+        settings.
+    """
+    import pandas as pd
+
+    cls = _opt_class(optimizer)
+    if isinstance(configs, Mapping):
+        if method == "grid":
+            configs = grid(**configs)
+        else:
+            if n is None:
+                raise ValueError(f"method={method!r} needs n, the number of configurations")
+            configs = sample(configs, n, method=method, seed=sample_seed)
+    configs = [_normalise({**(fixed or {}), **c}) for c in configs]
+    if not configs:
+        raise ValueError("no configurations to run")
+    names = list(dict.fromkeys(k for c in configs for k in c))
+    _check_config_names(cls, names)
+    for c in configs:
+        missing = [k for k in names if k not in c]
+        if missing:
+            raise ValueError(
+                f"configuration {c} lacks {missing}: give every configuration the same keys"
+            )
+    # validate every configuration once, with scalar values, before any work starts
+    for c in configs:
+        try:
+            _build(cls, c, nonfinite="propagate")
+        except (TypeError, ValueError) as e:
+            raise type(e)(f"configuration {c}: {e}") from None
+    if isinstance(seeds, (int, np.integer)) and not isinstance(seeds, bool):
+        seeds = list(range(int(seeds)))
+    seeds = [int(s) for s in seeds]
+    if not seeds:
+        raise ValueError("seeds is empty")
+    if not isinstance(steps, (int, np.integer)) or steps < 1:
+        raise ValueError(f"steps must be a positive integer, got {steps!r}")
+    if engine not in ("auto", "vectorized", "numba", "process", "loop"):
+        raise ValueError(
+            f"Invalid engine: {engine!r}; choose 'auto', 'vectorized', 'numba', 'process' or 'loop'"
+        )
+    plist = [problems] if isinstance(problems, (Problem, str)) else list(problems)
+    plist = [_problem(p) for p in plist]
+    opt_name = label or cls.name
+    run_settings = {
+        "steps": int(steps),
+        "target": target,
+        "start": None if start is None else np.asarray(start, float).tolist(),
+    }
+
+    store = RecordStore(out) if out is not None else None
+    done: dict[str, dict] = dict(store.records) if store else {}
+    t_start = time.perf_counter()
+    computed = 0
+    resumed_keys: set[str] = set()
+    rows: list[dict] = []
+
+    def meta(p: Problem, cid: int, seed: int) -> dict[str, Any]:
+        return {"problem": _problem_id(p), "optimizer": opt_name, "config_id": cid, "seed": seed}
+
+    def finish(p: Problem, cid: int, seed: int, key: str, rec: dict) -> dict:
+        return {**meta(p, cid, seed), **configs[cid], **rec, "key": key}
+
+    todo_proc: list[tuple] = []
+    for p in plist:
+        pid = _problem_id(p)
+        keys = {
+            (cid, s): record_key(pid, cls.name, c, s, run_settings)
+            for cid, c in enumerate(configs)
+            for s in seeds
+        }
+        eng = engine
+        if eng == "auto":
+            if _can_vectorise(p):
+                eng = "numba" if _numba_supports(cls, configs, p) else "vectorized"
+            else:
+                eng = "process"
+        resumed_keys.update(k for k in keys.values() if k in done)
+        pending = [(cid, s) for (cid, s), key in keys.items() if key not in done]
+        if eng in ("vectorized", "numba"):
+            groups: dict[str, list[int]] = {}
+            for cid in sorted({cid for cid, _ in pending}):
+                sig = json.dumps(
+                    {k: configs[cid][k] for k in names if k not in _dynamic(cls)},
+                    sort_keys=True,
+                    default=repr,
+                )
+                groups.setdefault(sig, []).append(cid)
+            for s in seeds:
+                for cids in groups.values():
+                    cids = [cid for cid in cids if keys[(cid, s)] not in done]
+                    if not cids:
+                        continue
+                    batch = [configs[cid] for cid in cids]
+                    if eng == "numba":
+                        recs = _run_numba(
+                            cls, batch, p, steps=steps, seed=s, target=target, start=start
+                        )
+                    else:
+                        recs = _run_batch(
+                            cls,
+                            batch,
+                            p,
+                            steps=steps,
+                            seed=s,
+                            target=target,
+                            start=start,
+                            curve=curve,
+                        )
+                    new = [
+                        finish(p, cid, s, keys[(cid, s)], r)
+                        for cid, r in zip(cids, recs, strict=True)
+                    ]
+                    computed += len(new)
+                    for r in new:
+                        done[r["key"]] = r
+                    if store:
+                        store.add(new)
+        elif eng == "loop":
+            for cid, s in pending:
+                rec = _run_batch(
+                    cls,
+                    [configs[cid]],
+                    p,
+                    steps=steps,
+                    seed=s,
+                    target=target,
+                    start=start,
+                    vectorise=False,
+                    curve=curve,
+                )[0]
+                r = finish(p, cid, s, keys[(cid, s)], rec)
+                computed += 1
+                done[r["key"]] = r
+                if store:
+                    store.add([r])
+        else:
+            for cid, s in pending:
+                todo_proc.append((p, cid, s, keys[(cid, s)]))
+        rows.extend(keys.values())
+
+    if todo_proc:
+        computed += _run_processes(
+            cls,
+            configs,
+            todo_proc,
+            steps,
+            target,
+            start,
+            curve,
+            workers,
+            progress,
+            done,
+            store,
+            finish,
+        )
+    if store:
+        store.close()
+
+    table = pd.DataFrame([done[k] for k in rows])
+    table.attrs.update(
+        computed=computed,
+        resumed=len(resumed_keys),
+        seconds=time.perf_counter() - t_start,
+        optimizer=opt_name,
+        steps=int(steps),
+        seeds=seeds,
+        target=target,
+        n_configs=len(configs),
+    )
+    if out is not None:
+        _save_table(table, Path(out))
+    return table
+
+
+def _run_processes(
+    cls, configs, todo, steps, target, start, curve, workers, progress, done, store, finish
+) -> int:
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    from tqdm.auto import tqdm
+
+    computed = 0
+    bar = tqdm(
+        total=len(todo),
+        desc=f"sweep {cls.name}",
+        unit="run",
+        disable=None if progress is None else not progress,
+    )
+    try:
+        if workers <= 1:
+            for p, cid, s, key in todo:
+                rec = _task((cls, configs[cid], p, steps, s, target, start, curve))[0]
+                r = finish(p, cid, s, key, rec)
+                done[key] = r
+                if store:
+                    store.add([r])
+                computed += 1
+                bar.update()
+            return computed
+        ctx = mp.get_context("spawn")
+        with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+            futs = {
+                pool.submit(_task, (cls, configs[cid], p, steps, s, target, start, curve)): (
+                    p,
+                    cid,
+                    s,
+                    key,
+                )
+                for p, cid, s, key in todo
+            }
+            for fut in as_completed(futs):
+                p, cid, s, key = futs[fut]
+                r = finish(p, cid, s, key, fut.result()[0])
+                done[key] = r
+                if store:
+                    store.add([r])
+                computed += 1
+                bar.update()
+    finally:
+        bar.close()
+    return computed
+
+
+def _save_table(table, out: Path) -> None:
+    """Write the table atomically: Parquet if pyarrow is there, else CSV."""
+    try:
+        import pyarrow  # noqa: F401
+
+        path, writer = out / "sweep.parquet", "to_parquet"
+    except ImportError:  # pragma: no cover
+        path, writer = out / "sweep.csv", "to_csv"
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    frame = table.copy()
+    for col in frame.columns:
+        if frame[col].dtype == object and frame[col].map(lambda v: isinstance(v, tuple)).any():
+            frame[col] = frame[col].map(lambda v: list(v) if isinstance(v, tuple) else v)
+    getattr(frame, writer)(tmp, index=False)
+    os.replace(tmp, path)
+
+
+# --------------------------------------------------------------------------------------------
+# The numba path
+# --------------------------------------------------------------------------------------------
+
+
+def _numba_supports(cls: type[Optimizer], configs: Sequence[Mapping], problem: Problem) -> bool:
+    try:
+        from ..kernels import sweep as ks
+    except ImportError:
+        return False
+    return ks.supports(cls, configs, problem)
+
+
+def _run_numba(cls, configs, problem, *, steps, seed, target, start) -> list[dict[str, Any]]:
+    from ..kernels import sweep as ks
+
+    return ks.run_records(cls, configs, problem, steps=steps, seed=seed, target=target, start=start)
+
+
+# --------------------------------------------------------------------------------------------
+# Fair tuning
+# --------------------------------------------------------------------------------------------
+
+
+def tune(
+    candidates: Mapping[str, tuple[str | type[Optimizer], Space]],
+    problem: Problem | str,
+    *,
+    budget: int,
+    steps: int,
+    method: str = "halton",
+    sample_seed: int = 0,
+    tune_seeds: Sequence[int] = (0,),
+    eval_seeds: Sequence[int] = (100, 101, 102),
+    metric: str | None = None,
+    fixed: Mapping[str, Mapping[str, Any]] | None = None,
+    out: str | os.PathLike | None = None,
+    engine: str = "auto",
+    workers: int = 2,
+    progress: bool | None = None,
+):
+    """Tune several optimizers under one declared, equal budget, then rerun the winners.
+
+    Every candidate ``name -> (optimizer, space)`` gets ``budget`` configurations drawn by the
+    same ``method`` and ``sample_seed`` from its space (spaces must have the same number of
+    dimensions; with ``method="grid"`` the same number of grid points), the same ``steps``
+    and ``tune_seeds``. The winner is the configuration with the lowest mean ``metric`` over
+    the tuning seeds — ``heldout_loss`` where the problem has a held-out split, else
+    ``final_loss`` (the exact loss, not the noisy samples the optimizer saw); diverged runs
+    count as +inf. Each winner is rerun on ``eval_seeds`` (fresh seeds, never used for
+    selection). Returns ``(summary, trials)``: one summary row per optimizer (best config,
+    tuning score, evaluation mean/std/min/max) and every trial's row; the fairness terms are
+    in ``summary.attrs``.
+    """
+    import pandas as pd
+
+    p = _problem(problem)
+    dims = {}
+    for name, (_, space) in candidates.items():
+        d, size = space_size(space)
+        dims[name] = (d, size)
+    if len({d for d, _ in dims.values()}) > 1:
+        raise ValueError(
+            "unfair tuning: search spaces differ in dimension "
+            + ", ".join(f"{k}: {d}" for k, (d, _) in dims.items())
+        )
+    if method == "grid" and len({s for _, s in dims.values()}) > 1:
+        raise ValueError(
+            "unfair tuning: grids differ in size "
+            + ", ".join(f"{k}: {s}" for k, (_, s) in dims.items())
+        )
+    trials, rows = [], []
+    for name, (opt, space) in candidates.items():
+        configs = (
+            grid(**space)
+            if method == "grid"
+            else sample(space, budget, method=method, seed=sample_seed)
+        )
+        if method == "grid" and len(configs) != budget:
+            raise ValueError(f"{name}: the grid has {len(configs)} points but budget is {budget}")
+        sub = None if out is None else Path(out) / name
+        df = sweep(
+            opt,
+            configs,
+            p,
+            steps=steps,
+            seeds=list(tune_seeds),
+            fixed=(fixed or {}).get(name),
+            out=sub,
+            engine=engine,
+            workers=workers,
+            progress=progress,
+            label=name,
+        )
+        col = metric or ("heldout_loss" if "heldout_loss" in df else "final_loss")
+        score = df[col].where(~df["diverged"] & np.isfinite(df[col]), np.inf)
+        mean = score.groupby(df["config_id"]).mean()
+        best = int(mean.idxmin())
+        best_cfg = {k: df.loc[df.config_id == best, k].iloc[0] for k in configs[0]}
+        ev = sweep(
+            opt,
+            [best_cfg],
+            p,
+            steps=steps,
+            seeds=list(eval_seeds),
+            fixed=(fixed or {}).get(name),
+            out=None if sub is None else sub / "eval",
+            engine=engine,
+            workers=workers,
+            progress=progress,
+            label=name,
+        )
+        trials.append(df)
+        rows.append({
+            "optimizer": name, "metric": col, "best_config": best_cfg,
+            "tune_score": float(mean.loc[best]),
+            "eval_mean": float(ev[col].mean()), "eval_std": float(ev[col].std(ddof=0)),
+            "eval_min": float(ev[col].min()), "eval_max": float(ev[col].max()),
+            "eval_diverged": int(ev["diverged"].sum()),
+        })  # fmt: skip
+    summary = pd.DataFrame(rows)
+    summary.attrs.update(
+        budget=budget, method=method, sample_seed=sample_seed, steps=steps,
+        tune_seeds=list(tune_seeds), eval_seeds=list(eval_seeds),
+        space_dims={k: d for k, (d, _) in dims.items()}, problem=_problem_id(p),
+    )  # fmt: skip
+    return summary, pd.concat(trials, ignore_index=True)

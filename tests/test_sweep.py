@@ -1,0 +1,319 @@
+"""The sweep engine: vectorised sweeps equal individual runs; sampling; resume; fair tuning."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import numpy as np
+import pytest
+
+from adamlab.lab.sweep import (
+    LogUniform,
+    OneMinusLogUniform,
+    Uniform,
+    grid,
+    halton,
+    run_config,
+    sample,
+    sweep,
+    tune,
+)
+from adamlab.problems.base import Problem, Quadratic1D
+
+pd = pytest.importorskip("pandas")
+
+METRICS = ["final_loss", "best_loss", "steps_to_target", "diverged_at"]
+
+
+def same(a, b) -> bool:
+    """Exact equality, NaN equal to NaN."""
+    a, b = np.asarray(a, float), np.asarray(b, float)
+    return a.shape == b.shape and bool(np.all((a == b) | (np.isnan(a) & np.isnan(b))))
+
+
+class Valley(Problem):
+    """A 2-D badly scaled valley with a cubic term (exercises non-trivial arithmetic)."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            name="valley",
+            description="test valley",
+            dim=2,
+            x0=np.array([-1.5, 2.0]),
+            domain=np.array([[-2.0, 2.0], [-1.0, 3.0]]),
+            x_star=np.array([1.0, 1.0]),
+            f_star=0.0,
+        )
+
+    def loss(self, x):
+        a, b = x[..., 0], x[..., 1]
+        return (1 - a) ** 2 + 50 * (b - a**2) ** 2
+
+    def grad(self, x):
+        a, b = x[..., 0], x[..., 1]
+        return np.stack([-2 * (1 - a) - 200 * a * (b - a**2), 100 * (b - a**2)], axis=-1)
+
+
+# -- sweep = individual runs -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("problem", [Quadratic1D(), Valley()], ids=["quadratic", "valley"])
+def test_vectorised_adam_sweep_equals_each_configuration_alone(problem):
+    configs = grid(
+        lr=list(np.logspace(-3, 0.5, 5)),
+        beta1=[0.0, 0.9],
+        beta2=[0.99, 0.9999],
+        bias_correction=[True, False],
+        amsgrad=[False, True],
+    )
+    df = sweep("adam", configs, problem, steps=60, target=1e-4)
+    assert len(df) == len(configs) == 80
+    assert df.attrs["computed"] == 80
+    for cid in range(0, 80, 3):
+        alone = run_config("adam", configs[cid], problem, steps=60, target=1e-4)
+        row = df[df.config_id == cid].iloc[0]
+        for m in METRICS:
+            assert same(row[m], alone[m]), (cid, m, row[m], alone[m])
+        assert row["final_x"] == alone["final_x"]
+
+
+def test_every_engine_agrees_exactly_with_the_reference_loop():
+    configs = grid(lr=[0.01, 0.3, 3.0], momentum=[0.0, 0.9], nesterov=[False, True])
+    configs = [c for c in configs if not (c["nesterov"] and c["momentum"] == 0)]
+    ref = sweep("sgd", configs, Valley(), steps=40, engine="loop")
+    vec = sweep("sgd", configs, Valley(), steps=40, engine="vectorized")
+    for m in METRICS:
+        assert same(ref[m], vec[m]), m
+    # lr = 3 on this valley overflows: the NaN is recorded, not raised
+    assert ref["diverged"].any() and np.isfinite(ref["diverged_at"]).any()
+
+
+def test_process_engine_matches_vectorised(tmp_path):
+    configs = grid(lr=[0.05, 0.2], beta2=[0.9, 0.999])
+    vec = sweep("adam", configs, Quadratic1D(), steps=30, seeds=2)
+    proc = sweep(
+        "adam", configs, Quadratic1D(), steps=30, seeds=2, engine="process", workers=2,
+        out=tmp_path, progress=False,
+    )  # fmt: skip
+    key = ["config_id", "seed"]
+    vec, proc = vec.sort_values(key), proc.sort_values(key)
+    for m in METRICS:
+        assert same(vec[m], proc[m]), m
+    assert (tmp_path / "sweep.parquet").exists()
+
+
+def test_table_is_tidy_and_metrics_mean_what_they_say():
+    df = sweep("adam", grid(lr=[0.5, 1e-4]), Quadratic1D(), steps=200, seeds=[3, 4], target=1e-3)
+    assert list(df[["config_id", "seed"]].itertuples(index=False, name=None)) == [
+        (0, 3), (0, 4), (1, 3), (1, 4),
+    ]  # fmt: skip
+    assert {"problem", "optimizer", "lr", "final_loss", "gap", "diverged", "key"} <= set(df)
+    fast, slow = df.iloc[0], df.iloc[2]
+    assert fast.steps_to_target == 36 and np.isnan(slow.steps_to_target)
+    assert slow.final_loss < 36.0 and not slow.diverged
+    assert df.key.is_unique and (df.problem == "quadratic").all() and (df.optimizer == "adam").all()
+
+
+def test_space_with_method_and_fixed_hyperparameters():
+    df = sweep(
+        "adam", {"lr": LogUniform(1e-3, 1.0)}, Quadratic1D(), n=16, method="halton",
+        fixed={"betas": (0.5, 0.9)}, steps=5,
+    )  # fmt: skip
+    assert len(df) == 16 and df.lr.between(1e-3, 1.0).all()
+    assert all(tuple(b) == (0.5, 0.9) for b in df.betas)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"optimizer": "adamx"}, "unknown optimizer"),
+        ({"configs": [{"learning_rate": 0.1}]}, "no hyperparameter 'learning_rate'"),
+        ({"configs": [{"lr": -1.0}]}, "Invalid lr"),
+        ({"configs": [{"beta2": 1.0}]}, "beta2"),
+        ({"configs": [{"lr": 0.1}, {"eps": 1e-8}]}, "same keys"),
+        ({"engine": "gpu"}, "Invalid engine"),
+        ({"steps": 0}, "steps"),
+        ({"configs": {"lr": LogUniform(1e-3, 1)}, "method": "random"}, "needs n"),
+    ],
+)
+def test_bad_input_is_a_clear_error(kwargs, match):
+    args = {"optimizer": "adam", "configs": [{"lr": 0.1}], "problems": Quadratic1D()}
+    args.update(kwargs)
+    with pytest.raises((ValueError, TypeError), match=match):
+        sweep(args.pop("optimizer"), args.pop("configs"), args.pop("problems"), **args)
+
+
+# -- sampling ----------------------------------------------------------------------------------
+
+
+def test_grid_is_the_cartesian_product_last_axis_fastest():
+    g = grid(lr=[1, 2, 3], beta1=[0.0, 0.9], bias_correction=[True, False])
+    assert len(g) == 12
+    assert g[0] == {"lr": 1, "beta1": 0.0, "bias_correction": True}
+    assert g[1] == {"lr": 1, "beta1": 0.0, "bias_correction": False}
+    assert g[-1] == {"lr": 3, "beta1": 0.9, "bias_correction": False}
+    with pytest.raises(ValueError, match="list of values"):
+        grid(lr=LogUniform(1e-3, 1))
+
+
+@pytest.mark.parametrize("method", ["random", "halton", "sobol"])
+def test_sample_shapes_ranges_and_reproducibility(method):
+    space = {
+        "lr": LogUniform(1e-4, 1.0),
+        "beta2": OneMinusLogUniform(0.9, 0.9999),
+        "eps": Uniform(1e-8, 1e-6),
+        "bias_correction": [True, False],
+    }
+    a = sample(space, 64, method=method, seed=1)
+    b = sample(space, 64, method=method, seed=1)
+    c = sample(space, 64, method=method, seed=2)
+    assert a == b and a != c
+    assert len(a) == 64 and all(set(x) == set(space) for x in a)
+    lr = np.array([x["lr"] for x in a])
+    b2 = np.array([x["beta2"] for x in a])
+    assert lr.min() >= 1e-4 and lr.max() <= 1.0
+    assert b2.min() >= 0.9 and b2.max() <= 0.9999
+    # log-uniform: about half the learning rates below the geometric midpoint 1e-2
+    assert 20 <= (lr < 1e-2).sum() <= 44
+    assert {x["bias_correction"] for x in a} == {True, False}
+
+
+def test_quasi_random_fills_the_space_more_evenly_than_random():
+    def worst_gap(u):  # largest empty interval in the first coordinate
+        s = np.sort(np.concatenate([[0.0], u[:, 0], [1.0]]))
+        return np.diff(s).max()
+
+    h = halton(128, 3, seed=None)
+    r = np.random.default_rng(0).random((128, 3))
+    assert worst_gap(h) < worst_gap(r)
+    assert np.allclose(halton(4, 2, seed=None)[:, 0], [0.5, 0.25, 0.75, 0.125])
+    assert np.allclose(halton(3, 2, seed=None)[:, 1], [1 / 3, 2 / 3, 1 / 9])
+
+
+def test_bad_spaces_are_refused():
+    with pytest.raises(ValueError, match="lo > 0"):
+        LogUniform(0.0, 1.0)
+    with pytest.raises(ValueError, match="lo < hi"):
+        Uniform(1.0, 1.0)
+    with pytest.raises(ValueError, match="method"):
+        sample({"lr": [0.1]}, 3, method="lhs")
+    with pytest.raises(ValueError, match="positive integer"):
+        sample({"lr": [0.1]}, 0)
+
+
+# -- resume --------------------------------------------------------------------------------------
+
+
+def records(out) -> list[dict]:
+    with open(out / "records.jsonl") as fh:
+        return [json.loads(line) for line in fh]
+
+
+def test_resume_computes_only_what_is_missing(tmp_path):
+    configs = grid(lr=list(np.logspace(-3, 0, 6)), beta2=[0.99, 0.999])
+    first = sweep("adam", configs[:5], Valley(), steps=50, seeds=2, out=tmp_path)
+    assert first.attrs["computed"] == 10 and first.attrs["resumed"] == 0
+    full = sweep("adam", configs, Valley(), steps=50, seeds=2, out=tmp_path)
+    assert full.attrs["resumed"] == 10 and full.attrs["computed"] == 14
+    again = sweep("adam", configs, Valley(), steps=50, seeds=2, out=tmp_path)
+    assert again.attrs["computed"] == 0 and again.attrs["resumed"] == 24
+    recs = records(tmp_path)
+    assert len(recs) == 24 and len({r["key"] for r in recs}) == 24
+    fresh = sweep("adam", configs, Valley(), steps=50, seeds=2)
+    for m in METRICS:
+        assert same(full[m], fresh[m]) and same(again[m], fresh[m])
+    # a different budget is a different record, not a resumed one
+    other = sweep("adam", configs[:2], Valley(), steps=51, seeds=1, out=tmp_path)
+    assert other.attrs["computed"] == 2
+
+
+def test_a_torn_last_line_is_dropped_and_recomputed(tmp_path):
+    configs = grid(lr=[0.01, 0.1, 1.0])
+    sweep("adam", configs, Quadratic1D(), steps=20, out=tmp_path)
+    path = tmp_path / "records.jsonl"
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) - 40])  # a kill in the middle of the last write
+    df = sweep("adam", configs, Quadratic1D(), steps=20, out=tmp_path)
+    assert df.attrs["resumed"] == 2 and df.attrs["computed"] == 1
+    assert len(records(tmp_path)) == 3
+
+
+def test_a_killed_process_sweep_resumes_without_loss_or_duplicates(tmp_path):
+    script = textwrap.dedent(
+        f"""
+        import numpy as np
+        from adamlab.lab.sweep import grid, sweep
+        from adamlab.problems.base import Quadratic1D
+        configs = grid(lr=list(np.logspace(-3, 0, 10)))
+        sweep("adam", configs, Quadratic1D(), steps=800, seeds=2, engine="process",
+              workers=2, out={str(tmp_path)!r}, progress=False)
+        """
+    )
+    proc = subprocess.Popen([sys.executable, "-c", script], start_new_session=True)
+    path = tmp_path / "records.jsonl"
+    deadline = time.monotonic() + 60
+    try:
+        while time.monotonic() < deadline:
+            if path.exists() and path.read_bytes().count(b"\n") >= 4:
+                break
+            if proc.poll() is not None:
+                break
+            time.sleep(0.02)
+        os.killpg(proc.pid, signal.SIGKILL)
+    finally:
+        proc.wait()
+    before = {r["key"] for r in records(tmp_path)}
+    assert 4 <= len(before) < 20, "the sweep should have been killed part-way"
+    configs = grid(lr=list(np.logspace(-3, 0, 10)))
+    df = sweep(
+        "adam", configs, Quadratic1D(), steps=800, seeds=2, engine="process", workers=2,
+        out=tmp_path, progress=False,
+    )  # fmt: skip
+    assert df.attrs["resumed"] == len(before)
+    assert df.attrs["computed"] == 20 - len(before)
+    recs = records(tmp_path)
+    assert len(recs) == 20 and len({r["key"] for r in recs}) == 20
+    assert set(df.key) == {r["key"] for r in recs}
+
+
+def test_unwritable_output_is_an_oserror(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(OSError, match="cannot write sweep records"):
+        sweep("adam", [{"lr": 0.1}], Quadratic1D(), steps=2, out=blocker / "sub")
+
+
+# -- fair tuning ---------------------------------------------------------------------------------
+
+
+def test_tune_gives_equal_budgets_and_reruns_winners_on_fresh_seeds():
+    cands = {
+        "adam": ("adam", {"lr": LogUniform(1e-3, 1.0)}),
+        "sgd": ("sgd", {"lr": LogUniform(1e-4, 0.5)}),
+    }
+    summary, trials = tune(cands, Valley(), budget=12, steps=100, tune_seeds=[0], eval_seeds=[1, 2])
+    assert list(summary.optimizer) == ["adam", "sgd"]
+    assert trials.groupby("optimizer").size().to_dict() == {"adam": 12, "sgd": 12}
+    assert summary.attrs["budget"] == 12 and summary.attrs["space_dims"] == {"adam": 1, "sgd": 1}
+    for _, row in summary.iterrows():
+        t = trials[trials.optimizer == row.optimizer]
+        assert row.tune_score == t.final_loss[~t.diverged].min()
+        assert row.best_config["lr"] in set(t.lr)
+
+
+def test_tune_refuses_unequal_search_spaces():
+    cands = {
+        "adam": ("adam", {"lr": LogUniform(1e-3, 1.0), "beta2": [0.99, 0.999]}),
+        "sgd": ("sgd", {"lr": LogUniform(1e-4, 0.5)}),
+    }
+    with pytest.raises(ValueError, match="unfair"):
+        tune(cands, Valley(), budget=4, steps=5)
+    grids = {"adam": ("adam", {"lr": [0.1, 0.01]}), "sgd": ("sgd", {"lr": [0.1, 0.01, 0.001]})}
+    with pytest.raises(ValueError, match="unfair"):
+        tune(grids, Valley(), budget=2, steps=5, method="grid")
