@@ -1,0 +1,229 @@
+"""The stateful ``torch.optim.Optimizer`` shell around adamlab's pure per-leaf rules.
+
+``step()`` reads each parameter group's hyperparameters (every step, so that learning-rate
+schedulers, ``OneCycleLR``'s cycling betas and hand edits take effect), builds (and caches) the
+matching core optimizer from :mod:`adamlab.optim`, and for each parameter with a gradient calls
+its ``update_leaf`` on the detached tensors; the results are copied back into the parameter and
+the state tensors in place. The math is written once, in the core; this module only moves
+tensors and keeps PyTorch's state layout, so checkpoints interchange with ``torch.optim``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import warnings
+from collections.abc import Callable, Iterable
+from typing import Any, ClassVar
+
+import array_api_compat.torch as xp_torch
+import torch
+from torch.optim.optimizer import _get_scalar_dtype
+
+from ..optim import base as core_base
+
+_LOW_PRECISION = (torch.float16, torch.bfloat16)
+
+
+def _plain(value: Any) -> Any:
+    """A group value as the core wants it: tensors become floats, lists become tuples."""
+    if isinstance(value, torch.Tensor):
+        return float(value.item())
+    if isinstance(value, (list, tuple)):
+        return tuple(_plain(v) for v in value)
+    return value
+
+
+class CoreOptimizer(torch.optim.Optimizer):
+    """Base of the drop-ins: a ``torch.optim.Optimizer`` whose math is an adamlab core rule.
+
+    Subclasses set ``core_cls`` (the :mod:`adamlab.optim` class), ``state_keys`` (core slot
+    name → PyTorch state key) and, where PyTorch keeps them, ``has_step`` and ``scalar_keys``.
+    """
+
+    core_cls: ClassVar[type[core_base.Optimizer]]
+    #: core slot name → PyTorch's state key, e.g. {"m": "exp_avg", "v": "exp_avg_sq"}
+    state_keys: ClassVar[dict[str, str]]
+    #: whether PyTorch keeps a per-parameter ``step`` tensor (SGD does not)
+    has_step: ClassVar[bool] = True
+    #: core per-optimizer scalars kept per parameter by PyTorch, e.g. {"mu_product": ...}
+    scalar_keys: ClassVar[dict[str, str]] = {}
+    #: PyTorch's group keys that adamlab accepts for compatibility but that change no math
+    torch_only_keys: ClassVar[tuple[str, ...]] = ("foreach", "capturable", "differentiable")
+
+    def __init__(self, params: Iterable[Any], defaults: dict[str, Any]) -> None:
+        self._cores: dict[tuple, core_base.Optimizer] = {}
+        super().__init__(params, defaults)
+
+    # -- construction and checkpoints --------------------------------------------------------
+
+    def add_param_group(self, param_group: dict[str, Any]) -> None:
+        """PyTorch's ``add_param_group``; the group's hyperparameters are validated by the core."""
+        super().add_param_group(param_group)
+        group = self.param_groups[-1]
+        try:
+            self._check_torch_flags(group)
+            self.core(group)
+        except Exception:
+            self.param_groups.pop()
+            raise
+
+    def _check_torch_flags(self, group: dict[str, Any]) -> None:
+        if group.get("capturable"):
+            raise ValueError(
+                f"capturable=True (CUDA graph capture) is not supported by adamlab.torch."
+                f"{type(self).__name__}; use torch.optim.{type(self).__name__} for graph capture"
+            )
+        if group.get("differentiable"):
+            raise ValueError(
+                f"differentiable=True is not supported by adamlab.torch.{type(self).__name__}: "
+                "its step runs under torch.no_grad()"
+            )
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        """Load checkpoints of any vintage: torch.optim's (missing adamlab switches take their
+        defaults), and older ones where ``step`` is a Python number."""
+        super().__setstate__(state)
+        if not hasattr(self, "_cores"):
+            self._cores = {}
+        for group in self.param_groups:
+            for key, value in self.defaults.items():
+                if key != "params":
+                    group.setdefault(key, value)
+            for p in group["params"]:
+                p_state = self.state.get(p, {})
+                if self.has_step and "step" in p_state and not torch.is_tensor(p_state["step"]):
+                    p_state["step"] = torch.tensor(
+                        float(p_state["step"]), dtype=_get_scalar_dtype()
+                    )
+                for key in self.scalar_keys.values():
+                    if key in p_state and not torch.is_tensor(p_state[key]):
+                        p_state[key] = torch.tensor(float(p_state[key]), dtype=_get_scalar_dtype())
+
+    # -- the core rule for a group -------------------------------------------------------------
+
+    def core_kwargs(self, group: dict[str, Any]) -> dict[str, Any]:
+        """The core optimizer's arguments for this group (hyperparameters as plain floats)."""
+        names = {f.name for f in dataclasses.fields(self.core_cls) if f.name != "_"}  # type: ignore[arg-type]
+        kwargs = {k: _plain(group[k]) for k in names if k in group}
+        kwargs["nonfinite"] = "propagate"  # PyTorch's behaviour; GradScaler skips bad steps
+        return kwargs
+
+    def core(self, group: dict[str, Any]) -> core_base.Optimizer:
+        """The core optimizer for ``group``'s current hyperparameters (cached by value)."""
+        kwargs = self.core_kwargs(group)
+        key = tuple(sorted(kwargs.items()))
+        try:
+            return self._cores[key]
+        except (KeyError, TypeError):
+            pass
+        opt = self.core_cls(**kwargs)
+        if len(self._cores) > 64:  # a scheduler changing lr every step: keep the cache small
+            self._cores.clear()
+        with contextlib.suppress(TypeError):  # an unhashable value: nothing to cache
+            self._cores[key] = opt
+        return opt
+
+    # -- state -------------------------------------------------------------------------------
+
+    def _init_state(self, p: torch.Tensor, core: core_base.Optimizer) -> dict[str, Any]:
+        state = self.state[p]
+        if self.has_step:
+            state["step"] = torch.tensor(0.0, dtype=_get_scalar_dtype())
+        for name, value in core.scalars_init().items():
+            state[self.scalar_keys[name]] = torch.tensor(float(value), dtype=_get_scalar_dtype())
+        self._fill_slots(p, state, core)
+        return state
+
+    def _fill_slots(self, p: torch.Tensor, state: dict[str, Any], core: core_base.Optimizer):
+        """Create the slots this configuration uses and the state lacks (e.g. ``amsgrad``
+        switched on after a checkpoint was saved without ``max_exp_avg_sq``)."""
+        missing = [s for s in core.active_slots() if state.get(self.state_keys[s]) is None]
+        if not missing:
+            return
+        x = torch.view_as_real(p.detach()) if p.is_complex() else p.detach()
+        fresh = core.init_leaf(xp_torch, x)
+        for s in missing:
+            t = torch.empty_like(p, memory_format=torch.preserve_format)
+            (torch.view_as_real(t) if t.is_complex() else t).copy_(fresh[s])
+            state[self.state_keys[s]] = t
+
+    def step_number(self, state: dict[str, Any]) -> int:
+        """t for the step about to be taken (1 for the first)."""
+        return int(state["step"].item()) + 1 if "step" in state else 1
+
+    # -- the step ----------------------------------------------------------------------------
+
+    @torch.no_grad()
+    def step(self, closure: Callable[[], Any] | None = None) -> Any:
+        """One optimizer step for every parameter with a gradient; returns ``closure()``'s loss."""
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        for group in self.param_groups:
+            core = self.core(group)
+            params = [p for p in group["params"] if p.grad is not None]
+            for p in params:
+                if p.grad.is_sparse:
+                    raise RuntimeError(
+                        f"adamlab.torch.{type(self).__name__} does not support sparse gradients "
+                        f"(parameter of shape {tuple(p.shape)}); use torch.optim.SparseAdam, or "
+                        "a dense embedding (sparse=False)"
+                    )
+            params = self._fast_step(group, core, params)
+            for p in params:
+                self._reference_step(p, group, core)
+        return loss
+
+    def _fast_step(
+        self, group: dict[str, Any], core: core_base.Optimizer, params: list[torch.Tensor]
+    ) -> list[torch.Tensor]:
+        """Subclasses with fused kernels step what they can and return the rest."""
+        return params
+
+    def _reference_step(
+        self, p: torch.Tensor, group: dict[str, Any], core: core_base.Optimizer
+    ) -> None:
+        """One step of the core rule for one parameter, written into ``p`` and its state."""
+        state = self.state[p]
+        t = self.step_number(state)
+        if len(state) == 0:
+            self._init_state(p, core)
+        else:
+            self._fill_slots(p, state, core)
+        h = core.hypers(t)
+        for name, key in self.scalar_keys.items():
+            new = core.scalars_update({name: state[key]}, t, h)[name]
+            state[key].copy_(new)
+            h[name] = float(state[key].item())  # PyTorch reads the stored (rounded) value
+
+        targets = [p] + [state[self.state_keys[s]] for s in core.active_slots()]
+        if p.is_complex():  # PyTorch's semantics: real and imaginary parts are two reals
+            targets = [torch.view_as_real(z) for z in targets]
+            grad = torch.view_as_real(p.grad)
+        else:
+            grad = p.grad
+        x, *slot_values = (z.detach() for z in targets)
+        g = grad.detach()
+        if x.dtype in _LOW_PRECISION:  # the arithmetic in float32, results rounded once
+            x, g = x.float(), g.float()
+            slot_values = [z.float() for z in slot_values]
+        s = core_base.Hypers(zip(core.active_slots(), slot_values, strict=True))
+        x_new, s_new = core.update_leaf(xp_torch, x, g, s, t, h)
+        targets[0].copy_(x_new)
+        for name, target in zip(core.active_slots(), targets[1:], strict=True):
+            target.copy_(s_new[name])
+        if self.has_step:
+            state["step"] += 1
+
+
+def warn_no_fused(cls_name: str, fused: Any) -> None:
+    if fused:
+        warnings.warn(
+            f"adamlab.torch.{cls_name} has no fused kernel; fused=True runs the reference path",
+            stacklevel=3,
+        )
+
+
+__all__ = ["CoreOptimizer", "warn_no_fused"]

@@ -1,0 +1,308 @@
+"""The eight drop-ins: PyTorch's signatures and defaults, adamlab's math and extra switches.
+
+Each class maps the core's slot names (the paper's symbols) to PyTorch's state keys, so a
+``state_dict()`` saved by ``torch.optim.X`` loads into ``adamlab.torch.X`` and vice versa.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any, ClassVar
+
+import torch
+
+from .. import optim as core
+from ._shell import CoreOptimizer, warn_no_fused
+
+_BETAS = (0.9, 0.999)
+
+
+class Adam(CoreOptimizer):
+    r"""Adam (Kingma & Ba, 2015) as ``torch.optim.Adam``, with adamlab's switches.
+
+    Same signature, defaults and ``state_dict`` layout as ``torch.optim.Adam`` (state keys
+    ``step``, ``exp_avg`` = m, ``exp_avg_sq`` = v, ``max_exp_avg_sq`` = v_max), plus the
+    keyword-only switches of :class:`adamlab.Adam`: ``bias_correction`` (bool or a pair),
+    ``eps_placement``, ``eps_root`` and ``amsgrad_variant``.
+
+    ``fused=None`` (default) steps CPU parameters with the fused numba kernel when numba is
+    installed and the tensors allow it (contiguous, float32/float64/float16/bfloat16), and with
+    the core's reference rule otherwise; ``fused=False`` always uses the reference rule;
+    ``fused=True`` requires the kernel (numba, or Triton on CUDA) for every parameter.
+    ``foreach`` is accepted for compatibility and has no effect.
+    """
+
+    core_cls: ClassVar[type] = core.Adam
+    state_keys: ClassVar[dict[str, str]] = {
+        "m": "exp_avg", "v": "exp_avg_sq", "v_max": "max_exp_avg_sq",
+    }  # fmt: skip
+
+    def __init__(
+        self,
+        params: Iterable[Any],
+        lr: float | torch.Tensor = 1e-3,
+        betas: tuple[float | torch.Tensor, float | torch.Tensor] = _BETAS,
+        eps: float = 1e-8,
+        weight_decay: float = 0,
+        amsgrad: bool = False,
+        *,
+        foreach: bool | None = None,
+        maximize: bool = False,
+        capturable: bool = False,
+        differentiable: bool = False,
+        fused: bool | None = None,
+        decoupled_weight_decay: bool = False,
+        bias_correction: bool | tuple[bool, bool] = True,
+        eps_placement: str = "after_correction",
+        eps_root: float = 0.0,
+        amsgrad_variant: str = "raw",
+    ) -> None:
+        defaults = dict(
+            lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad,
+            maximize=maximize, foreach=foreach, capturable=capturable,
+            differentiable=differentiable, fused=fused,
+            decoupled_weight_decay=decoupled_weight_decay, bias_correction=bias_correction,
+            eps_placement=eps_placement, eps_root=eps_root, amsgrad_variant=amsgrad_variant,
+        )  # fmt: skip
+        super().__init__(params, defaults)
+
+    def _check_torch_flags(self, group: dict[str, Any]) -> None:
+        super()._check_torch_flags(group)
+        if group.get("fused"):
+            from . import fast
+
+            fast.check_available()
+
+    def _fast_step(self, group, core_opt, params):
+        if group.get("fused") is False or not params:
+            return params
+        from . import fast
+
+        return fast.adam_step(self, group, core_opt, params, required=bool(group.get("fused")))
+
+
+class AdamW(Adam):
+    """AdamW (Loshchilov & Hutter, 2019) as ``torch.optim.AdamW``: decoupled weight decay,
+    default ``weight_decay=1e-2``. See :class:`Adam` for everything else."""
+
+    core_cls: ClassVar[type] = core.AdamW
+
+    def __init__(
+        self,
+        params: Iterable[Any],
+        lr: float | torch.Tensor = 1e-3,
+        betas: tuple[float | torch.Tensor, float | torch.Tensor] = _BETAS,
+        eps: float = 1e-8,
+        weight_decay: float = 1e-2,
+        amsgrad: bool = False,
+        *,
+        maximize: bool = False,
+        foreach: bool | None = None,
+        capturable: bool = False,
+        differentiable: bool = False,
+        fused: bool | None = None,
+        bias_correction: bool | tuple[bool, bool] = True,
+        eps_placement: str = "after_correction",
+        eps_root: float = 0.0,
+        amsgrad_variant: str = "raw",
+    ) -> None:
+        super().__init__(
+            params, lr, betas, eps, weight_decay, amsgrad, foreach=foreach, maximize=maximize,
+            capturable=capturable, differentiable=differentiable, fused=fused,
+            decoupled_weight_decay=True, bias_correction=bias_correction,
+            eps_placement=eps_placement, eps_root=eps_root, amsgrad_variant=amsgrad_variant,
+        )  # fmt: skip
+
+
+class SGD(CoreOptimizer):
+    """SGD with momentum/Nesterov as ``torch.optim.SGD`` (state key ``momentum_buffer`` = b)."""
+
+    core_cls: ClassVar[type] = core.SGD
+    state_keys: ClassVar[dict[str, str]] = {"b": "momentum_buffer"}
+    has_step: ClassVar[bool] = False
+
+    def __init__(
+        self,
+        params: Iterable[Any],
+        lr: float | torch.Tensor = 1e-3,
+        momentum: float = 0,
+        dampening: float = 0,
+        weight_decay: float | torch.Tensor = 0,
+        nesterov: bool = False,
+        *,
+        maximize: bool = False,
+        foreach: bool | None = None,
+        differentiable: bool = False,
+        fused: bool | None = None,
+    ) -> None:
+        warn_no_fused("SGD", fused)
+        defaults = dict(
+            lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay,
+            nesterov=nesterov, maximize=maximize, foreach=foreach,
+            differentiable=differentiable, fused=fused,
+        )  # fmt: skip
+        super().__init__(params, defaults)
+
+    def step_number(self, state: dict[str, Any]) -> int:
+        # PyTorch keeps no step count for SGD: the first step is the one without a buffer.
+        return 1 if state.get("momentum_buffer") is None else 2
+
+
+class RMSprop(CoreOptimizer):
+    """RMSprop as ``torch.optim.RMSprop`` (state keys ``square_avg`` = v, ``grad_avg`` = ḡ,
+    ``momentum_buffer`` = b)."""
+
+    core_cls: ClassVar[type] = core.RMSprop
+    state_keys: ClassVar[dict[str, str]] = {
+        "v": "square_avg", "g_avg": "grad_avg", "b": "momentum_buffer",
+    }  # fmt: skip
+
+    def __init__(
+        self,
+        params: Iterable[Any],
+        lr: float | torch.Tensor = 1e-2,
+        alpha: float = 0.99,
+        eps: float = 1e-8,
+        weight_decay: float = 0,
+        momentum: float = 0,
+        centered: bool = False,
+        capturable: bool = False,
+        foreach: bool | None = None,
+        maximize: bool = False,
+        differentiable: bool = False,
+    ) -> None:
+        defaults = dict(
+            lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay, momentum=momentum,
+            centered=centered, capturable=capturable, foreach=foreach, maximize=maximize,
+            differentiable=differentiable,
+        )  # fmt: skip
+        super().__init__(params, defaults)
+
+
+class Adagrad(CoreOptimizer):
+    """Adagrad as ``torch.optim.Adagrad`` (state key ``sum`` = G, created at construction as
+    PyTorch does)."""
+
+    core_cls: ClassVar[type] = core.Adagrad
+    state_keys: ClassVar[dict[str, str]] = {"G": "sum"}
+
+    def __init__(
+        self,
+        params: Iterable[Any],
+        lr: float | torch.Tensor = 1e-2,
+        lr_decay: float = 0,
+        weight_decay: float = 0,
+        initial_accumulator_value: float = 0,
+        eps: float = 1e-10,
+        foreach: bool | None = None,
+        *,
+        maximize: bool = False,
+        differentiable: bool = False,
+        fused: bool | None = None,
+    ) -> None:
+        warn_no_fused("Adagrad", fused)
+        defaults = dict(
+            lr=lr, lr_decay=lr_decay, weight_decay=weight_decay,
+            initial_accumulator_value=initial_accumulator_value, eps=eps, foreach=foreach,
+            maximize=maximize, differentiable=differentiable, fused=fused,
+        )  # fmt: skip
+        super().__init__(params, defaults)
+        for group in self.param_groups:
+            opt = self.core(group)
+            for p in group["params"]:
+                if len(self.state[p]) == 0:
+                    self._init_state(p, opt)
+
+
+class Adamax(CoreOptimizer):
+    """Adamax as ``torch.optim.Adamax`` (state keys ``exp_avg`` = m, ``exp_inf`` = u), plus
+    ``bias_correction``."""
+
+    core_cls: ClassVar[type] = core.Adamax
+    state_keys: ClassVar[dict[str, str]] = {"m": "exp_avg", "u": "exp_inf"}
+
+    def __init__(
+        self,
+        params: Iterable[Any],
+        lr: float | torch.Tensor = 2e-3,
+        betas: tuple[float, float] = _BETAS,
+        eps: float = 1e-8,
+        weight_decay: float = 0,
+        foreach: bool | None = None,
+        *,
+        maximize: bool = False,
+        differentiable: bool = False,
+        capturable: bool = False,
+        bias_correction: bool = True,
+    ) -> None:
+        defaults = dict(
+            lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, foreach=foreach,
+            maximize=maximize, differentiable=differentiable, capturable=capturable,
+            bias_correction=bias_correction,
+        )  # fmt: skip
+        super().__init__(params, defaults)
+
+
+class NAdam(CoreOptimizer):
+    """NAdam as ``torch.optim.NAdam`` (state keys ``exp_avg`` = m, ``exp_avg_sq`` = v, and the
+    per-parameter ``mu_product`` kept, like PyTorch, in the default scalar dtype)."""
+
+    core_cls: ClassVar[type] = core.NAdam
+    state_keys: ClassVar[dict[str, str]] = {"m": "exp_avg", "v": "exp_avg_sq"}
+    scalar_keys: ClassVar[dict[str, str]] = {"mu_product": "mu_product"}
+
+    def __init__(
+        self,
+        params: Iterable[Any],
+        lr: float | torch.Tensor = 2e-3,
+        betas: tuple[float, float] = _BETAS,
+        eps: float = 1e-8,
+        weight_decay: float = 0,
+        momentum_decay: float = 4e-3,
+        decoupled_weight_decay: bool = False,
+        *,
+        foreach: bool | None = None,
+        maximize: bool = False,
+        capturable: bool = False,
+        differentiable: bool = False,
+    ) -> None:
+        defaults = dict(
+            lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
+            momentum_decay=momentum_decay, decoupled_weight_decay=decoupled_weight_decay,
+            foreach=foreach, maximize=maximize, capturable=capturable,
+            differentiable=differentiable,
+        )  # fmt: skip
+        super().__init__(params, defaults)
+
+
+class RAdam(CoreOptimizer):
+    """RAdam as ``torch.optim.RAdam`` (state keys ``exp_avg`` = m, ``exp_avg_sq`` = v), plus
+    ``eps_placement`` (``"before_correction"`` is PyTorch's, the default)."""
+
+    core_cls: ClassVar[type] = core.RAdam
+    state_keys: ClassVar[dict[str, str]] = {"m": "exp_avg", "v": "exp_avg_sq"}
+
+    def __init__(
+        self,
+        params: Iterable[Any],
+        lr: float | torch.Tensor = 1e-3,
+        betas: tuple[float, float] = _BETAS,
+        eps: float = 1e-8,
+        weight_decay: float = 0,
+        decoupled_weight_decay: bool = False,
+        *,
+        foreach: bool | None = None,
+        maximize: bool = False,
+        capturable: bool = False,
+        differentiable: bool = False,
+        eps_placement: str = "before_correction",
+    ) -> None:
+        defaults = dict(
+            lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
+            decoupled_weight_decay=decoupled_weight_decay, foreach=foreach, maximize=maximize,
+            capturable=capturable, differentiable=differentiable, eps_placement=eps_placement,
+        )  # fmt: skip
+        super().__init__(params, defaults)
+
+
+__all__ = ["SGD", "Adagrad", "Adam", "AdamW", "Adamax", "NAdam", "RAdam", "RMSprop"]
