@@ -92,7 +92,7 @@ class Adam(Optimizer):
         >>> opt = adamlab.Adam(lr=0.1)
         >>> x = np.array(8.0); state = opt.init(x)
         >>> x, state = opt.step(x, 2 * (x - 2), state)
-        >>> float(x)  # the first step is -α·g/(|g| + ε)
+        >>> round(float(x), 9)  # the first step is -α·g/(|g| + ε) = -0.1·12/(12 + 1e-8)
         7.9
     """
 

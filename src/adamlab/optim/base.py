@@ -200,8 +200,10 @@ def check_value(name: str, value: Any, valid: Range, *, where: str = "") -> Any:
 
     Raises ``ValueError`` naming the argument, the offending value and the valid range.
     """
-    if isinstance(value, bool) or value is None:
-        raise TypeError(f"{name} must be a number, a schedule or an array, got {value!r}")
+    if isinstance(value, (bool, str, bytes)) or value is None:
+        raise TypeError(
+            f"{name} must be a number, a schedule or an array, got {type(value).__name__} {value!r}"
+        )
     if isinstance(value, numbers.Real):
         v = float(value)
         if not valid.holds(np.float64(v)):
@@ -218,7 +220,7 @@ def check_value(name: str, value: Any, valid: Range, *, where: str = "") -> Any:
     bad = ~valid.holds(arr)
     if bad.any():
         raise ValueError(
-            f"Invalid {name}: {arr[bad].flat[0]!r} (in an array of shape {arr.shape}){where}; "
+            f"Invalid {name}: {float(arr[bad].flat[0])!r} (in an array of shape {arr.shape}){where}; "
             f"every entry must lie in {valid}"
         )
     return arr

@@ -1,0 +1,91 @@
+"""Parameter trees and Array-API backends: the same rule on NumPy, PyTorch and array_api_strict."""
+
+import numpy as np
+import pytest
+
+import adamlab
+
+OPTS = [
+    adamlab.SGD(lr=0.1, momentum=0.9, nesterov=True, weight_decay=0.01),
+    adamlab.RMSprop(centered=True, momentum=0.3),
+    adamlab.Adagrad(lr=0.1, initial_accumulator_value=0.1),
+    adamlab.Adam(lr=0.1, amsgrad=True),
+    adamlab.Adam(lr=0.1, bias_correction=(False, True), eps_placement="before_correction"),
+    adamlab.AdamW(lr=0.1),
+    adamlab.Adamax(lr=0.1),
+    adamlab.NAdam(lr=0.1),
+    adamlab.RAdam(lr=0.1),
+]
+IDS = [type(o).__name__ for o in OPTS]
+
+
+def numpy_run(opt, steps=12):
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(3, 2))
+    state = opt.init(x)
+    out = [x]
+    for _ in range(steps):
+        x, state = opt.step(x, np.sin(3 * x) + rng.normal(size=x.shape), state)
+        out.append(x)
+    return out
+
+
+@pytest.mark.parametrize("opt", OPTS, ids=IDS)
+def test_torch_tensors_give_the_numpy_results(opt):
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(0)
+    x = torch.tensor(rng.normal(size=(3, 2)))
+    state = opt.init(x)
+    ref = numpy_run(opt)
+    for k in range(12):
+        noise = torch.tensor(rng.normal(size=(3, 2)))
+        x, state = opt.step(x, torch.sin(3 * x) + noise, state)
+        assert isinstance(x, torch.Tensor) and x.dtype == torch.float64
+        np.testing.assert_allclose(x.numpy(), ref[k + 1], rtol=1e-13, atol=1e-15)
+
+
+@pytest.mark.parametrize("opt", OPTS, ids=IDS)
+def test_array_api_strict_gives_the_numpy_results(opt):
+    xps = pytest.importorskip("array_api_strict")
+    rng = np.random.default_rng(0)
+    x = xps.asarray(rng.normal(size=(3, 2)))
+    state = opt.init(x)
+    ref = numpy_run(opt)
+    for k in range(12):
+        noise = xps.asarray(rng.normal(size=(3, 2)))
+        x, state = opt.step(x, xps.sin(3 * x) + noise, state)
+        assert type(x).__module__.startswith("array_api_strict")
+        np.testing.assert_allclose(np.asarray(x), ref[k + 1], rtol=1e-13, atol=1e-15)
+
+
+@pytest.mark.parametrize("opt", OPTS, ids=IDS)
+def test_trees_list_tuple_dict_and_nesting_keep_their_structure(opt):
+    rng = np.random.default_rng(1)
+    a, b, c = rng.normal(size=3), rng.normal(size=(2, 2)), rng.normal(size=())
+    trees = [a, [a, b], (a, b), {"a": a, "inner": {"b": b, "c": [c]}}]
+    for tree in trees:
+        state = opt.init(tree)
+        grads = adamlab.optim.tree_map(lambda p: 2 * p, tree)
+        new, state = opt.step(tree, grads, state)
+        assert type(new) is type(tree)
+        flat_new, td_new, _ = adamlab.optim.tree_flatten(new)
+        flat_old, td_old, _ = adamlab.optim.tree_flatten(tree)
+        assert td_new == td_old
+        # each leaf moved exactly as it does alone
+        for p, q in zip(flat_old, flat_new, strict=True):
+            alone, _ = opt.step(p, 2 * p, opt.init(p))
+            np.testing.assert_array_equal(q, alone)
+
+
+def test_python_and_numpy_scalars_are_lifted_to_arrays():
+    opt = adamlab.Adam(lr=0.1)
+    for x0 in (8.0, np.float64(8.0), np.array(8.0)):
+        x, _ = opt.step(x0, 12.0, opt.init(x0))
+        assert isinstance(x, np.ndarray) and x.shape == () and float(x) == pytest.approx(7.9)
+
+
+def test_grads_of_another_float_dtype_are_cast_to_the_parameters():
+    x = np.ones(2, dtype=np.float32)
+    opt = adamlab.Adam(lr=0.1)
+    x1, state = opt.step(x, np.ones(2), opt.init(x))
+    assert x1.dtype == np.float32 and state.m.dtype == np.float32
