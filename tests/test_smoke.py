@@ -23,3 +23,13 @@ def test_version_flag():
     )
     assert out.returncode == 0
     assert adamlab.__version__ in out.stdout
+
+
+def test_the_lab_loads_lazily_and_is_reachable_from_the_top():
+    code = (
+        "import sys, adamlab; assert 'adamlab.lab' not in sys.modules; "
+        "assert callable(adamlab.compare); assert callable(adamlab.sweep.sweep); "
+        "assert 'quadratic' in adamlab.problems.PROBLEMS"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr

@@ -1,4 +1,12 @@
-"""adamlab: the Adam optimizer and its family — exact, fast, and visible."""
+"""adamlab: the Adam optimizer and its family — exact, fast, and visible.
+
+The update rules (``adamlab.Adam``, ``adamlab.SGD``, …) load with the package. The lab
+(``adamlab.compare``, ``adamlab.sweep``), the problems (``adamlab.problems``) and the plots
+(``adamlab.plot``) load on first use, so ``import adamlab`` stays cheap.
+"""
+
+import importlib
+from typing import Any
 
 from .optim import (
     OPTIMIZERS,
@@ -17,6 +25,25 @@ from .optim import (
 
 __version__ = "0.1.0"
 
+_LAZY = {
+    "compare": ("adamlab.lab", "compare"),
+    "sweep": ("adamlab.lab.sweep", None),
+    "lab": ("adamlab.lab", None),
+    "problems": ("adamlab.problems", None),
+    "plot": ("adamlab.plot", None),
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        module, attr = _LAZY[name]
+        mod = importlib.import_module(module)
+        value = getattr(mod, attr) if attr else mod
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'adamlab' has no attribute {name!r}")
+
+
 __all__ = [
     "OPTIMIZERS",
     "SGD",
@@ -30,5 +57,10 @@ __all__ = [
     "RAdam",
     "RMSprop",
     "__version__",
+    "compare",
+    "lab",
+    "plot",
+    "problems",
     "schedules",
+    "sweep",
 ]
