@@ -279,7 +279,11 @@ def check_bias_correction(value: Any) -> tuple[bool, bool]:
 class Hypers(dict):
     """Hyperparameters evaluated at one step; attribute access for readability (``h.lr``)."""
 
-    __getattr__ = dict.__getitem__
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(name) from None
 
 
 class Optimizer:
