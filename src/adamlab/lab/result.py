@@ -286,6 +286,36 @@ class Result:
         line = lambda r: "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip()  # noqa: E731
         return "\n".join([line(head), line(["-" * w for w in widths]), *map(line, body)])
 
+    def diagnostics_table(self, coord: int | None = None, rows: int = 8) -> str:
+        """What each optimizer did inside, at a few steps (1, 2, 3, 5, 10, … and the last):
+        the tracked coordinate's xₜ and step, and every recorded diagnostic (m, m̂, v, v̂,
+        the bias factors 1 − β₁ᵗ and 1 − β₂ᵗ, the effective step size)."""
+        coord = self.tracked[0] if coord is None else coord
+        j = self.tracked.index(coord)
+        blocks = []
+        for t in self.trajectories:
+            if t.seed != self.seeds[0]:
+                continue
+            T = t.steps_taken
+            marks = sorted(
+                {s for s in (1, 2, 3, 5, 10, 20, 50, 100, 200, 500, 1000) if s <= T}
+                | ({T} if T else set())
+            )
+            if len(marks) > rows:
+                marks = [*marks[: rows - 1], T]
+            names = ["step", f"x[{coord}]", f"dx[{coord}]", *t.diagnostics]
+            cells = [names]
+            for s in marks:
+                row = [str(s), fmt_number(float(t.x[s, j])), fmt_number(float(t.step[s, j]))]
+                for v in t.diagnostics.values():
+                    row.append(fmt_number(float(v[s] if v.ndim == 1 else v[s, j])))
+                cells.append(row)
+            widths = [max(len(r[i]) for r in cells) for i in range(len(names))]
+            lines = ["  ".join(c.rjust(w) for c, w in zip(r, widths, strict=True)) for r in cells]
+            where = f", coordinate {coord}" if self.problem["dim"] > 1 else ""
+            blocks.append(f"{t.label}{where}:\n" + "\n".join(lines))
+        return "\n\n".join(blocks)
+
     # -- export ------------------------------------------------------------------------------
 
     def manifest(self) -> dict[str, Any]:

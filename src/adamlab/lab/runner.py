@@ -16,6 +16,9 @@ from .specs import label_for, optimizer_from_spec, parse_value
 #: problems with more coordinates than this store only the tracked ones (default: the first two)
 FULL_RECORD_MAX_DIM = 50
 
+#: recorded diagnostics come in this order (then any others, as the optimizer reports them)
+DIAGNOSTICS_ORDER = ("m", "m_hat", "v", "v_hat", "bias1", "bias2", "effective_lr")
+
 OptimizerArg = Sequence[Optimizer | str] | Mapping[str, Optimizer | str]
 
 
@@ -114,14 +117,9 @@ class _Progress:
 
             from tqdm import tqdm
 
-            self.bar = tqdm(
-                total=self.total,
-                initial=self.done,
-                file=sys.stderr,
-                unit="step",
-                leave=False,
-                desc="adamlab",
-            )
+            # disable=None: no bar when stderr is not a terminal (logs, pipes, tests)
+            self.bar = tqdm(total=self.total, initial=self.done, file=sys.stderr, unit="step",
+                            leave=False, desc="adamlab", disable=None)  # fmt: skip
         elif self.bar is not None:
             self.bar.update(1)
 
@@ -199,6 +197,8 @@ def run(
         first = np.full(np.shape(rows[0]), np.nan) if rows else np.full(0, np.nan)
         return np.array([first, *rows], dtype=np.float64)
 
+    order = {k: i for i, k in enumerate(DIAGNOSTICS_ORDER)}
+    keys = sorted(diag, key=lambda k: (order.get(k, len(order)), list(diag).index(k)))
     return Trajectory(
         label=label,
         optimizer=opt.describe(),
@@ -209,7 +209,7 @@ def run(
         distance=np.array(dists) if x_star is not None else None,
         step=np.array(step_rows, dtype=np.float64),
         step_norm=np.array(step_norms),
-        diagnostics={k: with_nan_row(v) for k, v in diag.items()},
+        diagnostics={k: with_nan_row(diag[k]) for k in keys},
         diverged_at=diverged_at,
         diverged_reason=reason,
     )

@@ -78,11 +78,14 @@ _ALWAYS = ("lr", "betas")
 _NEVER = ("nonfinite",)
 
 
-def _fmt(v: Any) -> str:
+def fmt_value(v: Any, sep: str | None = None) -> str:
+    """A hyperparameter as text: ``0.1``, ``1e-08``, ``(0.9, 0.999)`` (``0.9/0.999`` with
+    ``sep="/"``, the ``--opt`` syntax), ``True``."""
     if isinstance(v, float):
         return f"{v:g}"
     if isinstance(v, (list, tuple)):
-        return "(" + ", ".join(_fmt(e) for e in v) + ")"
+        parts = [fmt_value(e, sep) for e in v]
+        return sep.join(parts) if sep else "(" + ", ".join(parts) + ")"
     return str(v)
 
 
@@ -98,7 +101,7 @@ def label_for(opt: Optimizer) -> str:
     except (TypeError, ValueError):  # pragma: no cover - every core optimizer has defaults
         defaults = {}
     parts = [
-        f"{k}={_fmt(v)}"
+        f"{k}={fmt_value(v)}"
         for k, v in mine.items()
         if k != "name" and k not in _NEVER and (k in _ALWAYS or defaults.get(k) != v)
     ]

@@ -1,0 +1,104 @@
+"""The runs as animations: the main view of a Result with the paths growing step by step,
+written as an animated GIF (Pillow) or a self-contained HTML page (``to_jshtml``)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from matplotlib.animation import FuncAnimation, PillowWriter
+from matplotlib.figure import Figure
+
+from ..lab import Result
+from ..lab._io import atomic_path, write_atomic
+from .figures import ANIMATION_FORMATS, check_format, draw_main
+
+# to_jshtml links Font Awesome from a CDN for its button icons; these glyphs replace it so
+# that the page works offline, with no request leaving it.
+_OFFLINE_ICONS = """<style>
+.fa{font-style:normal;font-family:sans-serif}
+.fa-play:before{content:"\\25B6"}.fa-pause:before{content:"\\23F8"}
+.fa-step-forward:before{content:"\\25B6|"}.fa-step-backward:before{content:"|\\25C0"}
+.fa-fast-forward:before{content:"\\23ED"}.fa-fast-backward:before{content:"\\23EE"}
+.fa-plus:before{content:"+"}.fa-minus:before{content:"\\2212"}
+.fa-flip-horizontal{display:inline-block;transform:scaleX(-1)}
+</style>"""
+
+
+def _segments(artists: dict[str, Any]) -> list[tuple[Any, np.ndarray, np.ndarray]]:
+    """(line, full x data, full y data) for every line that grows with the steps."""
+    out = []
+    for panel, drawn in artists.items():
+        if panel in ("paths", "contour"):
+            for line in drawn["paths"].values():
+                out.append((line, np.asarray(line.get_xdata()), np.asarray(line.get_ydata())))
+        elif panel == "loss":
+            for entry in drawn.values():
+                line = entry["line"]
+                out.append((line, np.asarray(line.get_xdata()), np.asarray(line.get_ydata())))
+    return out
+
+
+def animate(
+    result: Result, *, max_frames: int = 40, interval_ms: int = 120, dpi: int = 80
+) -> FuncAnimation:
+    """An animation of :func:`~adamlab.plot.draw_main`: the paths (and progress curves) are
+    revealed step by step; the end markers follow the current iterate. Long runs are
+    subsampled to at most ``max_frames`` frames (the last step is always shown)."""
+    dim = result.problem["dim"]
+    width = 13.0 if dim == 2 and result.surface is not None else 8.0
+    fig = Figure(figsize=(width, 5.0), dpi=dpi, layout="constrained")
+    artists = draw_main(fig, result)
+    segs = _segments(artists)
+    ends = artists.get("contour", {}).get("ends", {})
+    paths = artists.get("contour", {}).get("paths", {})
+    n = max(len(x) for _, x, _ in segs)
+    frames = np.unique(np.linspace(0, n - 1, min(n, max_frames)).round().astype(int))
+    title = fig.axes[0].get_title()
+
+    def update(k: int) -> list[Any]:
+        changed = []
+        for line, x, y in segs:
+            line.set_data(x[: k + 1], y[: k + 1])
+            changed.append(line)
+        for label, marker in ends.items():
+            px, py = paths[label].get_data()
+            ok = np.isfinite(px) & np.isfinite(py)
+            if ok.any():
+                i = np.flatnonzero(ok)[-1]
+                marker.set_data([px[i]], [py[i]])
+            changed.append(marker)
+        fig.axes[0].set_title(f"{title}  (step {k})")
+        return changed
+
+    fig.draw_without_rendering()  # lay out once, then keep the layout: frames draw faster
+    fig.set_layout_engine("none")
+    anim = FuncAnimation(fig, update, frames=frames, interval=interval_ms, blit=False)
+    anim.adamlab_artists = artists  # type: ignore[attr-defined]
+    anim.adamlab_frames = frames  # type: ignore[attr-defined]
+    return anim
+
+
+def save_animation(anim: FuncAnimation, path: str | os.PathLike[str]) -> Path:
+    """Write ``anim`` as ``.gif`` (Pillow) or self-contained ``.html`` (frames embedded as
+    base64 PNGs, no network needed), atomically."""
+    suffix = check_format(path, ANIMATION_FORMATS)
+    fps = 1000.0 / anim._interval  # FuncAnimation keeps no public getter
+    if suffix == ".gif":
+        with atomic_path(path) as tmp:
+            anim.save(tmp, writer=PillowWriter(fps=fps))
+    else:
+        body = anim.to_jshtml(fps=fps, default_mode="once")
+        body = body.replace(
+            '<link rel="stylesheet"\nhref="https://maxcdn.bootstrapcdn.com/font-awesome/4.4.0/'
+            'css/font-awesome.min.css">',
+            _OFFLINE_ICONS,
+        )
+        page = (
+            "<!DOCTYPE html>\n<html><head><meta charset='utf-8'><title>adamlab</title></head>"
+            f"<body>\n{body}\n</body></html>\n"
+        )
+        write_atomic(path, lambda f: f.write(page))
+    return Path(path)

@@ -1,0 +1,123 @@
+"""Progress against steps: log suboptimality (or loss, gradient norm, distance to x*), with
+a band over seeds when a Result holds several."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import numpy as np
+from matplotlib.axes import Axes
+
+from ..lab import Result
+from ._common import LOG_FLOOR, colors
+
+_TOP = 1e150
+
+Quantity = Literal["suboptimality", "loss", "grad_norm", "distance"]
+
+_YLABEL = {
+    "suboptimality": "f(xₜ) − f*",
+    "loss": "f(xₜ)",
+    "grad_norm": "‖∇f(xₜ)‖",
+    "distance": "‖xₜ − x*‖",
+}
+
+
+def _series(result: Result, t: Any, what: Quantity) -> np.ndarray:
+    if what == "suboptimality":
+        y = t.loss - (result.f_star or 0.0)
+        return np.where(y <= 0, LOG_FLOOR, y)  # an exact 0 is drawn at the floor
+    if what == "distance":
+        if t.distance is None:
+            raise ValueError("no distances recorded: the problem has no known x*")
+        return t.distance
+    return getattr(t, what)
+
+
+def plot_loss(
+    ax: Axes,
+    result: Result,
+    *,
+    what: Quantity = "suboptimality",
+    band: Literal["minmax", "iqr"] = "minmax",
+) -> dict[str, dict[str, Any]]:
+    """One curve per optimizer against the step t, on a log y axis.
+
+    ``suboptimality`` is f(xₜ) − f* (the loss itself where f* is unknown; exact zeros drawn
+    at 1e−16). With several seeds the line is the median over seeds and a shaded band spans
+    the min–max (``band="minmax"``) or interquartile range (``"iqr"``). A diverged run ends
+    with a ✕ at its last finite value.
+
+    Returns ``{label: {"line": Line2D, "band": PolyCollection | None, "diverged": Line2D | None}}``.
+    """
+    col = colors(result)
+    out: dict[str, dict[str, Any]] = {}
+    positive = True
+    for label in result.labels:
+        runs = [t for t in result.trajectories if t.label == label]
+        n = max(len(t.loss) for t in runs)
+        Y = np.full((len(runs), n), np.nan)
+        for i, t in enumerate(runs):
+            y = _series(result, t, what)
+            Y[i, : len(y)] = y
+        Y[~np.isfinite(Y)] = np.nan
+        Y = np.minimum(Y, _TOP)  # beyond this a run has escaped; log-axis margins would overflow
+        steps = np.arange(n)
+        with np.errstate(all="ignore"):
+            import warnings
+
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns after divergence
+                mid = np.nanmedian(Y, axis=0)
+                lo, hi = (
+                    (np.nanmin(Y, axis=0), np.nanmax(Y, axis=0))
+                    if band == "minmax"
+                    else (np.nanpercentile(Y, 25, axis=0), np.nanpercentile(Y, 75, axis=0))
+                )
+        suffix = f" (median of {len(runs)} seeds)" if len(runs) > 1 else ""
+        (line,) = ax.plot(steps, mid, color=col[label], lw=1.5, label=label + suffix)
+        entry: dict[str, Any] = {"line": line, "band": None, "diverged": None}
+        if len(runs) > 1:
+            entry["band"] = ax.fill_between(steps, lo, hi, color=col[label], alpha=0.2, lw=0)
+        div = [t for t in runs if t.diverged_at is not None]
+        if div:
+            xs, ys = [], []
+            for t in div:
+                y = _series(result, t, what)
+                ok = np.flatnonzero(np.isfinite(y))
+                if ok.size:
+                    xs.append(ok[-1])
+                    ys.append(min(y[ok[-1]], _TOP))
+            (entry["diverged"],) = ax.plot(
+                xs, ys, "x", ms=10, mew=2, color=col[label], linestyle="none",
+                label=f"{label}: diverged at step {div[0].diverged_at}",
+            )  # fmt: skip
+        positive &= bool(np.all(np.nan_to_num(Y, nan=1.0) > 0))
+        out[label] = entry
+    if positive:
+        ax.set_yscale("log")
+    # a blow-up would flatten every other curve: cap the view, the ✕ marks the escape
+    starts = [e["line"].get_ydata()[0] for e in out.values()]
+    starts = [float(v) for v in starts if np.isfinite(v)]
+    if starts and any(e["diverged"] is not None for e in out.values()):
+        cap = max(starts) * (1e3 if positive else 10) if max(starts) > 0 else None
+        if (
+            cap is not None
+            and np.nanmax([np.nanmax(e["line"].get_ydata()) for e in out.values()]) > cap
+        ):
+            lows = [np.nanmin(e["line"].get_ydata()) for e in out.values()]
+            bottom = min(lows) / 3 if positive else min(lows) - 0.1 * abs(cap)
+            ax.set_ylim(bottom, cap)
+            for e in out.values():
+                if e["diverged"] is not None:
+                    e["diverged"].set_ydata(np.minimum(e["diverged"].get_ydata(), cap))
+                    e["diverged"].set_clip_on(False)
+    ylabel = _YLABEL[what]
+    if what == "suboptimality" and result.f_star is None:
+        ylabel = _YLABEL["loss"]
+    ax.set_xlabel("step t")
+    ax.set_ylabel(ylabel)
+    ax.set_title("Progress" if what in ("suboptimality", "loss") else ylabel)
+    ax.grid(True, which="major", alpha=0.4)
+    ax.legend(fontsize="small")
+    return out

@@ -1,0 +1,77 @@
+"""Whole figures for a Result (what ``adamlab compare`` and ``adamlab plot`` write), and
+atomic saving. Figures are plain :class:`matplotlib.figure.Figure` objects: no pyplot, no
+global state, nothing shown."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from matplotlib.figure import Figure
+
+from ..lab import Result
+from ..lab._io import atomic_path
+from .curves import plot_loss
+from .diagnostics import plot_diagnostics
+from .paths import plot_contour, plot_path_1d
+
+#: what ``save_figure`` / ``save_animation`` write, by file extension
+FIGURE_FORMATS = (".png", ".svg", ".pdf")
+ANIMATION_FORMATS = (".gif", ".html")
+
+
+def draw_main(fig: Figure | Any, result: Result) -> dict[str, Any]:
+    """The main view of a Result on ``fig`` (a Figure or SubFigure): the 1-D paths over the
+    loss curve; a contour plot beside the progress curve in 2-D; the progress curve alone
+    above that. Returns ``{panel: artists}`` with panels ``"paths"``, ``"contour"``, ``"loss"``."""
+    dim = result.problem["dim"]
+    if dim == 1 and result.surface is not None:
+        ax = fig.subplots()
+        return {"paths": plot_path_1d(ax, result)}
+    if dim == 2 and result.surface is not None:
+        ax1, ax2 = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1.15, 1]})
+        return {"contour": plot_contour(ax1, result), "loss": plot_loss(ax2, result)}
+    ax = fig.subplots()
+    return {"loss": plot_loss(ax, result)}
+
+
+def figure_for(
+    result: Result, *, diagnostics: bool = False, label: str | None = None, dpi: int = 100
+) -> Figure:
+    """The figure ``adamlab compare`` writes: :func:`draw_main`, and with ``diagnostics`` the
+    :func:`~adamlab.plot.plot_diagnostics` panel (for ``label``, default the first optimizer
+    with m̂) below it. The drawn artists are in ``fig.adamlab_artists``."""
+    dim = result.problem["dim"]
+    width = 13.0 if dim == 2 and result.surface is not None else 8.0
+    height = 5.0
+    if not diagnostics:
+        fig = Figure(figsize=(width, height), dpi=dpi, layout="constrained")
+        fig.adamlab_artists = draw_main(fig, result)  # type: ignore[attr-defined]
+        return fig
+    width = max(width, 11.0)
+    fig = Figure(figsize=(width, height + 6.5), dpi=dpi, layout="constrained")
+    top, bottom = fig.subfigures(2, 1, height_ratios=[height, 6.5])
+    artists = draw_main(top, result)
+    artists["diagnostics"] = plot_diagnostics(bottom, result, label=label)
+    fig.adamlab_artists = artists  # type: ignore[attr-defined]
+    return fig
+
+
+def check_format(path: str | os.PathLike[str], allowed: tuple[str, ...]) -> str:
+    """The lower-case extension of ``path``; ``ValueError`` naming the allowed ones otherwise."""
+    suffix = Path(path).suffix.lower()
+    if suffix not in allowed:
+        raise ValueError(
+            f"unknown output extension {suffix or '(none)'!r} for {str(path)!r}; "
+            f"use one of {', '.join(allowed)}"
+        )
+    return suffix
+
+
+def save_figure(fig: Figure, path: str | os.PathLike[str]) -> Path:
+    """Write ``fig`` as PNG, SVG or PDF (by extension), atomically."""
+    fmt = check_format(path, FIGURE_FORMATS)[1:]
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format=fmt)
+    return Path(path)

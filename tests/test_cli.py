@@ -1,0 +1,170 @@
+"""The ``adamlab`` command: the seed demo's output, listings, re-plotting, and bad input."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from adamlab import OPTIMIZERS, __version__
+from adamlab.cli import main
+
+SEED_TABLE = """\
+optimizer                         final x   final loss  steps to |x - 2| < 0.001
+--------------------------------  --------  ----------  ------------------------
+SGD(lr=0.1)                       2.000086  7.333e-09   39
+Adam(lr=0.1, betas=(0.9, 0.999))  3.703843  2.903083    never"""
+
+
+@pytest.fixture
+def in_tmp(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def run(capsys, *argv):
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_default_compare_is_the_seed_demo(in_tmp, capsys):
+    code, out, err = run(capsys, "compare")
+    assert code == 0 and err == ""
+    assert out.startswith(SEED_TABLE + "\n")
+    assert "wrote adamlab-compare.png" in out
+    png = in_tmp / "adamlab-compare.png"
+    assert png.read_bytes()[:4] == b"\x89PNG"
+    assert sorted(p.name for p in in_tmp.iterdir()) == ["adamlab-compare.png"]
+
+
+def test_default_compare_in_a_fresh_process(in_tmp):
+    proc = subprocess.run(
+        [sys.executable, "-m", "adamlab", "compare", "--out", "seed.svg"],
+        capture_output=True,
+        text=True,
+        cwd=in_tmp,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith(SEED_TABLE) and proc.stderr == ""
+    assert (in_tmp / "seed.svg").read_text().lstrip().startswith("<?xml")
+
+
+def test_cold_path_imports_no_heavy_optional_packages(in_tmp):
+    code = (
+        "import sys; from adamlab.cli import main; main(['compare', '--out', 'x.png']); "
+        "print(sorted(m for m in ('pandas', 'sympy', 'torch', 'sklearn', 'scipy', "
+        "'matplotlib.pyplot', 'tqdm', 'jax') if m in sys.modules))"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=in_tmp)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_compare_with_options_json_and_replot(in_tmp, capsys):
+    code, out, err = run(
+        capsys, "compare", "--opt", "adam:lr=0.5,betas=0.8/0.99", "--opt", "sgd:lr=0.2,momentum=0.5",
+        "--steps", "30", "--start", "-3", "--json", "r.json", "--out", "r.pdf", "--diagnostics",
+    )  # fmt: skip
+    assert code == 0, err
+    assert "Adam(lr=0.5, betas=(0.8, 0.99))" in out and "SGD(lr=0.2, momentum=0.5)" in out
+    assert "bias1" in out and "m_hat" in out  # --diagnostics prints them
+    data = json.loads((in_tmp / "r.json").read_text())
+    assert data["start"] == [-3.0] and data["steps"] == 30 and len(data["trajectories"]) == 2
+    assert data["meta"]["command"][:2] == ["adamlab", "compare"]
+    assert (in_tmp / "r.pdf").read_bytes()[:4] == b"%PDF"
+
+    code, out2, err = run(capsys, "plot", "r.json", "--out", "again.png")
+    assert code == 0, err
+    assert out2.splitlines()[:4] == out.splitlines()[:4]  # the same table, without re-running
+    assert (in_tmp / "again.png").read_bytes()[:4] == b"\x89PNG"
+    code, _, _ = run(capsys, "plot", "r.json")
+    assert code == 0 and (in_tmp / "r.png").exists()
+
+
+def test_negative_multi_coordinate_start_and_repeats(in_tmp, capsys):
+    code, out, err = run(capsys, "compare", "--start", "-1.5", "--repeats", "3", "--no-figure")
+    assert code == 0, err
+    assert "3 seeds" in out and list(in_tmp.iterdir()) == []
+
+
+@pytest.mark.parametrize("ext", [".gif", ".html"])
+def test_animated_outputs(in_tmp, capsys, ext):
+    code, _, err = run(capsys, "compare", "--steps", "8", "--out", f"a{ext}")
+    assert code == 0, err
+    head = (in_tmp / f"a{ext}").read_bytes()[:15]
+    assert head.startswith(b"GIF89a" if ext == ".gif" else b"<!DOCTYPE html>")
+
+
+def test_problems_and_optimizers_lists(capsys):
+    code, out, _ = run(capsys, "problems")
+    assert code == 0
+    line = next(ln for ln in out.splitlines() if ln.startswith("quadratic"))
+    assert "dim 1" in line and "start 8" in line and "(x - 2)^2" in line
+    code, out, _ = run(capsys, "optimizers")
+    lines = out.splitlines()
+    assert code == 0 and [ln.split()[0] for ln in lines] == list(OPTIMIZERS)
+    adam = next(ln for ln in lines if ln.startswith("adam "))
+    assert "lr=0.001" in adam and "betas=0.9/0.999" in adam and "eps=1e-08" in adam
+
+
+def test_version_and_bare_command(capsys):
+    code, out, _ = run(capsys, "--version")
+    assert code == 0 and __version__ in out
+    code, out, _ = run(capsys)
+    assert code == 0 and "compare" in out and "problems" in out
+
+
+BAD_INPUT = {
+    "unknown problem": (["compare", "--problem", "nope"], "nope"),
+    "unknown optimizer": (["compare", "--opt", "adma:lr=1"], "unknown optimizer 'adma'"),
+    "malformed opt": (["compare", "--opt", "adam:lr"], "malformed"),
+    "unknown key": (["compare", "--opt", "adam:beta=0.9"], "valid: lr, betas, eps"),
+    "invalid lr": (["compare", "--opt", "adam:lr=-1"], "Invalid lr: -1"),
+    "invalid betas": (["compare", "--opt", "adam:betas=0.9/1.5"], "beta2"),
+    "wrong type": (["compare", "--opt", "adam:amsgrad=3"], "amsgrad must be True or False"),
+    "nan start": (["compare", "--start", "nan"], "finite"),
+    "inf start": (["compare", "--start", "1,inf"], "coordinate"),
+    "text start": (["compare", "--start", "abc"], "'abc' is not a number"),
+    "missing dir": (["compare", "--out", "no/such/dir/x.png"], "does not exist"),
+    "output is a dir": (["compare", "--out", "."], "--out"),
+    "unknown extension": (["compare", "--out", "x.jpg"], "unknown extension '.jpg'"),
+    "bad json extension": (["compare", "--json", "x.txt"], "--json"),
+    "negative steps": (["compare", "--steps", "-1"], "--steps"),
+    "text steps": (["compare", "--steps", "many"], "not a whole number"),
+    "unknown option": (["compare", "--bogus"], "unrecognized arguments"),
+    "unknown command": (["frobnicate"], "invalid choice"),
+    "evil expression": (["compare", "--function", "__import__('os').system('id')"], ""),
+    "missing result": (["plot", "nothing.json"], "nothing.json"),
+    "not a result": (["plot", "fake.json"], "not a saved adamlab result"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_INPUT))
+def test_bad_input_is_one_line_exit_2_no_file(in_tmp, capsys, case):
+    argv, needle = BAD_INPUT[case]
+    (in_tmp / "fake.json").write_text('{"hello": 1}')
+    before = sorted(p.name for p in in_tmp.iterdir())
+    code, out, err = run(capsys, *argv)
+    assert code == 2
+    lines = err.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("adamlab: error: "), err
+    assert needle in lines[0]
+    assert "Traceback" not in err and out == ""
+    assert sorted(p.name for p in in_tmp.iterdir()) == before  # no output, no partial file
+
+
+def test_bad_input_in_a_fresh_process_has_no_traceback(in_tmp):
+    proc = subprocess.run(
+        [sys.executable, "-m", "adamlab", "compare", "--opt", "adam:lr=-1"],
+        capture_output=True,
+        text=True,
+        cwd=in_tmp,
+    )
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert proc.stderr.splitlines() == [
+        "adamlab: error: --opt 'adam:lr=-1': Invalid lr: -1; it must lie in [0, inf]"
+    ]
+    assert list(in_tmp.iterdir()) == []
