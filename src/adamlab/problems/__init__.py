@@ -1,8 +1,59 @@
-"""Test problems with exact gradients (see :mod:`adamlab.problems.base` for the contract)."""
+"""Test problems with exact gradients (see :mod:`adamlab.problems.base` for the contract).
 
-from .base import Oracle, Problem, Quadratic1D
+* analytic surfaces (:mod:`.analytic`): sphere, ill-conditioned quadratic (κ, θ), Rosenbrock,
+  Beale, Booth, Himmelblau, Rastrigin, Ackley, Styblinski–Tang, a bounded saddle, a two-well
+  bowl, and the seed's 1-D quadratic;
+* noisy variants of any problem (:mod:`.noise`), paired across optimizers by seed;
+* the Reddi–Kale–Kumar (2018) online counterexamples on [−1, 1] (:mod:`.online`);
 
-#: every problem by its command-line name
-PROBLEMS: dict[str, Problem] = {p.name: p for p in (Quadratic1D(),)}
+``PROBLEMS`` maps every command-line name to its default instance; ``get_problem(name,
+**kwargs)`` builds one with other parameters.
+"""
 
-__all__ = ["PROBLEMS", "Oracle", "Problem", "Quadratic1D"]
+from .analytic import (
+    Ackley,
+    Beale,
+    Booth,
+    Himmelblau,
+    IllConditioned,
+    Rastrigin,
+    Rosenbrock,
+    Saddle,
+    Sphere,
+    StyblinskiTang,
+    TwoWell,
+)
+from .base import Oracle, ParametricProblem, Problem, Quadratic1D, resolve_seed, step_rng
+from .noise import Noisy, with_noise
+from .online import OnlineLinear, reddi_section5, reddi_theorem1
+from .registry import FACTORIES, PROBLEMS, describe, get_problem, parameters
+
+__all__ = [
+    "FACTORIES",
+    "PROBLEMS",
+    "Ackley",
+    "Beale",
+    "Booth",
+    "Himmelblau",
+    "IllConditioned",
+    "Noisy",
+    "OnlineLinear",
+    "Oracle",
+    "ParametricProblem",
+    "Problem",
+    "Quadratic1D",
+    "Rastrigin",
+    "Rosenbrock",
+    "Saddle",
+    "Sphere",
+    "StyblinskiTang",
+    "TwoWell",
+    "describe",
+    "get_problem",
+    "parameters",
+    "reddi_section5",
+    "reddi_theorem1",
+    "resolve_seed",
+    "step_rng",
+    "with_noise",
+]

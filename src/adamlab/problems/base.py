@@ -10,6 +10,11 @@ What an optimizer *sees* comes from ``problem.oracle(seed)``: a callable ``oracl
 gradient. For a stochastic or online problem it is the noisy / minibatch / step-dependent
 sample, drawn from a stream fixed by ``(seed, t)`` alone, so every optimizer in a comparison
 gets the same noise (paired runs). ``loss(x)`` stays the exact objective used for reporting.
+
+Batched oracles: for ``x`` of shape ``(K, dim)`` (or any ``(..., dim)``) every row gets the
+*same* noise / minibatch at step t, exactly the noise a single ``(dim,)`` run gets. Rows are
+therefore paired with each other as well (K configurations of a sweep see identical samples);
+for independent repetitions use different seeds.
 """
 
 from __future__ import annotations
@@ -21,6 +26,31 @@ from typing import Any
 import numpy as np
 
 Oracle = Callable[[np.ndarray, int], tuple[np.ndarray, np.ndarray]]
+
+# Independent random streams, one per source of randomness, so that e.g. a noise wrapper on
+# a minibatch problem does not reuse the minibatch's numbers.
+STREAM_NOISE = 1
+STREAM_MINIBATCH = 2
+STREAM_ONLINE = 3
+
+
+def resolve_seed(seed: int | None) -> int:
+    """A non-negative integer seed; ``None`` draws a fresh one (an unrepeatable run)."""
+    if seed is None:
+        return int(np.random.SeedSequence().entropy % (2**63))
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"Invalid seed: {seed!r}; it must be a whole number >= 0 or None")
+    return int(seed)
+
+
+def step_rng(seed: int, t: int, stream: int) -> np.random.Generator:
+    """The generator for step ``t`` of a seeded oracle: a function of (seed, t, stream) only.
+
+    Nothing about the optimizer or the iterate enters, which is what makes runs paired.
+    """
+    if t < 0:
+        raise ValueError(f"Invalid step t={t}; steps are counted from 1")
+    return np.random.default_rng([stream, seed, int(t)])
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -47,11 +77,61 @@ class Problem:
     f_star: float | None = None
     stochastic: bool = False
 
+    def __post_init__(self) -> None:
+        """Coerce the array fields to float64 and check their shapes against ``dim``."""
+        d = self.dim
+        if isinstance(d, bool) or not isinstance(d, (int, np.integer)) or d < 1:
+            raise ValueError(f"Invalid dim: {d!r}; it must be a whole number >= 1")
+        x0 = np.array(self.x0, dtype=np.float64).reshape(-1)
+        if x0.shape != (d,) or not np.all(np.isfinite(x0)):
+            raise ValueError(f"{self.name}: x0 must be {d} finite number(s), got {x0.tolist()}")
+        domain = np.array(self.domain, dtype=np.float64).reshape(-1, 2)
+        if domain.shape != (d, 2) or not np.all(domain[:, 0] < domain[:, 1]):
+            raise ValueError(
+                f"{self.name}: domain must be {d} (low, high) pair(s), got {domain.tolist()}"
+            )
+        object.__setattr__(self, "x0", x0)
+        object.__setattr__(self, "domain", domain)
+        if self.x_star is not None:
+            x_star = np.array(self.x_star, dtype=np.float64).reshape(-1)
+            if x_star.shape != (d,):
+                raise ValueError(f"{self.name}: x_star must have {d} coordinate(s)")
+            object.__setattr__(self, "x_star", x_star)
+        if self.f_star is not None:
+            object.__setattr__(self, "f_star", float(self.f_star))
+
     def loss(self, x: np.ndarray) -> np.ndarray:
         raise NotImplementedError
 
     def grad(self, x: np.ndarray) -> np.ndarray:
         raise NotImplementedError
+
+    def loss_and_grad(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``(loss(x), grad(x))``; subclasses that share work between the two override it."""
+        return self.loss(x), self.grad(x)
+
+    def params_to_plot(self, x: np.ndarray) -> np.ndarray:
+        """The coordinates worth recording for a picture: ``x`` itself when ``dim <= 2``,
+        otherwise its first two coordinates (shape ``(..., min(dim, 2))``)."""
+        x = np.asarray(x, dtype=np.float64)
+        return x if self.dim <= 2 else x[..., :2]
+
+    def summary(self) -> dict[str, Any]:
+        """Plain data for ``adamlab problems`` and result manifests."""
+        return {
+            "name": self.name,
+            "description": self.description,
+            "dim": int(self.dim),
+            "x0": self.x0.tolist() if self.dim <= 10 else f"<{self.dim} numbers>",
+            "x_star": None
+            if self.x_star is None
+            else self.x_star.tolist()
+            if self.dim <= 10
+            else f"<{self.dim} numbers>",
+            "f_star": self.f_star,
+            "stochastic": bool(self.stochastic),
+            "domain": self.domain.tolist() if self.dim <= 10 else f"<{self.dim} pairs>",
+        }
 
     def oracle(self, seed: int | None = 0) -> Oracle:
         """What the optimizer sees at step t: exact here, sampled in stochastic subclasses."""
@@ -97,3 +177,39 @@ class Quadratic1D(Problem):
 
     def grad(self, x: np.ndarray) -> np.ndarray:
         return 2 * (x - self.center)
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class ParametricProblem(Problem):
+    """A problem whose fields follow from its parameters (κ, θ, dim, σ, ...).
+
+    Every contract field defaults to ``None`` (or ``""``) and is filled from ``defaults()``
+    after construction, so ``Sphere(dim=5)`` gets a 5-D start and domain, while
+    ``Sphere(dim=5, x0=[...])`` keeps the given start. The contract fields are keyword-only,
+    so a subclass's own parameters come first: ``IllConditioned(100.0, theta=0.5)``.
+    """
+
+    name: str = dataclasses.field(default="", kw_only=True)
+    description: str = dataclasses.field(default="", kw_only=True)
+    dim: int = dataclasses.field(default=2, kw_only=True)
+    x0: np.ndarray = dataclasses.field(default=None, kw_only=True)  # type: ignore[assignment]
+    domain: np.ndarray = dataclasses.field(default=None, kw_only=True)  # type: ignore[assignment]
+    x_star: np.ndarray | None = dataclasses.field(default=None, kw_only=True)
+    f_star: float | None = dataclasses.field(default=None, kw_only=True)
+    stochastic: bool = dataclasses.field(default=False, kw_only=True)
+
+    def defaults(self) -> dict[str, Any]:
+        """Values for the fields left at ``None`` / ``""`` (computed from the parameters)."""
+        return {}
+
+    def __post_init__(self) -> None:
+        for key, value in self.defaults().items():
+            current = getattr(self, key)
+            if current is None or (isinstance(current, str) and current == ""):
+                object.__setattr__(self, key, value)
+        super().__post_init__()
+
+
+def box(dim: int, low: float, high: float) -> np.ndarray:
+    """A plotting domain: the same (low, high) for every coordinate, shape ``(dim, 2)``."""
+    return np.tile(np.array([low, high], dtype=np.float64), (dim, 1))
