@@ -44,6 +44,7 @@ seeds; it selects on the exact (or held-out) loss and reruns the winner on fresh
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import itertools
 import json
@@ -257,6 +258,7 @@ def _opt_class(optimizer: str | type[Optimizer]) -> type[Optimizer]:
     raise TypeError(f"optimizer must be a name or an Optimizer class, got {optimizer!r}")
 
 
+@functools.cache
 def _fields(cls: type[Optimizer]) -> dict[str, dataclasses.Field]:
     return {f.name: f for f in dataclasses.fields(cls) if f.name != "_"}  # type: ignore[arg-type]
 
@@ -287,6 +289,22 @@ def _build(cls: type[Optimizer], values: Mapping[str, Any], *, nonfinite: str) -
     if "nonfinite" in _fields(cls):
         kw["nonfinite"] = nonfinite
     return cls(**kw)
+
+
+def _group_optimizer(cls: type[Optimizer], configs: Sequence[Mapping[str, Any]]) -> Optimizer:
+    """One optimizer for configurations that share their static flags: each dynamic
+    hyperparameter a (K, 1) array, validated in one go (``nonfinite="propagate"``)."""
+    dyn = _dynamic(cls)
+    values = {k: v for k, v in configs[0].items() if k not in dyn}
+    for k in configs[0]:
+        if k in dyn:
+            values[k] = np.array([float(c[k]) for c in configs])[:, None]
+    return _build(cls, values, nonfinite="propagate")
+
+
+def _static_signature(cls: type[Optimizer], config: Mapping[str, Any]) -> str:
+    dyn = _dynamic(cls)
+    return repr(sorted((k, v) for k, v in config.items() if k not in dyn))
 
 
 def _normalise(config: Mapping[str, Any]) -> dict[str, Any]:
@@ -420,22 +438,17 @@ def _run_batch(
     """Run configurations sharing their static flags: one pass, hyperparameters as (K, 1)."""
     K = len(configs)
     dyn = _dynamic(cls)
-    names = list(configs[0])
-    static = {k: configs[0][k] for k in names if k not in dyn}
     x0 = problem.check_start(problem.x0 if start is None else start)
     if x0.ndim != 1:
         raise ValueError(f"start must be one point of shape ({problem.dim},)")
     if vectorise:
-        values = dict(static)
-        for k in names:
-            if k in dyn:
-                values[k] = np.array([float(c[k]) for c in configs])[:, None]
+        opt = _group_optimizer(cls, configs)
         x = np.repeat(x0[None, :], K, axis=0)
     else:
         assert K == 1
         values = {k: (float(v) if k in dyn else v) for k, v in configs[0].items()}
+        opt = _build(cls, values, nonfinite="propagate")
         x = x0[None, :].copy()  # a batch of one: the problem's array code paths, as in a sweep
-    opt = _build(cls, values, nonfinite="propagate")
     oracle = problem.oracle(seed)
     state = opt.init(x)
     with np.errstate(all="ignore"):
@@ -483,12 +496,16 @@ def record_key(
     problem: str, optimizer: str, config: Mapping[str, Any], seed: int, run: Mapping
 ) -> str:
     """A stable id for one (problem, optimizer, configuration, seed, run settings)."""
-    blob = json.dumps(
-        {"p": problem, "o": optimizer, "c": _normalise(config), "s": seed, "r": dict(run)},
-        sort_keys=True,
-        default=repr,
+    prefix = hashlib.sha1(
+        json.dumps({"p": problem, "o": optimizer, "r": dict(run)}, sort_keys=True).encode()
     )
-    return hashlib.sha1(blob.encode()).hexdigest()[:20]
+    return _key(prefix, json.dumps(_normalise(config), sort_keys=True, default=repr), seed)
+
+
+def _key(prefix: Any, config_json: str, seed: int) -> str:
+    h = prefix.copy()
+    h.update(f"|{config_json}|{seed}".encode())
+    return h.hexdigest()[:20]
 
 
 class RecordStore:
@@ -647,12 +664,22 @@ def sweep(
             raise ValueError(
                 f"configuration {c} lacks {missing}: give every configuration the same keys"
             )
-    # validate every configuration once, with scalar values, before any work starts
-    for c in configs:
+    # validate every configuration before any work starts: one optimizer per group of
+    # configurations sharing their static flags, dynamic hyperparameters as (K, 1) arrays
+    all_groups: dict[str, list[int]] = {}
+    for cid, c in enumerate(configs):
+        all_groups.setdefault(_static_signature(cls, c), []).append(cid)
+    group_opts: dict[str, Optimizer] = {}
+    for sig, cids in all_groups.items():
         try:
-            _build(cls, c, nonfinite="propagate")
+            group_opts[sig] = _group_optimizer(cls, [configs[cid] for cid in cids])
         except (TypeError, ValueError) as e:
-            raise type(e)(f"configuration {c}: {e}") from None
+            for cid in cids:  # name the first offending configuration
+                try:
+                    _build(cls, configs[cid], nonfinite="propagate")
+                except (TypeError, ValueError) as e1:
+                    raise type(e1)(f"configuration {configs[cid]}: {e1}") from None
+            raise type(e)(str(e)) from None
     if isinstance(seeds, (int, np.integer)) and not isinstance(seeds, bool):
         seeds = list(range(int(seeds)))
     seeds = [int(s) for s in seeds]
@@ -673,6 +700,7 @@ def sweep(
         "start": None if start is None else np.asarray(start, float).tolist(),
     }
 
+    config_json = [json.dumps(c, sort_keys=True, default=repr) for c in configs]
     store = RecordStore(out) if out is not None else None
     done: dict[str, dict] = dict(store.records) if store else {}
     t_start = time.perf_counter()
@@ -687,40 +715,44 @@ def sweep(
         return {**meta(p, cid, seed), **configs[cid], **rec, "key": key}
 
     todo_proc: list[tuple] = []
+    engines: dict[str, str] = {}
     for p in plist:
         pid = _problem_id(p)
+        prefix = hashlib.sha1(
+            json.dumps({"p": pid, "o": cls.name, "r": run_settings}, sort_keys=True).encode()
+        )
         keys = {
-            (cid, s): record_key(pid, cls.name, c, s, run_settings)
-            for cid, c in enumerate(configs)
-            for s in seeds
+            (cid, s): _key(prefix, cjson, s) for cid, cjson in enumerate(config_json) for s in seeds
         }
         eng = engine
         if eng == "auto":
-            if _can_vectorise(p):
-                eng = "numba" if _numba_supports(cls, configs, p) else "vectorized"
-            else:
-                eng = "process"
+            eng = "vectorized" if _can_vectorise(p) else "process"
+            if eng == "vectorized" and all(_numba_supports(o, p) for o in group_opts.values()):
+                eng = "numba"
+        elif eng == "numba":
+            for o in group_opts.values():
+                if not _numba_supports(o, p):
+                    raise ValueError(
+                        f"engine='numba' has a fused kernel for plain Adam on the 2-D "
+                        f"Rosenbrock only, not {type(o).__name__} on {pid!r}; use "
+                        "engine='vectorized'"
+                    )
+        engines[pid] = eng
         resumed_keys.update(k for k in keys.values() if k in done)
         pending = [(cid, s) for (cid, s), key in keys.items() if key not in done]
         if eng in ("vectorized", "numba"):
-            groups: dict[str, list[int]] = {}
-            for cid in sorted({cid for cid, _ in pending}):
-                sig = json.dumps(
-                    {k: configs[cid][k] for k in names if k not in _dynamic(cls)},
-                    sort_keys=True,
-                    default=repr,
-                )
-                groups.setdefault(sig, []).append(cid)
             for s in seeds:
-                for cids in groups.values():
-                    cids = [cid for cid in cids if keys[(cid, s)] not in done]
-                    if not cids:
+                for sig, cids in all_groups.items():
+                    todo = [cid for cid in cids if keys[(cid, s)] not in done]
+                    if not todo:
                         continue
-                    batch = [configs[cid] for cid in cids]
+                    batch = [configs[cid] for cid in todo]
                     if eng == "numba":
+                        o = group_opts[sig] if len(todo) == len(cids) else None
                         recs = _run_numba(
-                            cls, batch, p, steps=steps, seed=s, target=target, start=start
-                        )
+                            o or _group_optimizer(cls, batch), p, steps=steps, target=target,
+                            start=start,
+                        )  # fmt: skip
                     else:
                         recs = _run_batch(
                             cls,
@@ -734,7 +766,7 @@ def sweep(
                         )
                     new = [
                         finish(p, cid, s, keys[(cid, s)], r)
-                        for cid, r in zip(cids, recs, strict=True)
+                        for cid, r in zip(todo, recs, strict=True)
                     ]
                     computed += len(new)
                     for r in new:
@@ -792,6 +824,7 @@ def sweep(
         seeds=seeds,
         target=target,
         n_configs=len(configs),
+        engines=engines,
     )
     if out is not None:
         _save_table(table, Path(out))
@@ -870,18 +903,18 @@ def _save_table(table, out: Path) -> None:
 # --------------------------------------------------------------------------------------------
 
 
-def _numba_supports(cls: type[Optimizer], configs: Sequence[Mapping], problem: Problem) -> bool:
+def _numba_supports(opt: Optimizer, problem: Problem) -> bool:
     try:
         from ..kernels import sweep as ks
-    except ImportError:
+    except ImportError:  # pragma: no cover
         return False
-    return ks.supports(cls, configs, problem)
+    return ks.supports(opt, problem)
 
 
-def _run_numba(cls, configs, problem, *, steps, seed, target, start) -> list[dict[str, Any]]:
+def _run_numba(opt: Optimizer, problem, *, steps, target, start) -> list[dict[str, Any]]:
     from ..kernels import sweep as ks
 
-    return ks.run_records(cls, configs, problem, steps=steps, seed=seed, target=target, start=start)
+    return ks.run_records(opt, problem, steps=steps, target=target, start=start)
 
 
 # --------------------------------------------------------------------------------------------
