@@ -46,7 +46,12 @@ def animate(
 ) -> FuncAnimation:
     """An animation of :func:`~adamlab.plot.draw_main`: the paths (and progress curves) are
     revealed step by step; the end markers follow the current iterate. Long runs are
-    subsampled to at most ``max_frames`` frames (the last step is always shown)."""
+    subsampled to at most ``max_frames`` frames (the last step is always shown).
+
+    Everything that does not move (contours, axes, ticks, legend) is rendered once into a
+    background image, so a frame only draws the growing lines: saving stays fast. Save at
+    the figure's own dpi (:func:`save_animation` does).
+    """
     dim = result.problem["dim"]
     width = 13.0 if dim == 2 and result.surface is not None else 8.0
     fig = Figure(figsize=(width, 5.0), dpi=dpi, layout="constrained")
@@ -56,29 +61,57 @@ def animate(
     paths = artists.get("contour", {}).get("paths", {})
     n = max(len(x) for _, x, _ in segs)
     frames = np.unique(np.linspace(0, n - 1, min(n, max_frames)).round().astype(int))
-    title = fig.axes[0].get_title()
+    counter = fig.axes[0].text(
+        1.0, 1.01, "", transform=fig.axes[0].transAxes, ha="right", va="bottom", color="0.3"
+    )
+    moving = [line for line, _, _ in segs] + list(ends.values()) + [counter]
+    _freeze_background(fig, moving)
 
     def update(k: int) -> list[Any]:
-        changed = []
         for line, x, y in segs:
             line.set_data(x[: k + 1], y[: k + 1])
-            changed.append(line)
         for label, marker in ends.items():
             px, py = paths[label].get_data()
             ok = np.isfinite(px) & np.isfinite(py)
             if ok.any():
                 i = np.flatnonzero(ok)[-1]
                 marker.set_data([px[i]], [py[i]])
-            changed.append(marker)
-        fig.axes[0].set_title(f"{title}  (step {k})")
-        return changed
+        counter.set_text(f"step {k}")
+        return moving
 
-    fig.draw_without_rendering()  # lay out once, then keep the layout: frames draw faster
-    fig.set_layout_engine("none")
     anim = FuncAnimation(fig, update, frames=frames, interval=interval_ms, blit=False)
     anim.adamlab_artists = artists  # type: ignore[attr-defined]
     anim.adamlab_frames = frames  # type: ignore[attr-defined]
     return anim
+
+
+def _freeze_background(fig: Figure, moving: list[Any]) -> None:
+    """Render every artist but ``moving`` once into an image behind the axes, then hide the
+    originals: each frame then draws the image and the moving artists only."""
+    from matplotlib.backend_bases import FigureCanvasBase
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    fig.draw_without_rendering()  # lay out once, then keep the layout
+    fig.set_layout_engine("none")
+    keep = {id(a) for a in moving}
+    for a in moving:
+        a.set_visible(False)
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()
+    background = np.asarray(canvas.buffer_rgba()).copy()
+    for ax in fig.axes:
+        for child in ax.get_children():
+            if id(child) not in keep:
+                child.set_visible(False)
+        ax.set_axis_off()
+    for text in fig.texts:
+        text.set_visible(False)
+    for a in moving:
+        a.set_visible(True)
+    fig.figimage(background, xo=0, yo=0, origin="upper", zorder=-10)
+    # back to the plain canvas: the animation's draw_idle after each frame is then free,
+    # and savefig still renders with Agg
+    FigureCanvasBase(fig)
 
 
 def save_animation(anim: FuncAnimation, path: str | os.PathLike[str]) -> Path:
@@ -88,7 +121,7 @@ def save_animation(anim: FuncAnimation, path: str | os.PathLike[str]) -> Path:
     fps = 1000.0 / anim._interval  # FuncAnimation keeps no public getter
     if suffix == ".gif":
         with atomic_path(path) as tmp:
-            anim.save(tmp, writer=PillowWriter(fps=fps))
+            anim.save(tmp, writer=PillowWriter(fps=fps), dpi=anim._fig.dpi)
     else:
         body = anim.to_jshtml(fps=fps, default_mode="once")
         body = body.replace(
