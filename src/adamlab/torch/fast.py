@@ -1,11 +1,147 @@
-"""Dispatch of Adam/AdamW steps to the fused kernels (stub: filled in next)."""
+"""Dispatch of ``adamlab.torch.Adam``/``AdamW`` steps to the fused kernels.
+
+A parameter takes the fused path when its tensors allow it:
+
+* CPU (numba installed): parameter, gradient and state contiguous, dtype float32, float64,
+  float16 or bfloat16 (complex64/complex128 through their real views); all such parameters
+  of a group with the same dtype and step count go to one kernel launch;
+* CUDA (Triton installed): the same conditions, one launch per parameter.
+
+Everything else (non-contiguous or sparse layouts, other devices, numba absent) takes the
+reference path, the core's ``update_leaf``. Both give the same numbers (tests check it).
+"""
 
 from __future__ import annotations
 
+import functools
+from collections import defaultdict
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..kernels import adam_host, numba_available, triton_available
+
+_KIND = {
+    torch.float32: "float32",
+    torch.float64: "float64",
+    torch.float16: "float16",
+    torch.bfloat16: "bfloat16",
+    torch.complex64: "float32",
+    torch.complex128: "float64",
+}
+
+
+@functools.cache
+def _numba_kernels():
+    from ..kernels import numba_adam
+
+    return numba_adam
+
 
 def check_available() -> None:
-    raise RuntimeError("fused=True: no fused kernel is available yet")
+    """``fused=True`` needs a kernel: numba (CPU) or Triton with CUDA."""
+    if not (numba_available() or triton_available()):
+        raise RuntimeError(
+            "fused=True needs numba (CPU; pip install 'adamlab[fast]') or Triton with a CUDA "
+            "device; install one, or pass fused=None to fall back to the reference path"
+        )
 
 
-def adam_step(opt, group, core_opt, params, *, required=False):
-    return params
+def why_not_fused(p: torch.Tensor, state_tensors: list[torch.Tensor]) -> str | None:
+    """None if ``p`` can take a fused kernel, else the reason."""
+    if p.dtype not in _KIND:
+        return f"dtype {p.dtype} has no fused kernel"
+    if p.device.type == "cpu":
+        if not numba_available():
+            return "numba is not installed"
+    elif p.device.type == "cuda":
+        if not triton_available():
+            return "Triton is not installed"
+    else:
+        return f"device {p.device} has no fused kernel"
+    g = p.grad
+    if g.dtype != p.dtype or g.device != p.device or g.layout != torch.strided:
+        return "the gradient's dtype, device or layout differs from the parameter's"
+    for name, t in (("parameter", p), ("gradient", g)):
+        if not t.is_contiguous():
+            return f"the {name} is not contiguous"
+    for t in state_tensors:
+        if not t.is_contiguous() or t.dtype != p.dtype or t.device != p.device:
+            return "a state tensor is not contiguous or has another dtype/device"
+    return None
+
+
+def adam_step(opt, group: dict[str, Any], core_opt, params: list[torch.Tensor], *, required: bool):
+    """Step every parameter of ``params`` the kernels can take; return the others."""
+    if not (numba_available() or triton_available()):
+        return params
+    slots = core_opt.active_slots()
+    keys = [opt.state_keys[s] for s in slots]
+    rest: list[torch.Tensor] = []
+    batches: dict[tuple, list[torch.Tensor]] = defaultdict(list)
+    for p in params:
+        state = opt.state[p]
+        if len(state) == 0:
+            opt._init_state(p, core_opt)
+        else:
+            opt._fill_slots(p, state, core_opt)
+        reason = why_not_fused(p, [state[k] for k in keys])
+        if reason is not None:
+            if required:
+                raise RuntimeError(
+                    f"fused=True, but a parameter of shape {tuple(p.shape)} cannot take the "
+                    f"fused kernel: {reason}; pass fused=None to use the reference path for it"
+                )
+            rest.append(p)
+            continue
+        batches[(p.device, p.dtype, opt.step_number(state))].append(p)
+    for (device, dtype, t), batch in batches.items():
+        if device.type == "cpu":
+            _numba_batch(opt, core_opt, batch, keys, dtype, t)
+        else:
+            _triton_batch(opt, core_opt, batch, keys, dtype, t)
+        torch._foreach_add_([opt.state[p]["step"] for p in batch], 1.0)
+    return rest
+
+
+def _hypers(core_opt, t: int, compute_dtype) -> tuple[np.ndarray, np.ndarray]:
+    h = core_opt.hypers(t)
+    sc = adam_host.adam_scalars(
+        t=t, lr=h.lr, beta1=h.beta1, beta2=h.beta2, eps=h.eps, weight_decay=h.weight_decay,
+        bias_correction=core_opt.bias_correction, eps_root=core_opt.eps_root, dtype=compute_dtype,
+    )  # fmt: skip
+    fl = adam_host.adam_flags(
+        maximize=core_opt.maximize, weight_decay=h.weight_decay,
+        decoupled=core_opt.decoupled_weight_decay, amsgrad=core_opt.amsgrad,
+        amsgrad_variant=core_opt.amsgrad_variant, eps_placement=core_opt.eps_placement,
+    )  # fmt: skip
+    return sc, fl
+
+
+def _numba_batch(opt, core_opt, batch, keys, dtype, t) -> None:
+    nb = _numba_kernels()
+    kind = _KIND[dtype]
+    sc, fl = _hypers(core_opt, t, nb.KINDS[kind][2])
+    n = len(batch)
+    ptrs = np.empty((5, n), dtype=np.int64)
+    sizes = np.empty(n, dtype=np.int64)
+    for j, p in enumerate(batch):
+        state = opt.state[p]
+        tensors = [p, p.grad] + [state[k] for k in keys]
+        ptrs[: len(tensors), j] = [x.data_ptr() for x in tensors]
+        if len(tensors) < 5:
+            ptrs[4, j] = ptrs[2, j]  # no v_max: the kernel does not touch it
+        sizes[j] = p.numel() * (2 if p.is_complex() else 1)
+    nb.adam_step_ptrs(kind, ptrs, sizes, sc, fl)
+
+
+def _triton_batch(opt, core_opt, batch, keys, dtype, t) -> None:  # pragma: no cover - GPU only
+    from ..kernels import triton_adam
+
+    sc, fl = _hypers(core_opt, t, np.float64)
+    for p in batch:
+        state = opt.state[p]
+        tensors = [p, p.grad] + [state[k] for k in keys]
+        tensors = [torch.view_as_real(x) if x.is_complex() else x for x in tensors]
+        triton_adam.adam_step(*tensors[:4], tensors[4] if len(tensors) > 4 else None, sc, fl)

@@ -1,0 +1,69 @@
+"""Host-side pieces of the fused Adam step, shared by the numba and Triton kernels (NumPy only).
+
+The flags and the per-step scalars are laid out in small arrays; the scalars are computed as
+the reference :meth:`adamlab.optim.Adam.update_leaf` computes them (Python floats, float64),
+then rounded once to the kernel's compute dtype.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+#: elements per parallel work item: large enough to amortise scheduling, small enough to
+#: balance two to a few dozen threads over 20M elements
+CHUNK = 1 << 16
+
+# flags (int64 array) layout
+F_MAXIMIZE, F_WD, F_AMSGRAD, F_EPS = range(4)
+WD_NONE, WD_L2, WD_DECOUPLED = 0, 1, 2
+AMS_OFF, AMS_RAW, AMS_CORRECTED = 0, 1, 2
+EPS_AFTER, EPS_BEFORE = 0, 1
+# scalars (array in the compute dtype) layout
+S_B1, S_1MB1, S_B2, S_1MB2, S_C1, S_C2, S_LR, S_EPS, S_WD, S_DECAY, S_ALPHA, S_EPS_ROOT = range(12)
+
+
+_chunk_cache: dict[tuple[int, ...], np.ndarray] = {}
+
+
+def chunk_table(sizes: tuple[int, ...], chunk: int = CHUNK) -> np.ndarray:
+    """(n_chunks, 3) int64: tensor index, start, stop — every tensor cut into ≤ ``chunk``."""
+    table = _chunk_cache.get(sizes)
+    if table is None:
+        rows = [
+            (k, lo, min(lo + chunk, n)) for k, n in enumerate(sizes) for lo in range(0, n, chunk)
+        ]
+        table = np.array(rows, dtype=np.int64).reshape(-1, 3)
+        if len(_chunk_cache) > 256:
+            _chunk_cache.clear()
+        _chunk_cache[sizes] = table
+    return table
+
+
+def adam_scalars(
+    *, t: int, lr: float, beta1: float, beta2: float, eps: float, weight_decay: float,
+    bias_correction: tuple[bool, bool], eps_root: float, dtype: type,
+) -> np.ndarray:  # fmt: skip
+    """The step's scalars, computed as the reference computes them (Python floats, i.e.
+    float64), then rounded once to the compute dtype."""
+    c1 = 1 - beta1**t if bias_correction[0] else 1.0
+    c2 = 1 - beta2**t if bias_correction[1] else 1.0
+    sc = [0.0] * 12
+    sc[S_B1], sc[S_1MB1], sc[S_B2], sc[S_1MB2] = beta1, 1 - beta1, beta2, 1 - beta2
+    sc[S_C1], sc[S_C2], sc[S_LR], sc[S_EPS] = c1, c2, lr, eps
+    sc[S_WD], sc[S_DECAY] = weight_decay, 1 - lr * weight_decay
+    sc[S_ALPHA], sc[S_EPS_ROOT] = lr * c2**0.5 / c1, eps_root
+    return np.array(sc, dtype=dtype)
+
+
+def adam_flags(
+    *, maximize: bool, weight_decay: float, decoupled: bool, amsgrad: bool,
+    amsgrad_variant: str, eps_placement: str,
+) -> np.ndarray:  # fmt: skip
+    fl = np.zeros(4, dtype=np.int64)
+    fl[F_MAXIMIZE] = bool(maximize)
+    fl[F_WD] = WD_NONE if weight_decay == 0 else WD_DECOUPLED if decoupled else WD_L2
+    fl[F_AMSGRAD] = (
+        AMS_OFF if not amsgrad else AMS_CORRECTED if amsgrad_variant == "corrected" else AMS_RAW
+    )
+    fl[F_EPS] = EPS_AFTER if eps_placement == "after_correction" else EPS_BEFORE
+    return fl

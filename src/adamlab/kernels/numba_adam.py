@@ -1,0 +1,342 @@
+"""A fused, parallel Adam/AdamW step on the CPU (numba), over many tensors in one launch.
+
+One pass reads each element of p, g, m, v (and v_max with AMSGrad) once and writes p, m, v
+(and v_max) once, in place. The arithmetic mirrors :meth:`adamlab.optim.Adam.update_leaf`
+operation for operation, in the same precision (float32 for float32/float16/bfloat16
+storage, float64 for float64), with the step's scalars (1 − β₁, the corrections 1 − β₁ᵗ and
+1 − β₂ᵗ, 1 − αλ, …) computed once on the host in float64 and rounded to that precision, as
+the reference's Python floats are. The kernel therefore agrees with the reference to the
+last bit or so: on NumPy arrays bit for bit; on torch tensors up to PyTorch's CPU ``sqrt``,
+which is not correctly rounded (about 1% of float64 results differ from IEEE's by one ulp).
+
+Many tensors, one launch: the kernel takes the addresses of every tensor (``data_ptr()``)
+and a table of chunks (tensor, start, stop), and runs ``prange`` over the chunks, so 200
+small tensors cost one parallel region, not 200. float16 and bfloat16 have no numba type:
+they are read as uint16 and converted bit by bit (round to nearest even, as PyTorch does).
+
+The caller guarantees that the addresses point at live, contiguous memory of the given sizes
+(:mod:`adamlab.torch.fast` checks this and keeps the tensors alive during the call).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+from llvmlite import ir
+from numba import carray, njit, prange, types
+from numba.extending import intrinsic
+
+from .adam_host import (
+    AMS_CORRECTED,
+    AMS_OFF,
+    AMS_RAW,
+    EPS_AFTER,
+    F_AMSGRAD,
+    F_EPS,
+    F_MAXIMIZE,
+    F_WD,
+    S_1MB1,
+    S_1MB2,
+    S_ALPHA,
+    S_B1,
+    S_B2,
+    S_C1,
+    S_C2,
+    S_DECAY,
+    S_EPS,
+    S_EPS_ROOT,
+    S_LR,
+    S_WD,
+    WD_DECOUPLED,
+    WD_L2,
+    adam_flags,
+    adam_scalars,
+    chunk_table,
+)
+
+# -- pointer and bit helpers ---------------------------------------------------------------------
+
+
+@intrinsic
+def _ptr(typingctx, addr, marker):
+    """An int64 address as a typed pointer (``marker`` is an array of the element type)."""
+    ptr_t = types.CPointer(marker.dtype)
+
+    def codegen(context, builder, sig, args):
+        return builder.inttoptr(args[0], context.get_value_type(ptr_t))
+
+    return ptr_t(types.int64, marker), codegen
+
+
+@intrinsic
+def _f32_bits(typingctx, x):
+    def codegen(context, builder, sig, args):
+        return builder.bitcast(args[0], ir.IntType(32))
+
+    return types.uint32(types.float32), codegen
+
+
+@intrinsic
+def _bits_f32(typingctx, u):
+    def codegen(context, builder, sig, args):
+        return builder.bitcast(args[0], ir.FloatType())
+
+    return types.float32(types.uint32), codegen
+
+
+@njit(inline="always", cache=True)
+def bf16_to_f32(h):
+    return _bits_f32(np.uint32(h) << np.uint32(16))
+
+
+@njit(inline="always", cache=True)
+def f32_to_bf16(f):
+    x = _f32_bits(f)
+    if (x & np.uint32(0x7FFFFFFF)) > np.uint32(0x7F800000):  # NaN: keep it quiet
+        return np.uint16((x >> np.uint32(16)) | np.uint32(0x40))
+    x = x + np.uint32(0x7FFF) + ((x >> np.uint32(16)) & np.uint32(1))
+    return np.uint16(x >> np.uint32(16))
+
+
+@njit(inline="always", cache=True)
+def f16_to_f32(h):
+    h = np.uint32(h)
+    sign = (h & np.uint32(0x8000)) << np.uint32(16)
+    e = (h >> np.uint32(10)) & np.uint32(0x1F)
+    f = h & np.uint32(0x3FF)
+    if e == 0:  # zero or subnormal: f·2⁻²⁴, exact in float32
+        mag = np.float32(f) * np.float32(5.960464477539063e-08)
+        return -mag if sign else mag
+    if e == 31:  # inf or NaN
+        return _bits_f32(sign | np.uint32(0x7F800000) | (f << np.uint32(13)))
+    return _bits_f32(sign | ((e + np.uint32(112)) << np.uint32(23)) | (f << np.uint32(13)))
+
+
+@njit(inline="always", cache=True)
+def f32_to_f16(v):
+    x = _f32_bits(v)
+    sign = np.uint32((x >> np.uint32(16)) & np.uint32(0x8000))
+    x = x & np.uint32(0x7FFFFFFF)
+    if x >= np.uint32(0x7F800000):  # inf or NaN
+        nan = np.uint32(0x200) if x > np.uint32(0x7F800000) else np.uint32(0)
+        return np.uint16(sign | np.uint32(0x7C00) | nan)
+    if x >= np.uint32(0x477FF000):  # ≥ 65520 rounds to inf
+        return np.uint16(sign | np.uint32(0x7C00))
+    if x < np.uint32(0x38800000):  # below the smallest normal half: subnormal or zero
+        if x < np.uint32(0x33000000):
+            return np.uint16(sign)
+        e = x >> np.uint32(23)
+        m = (x & np.uint32(0x7FFFFF)) | np.uint32(0x800000)
+        shift = np.uint32(126) - e
+        hm = m >> shift
+        rem = m & ((np.uint32(1) << shift) - np.uint32(1))
+        half = np.uint32(1) << (shift - np.uint32(1))
+        if rem > half or (rem == half and (hm & np.uint32(1))):
+            hm += np.uint32(1)
+        return np.uint16(sign | hm)
+    h = (x - np.uint32(0x38000000)) >> np.uint32(13)
+    rem = x & np.uint32(0x1FFF)
+    if rem > np.uint32(0x1000) or (rem == np.uint32(0x1000) and (h & np.uint32(1))):
+        h += np.uint32(1)
+    return np.uint16(sign | h)
+
+
+# -- the element rule ------------------------------------------------------------------------------
+
+
+@njit(inline="always", cache=True)
+def _maximum(a, b):
+    """torch.maximum / xp.maximum: NaN if either is NaN."""
+    if a != a:
+        return a
+    if b != b:
+        return b
+    return a if a >= b else b
+
+
+@njit(inline="always", cache=True)
+def adam_element(x, g, m, v, w, sc, fl):
+    """One element of :meth:`adamlab.optim.Adam.update_leaf`, in the order it is written there.
+
+    Returns (x, m, v, v_max). ``sc`` holds the scalars in the compute dtype; ``fl`` the flags.
+    """
+    if fl[F_MAXIMIZE]:
+        g = -g
+    if fl[F_WD] == WD_DECOUPLED:
+        x = x * sc[S_DECAY]
+    elif fl[F_WD] == WD_L2:
+        g = g + sc[S_WD] * x
+    m = sc[S_B1] * m + sc[S_1MB1] * g
+    v = sc[S_B2] * v + sc[S_1MB2] * g * g
+    ams = fl[F_AMSGRAD]
+    if ams == AMS_CORRECTED:
+        w = _maximum(w, v / sc[S_C2])
+        v_hat = w
+        v_used = w
+    elif ams == AMS_RAW:
+        w = _maximum(w, v)
+        v_hat = w / sc[S_C2]
+        v_used = w
+    else:
+        v_hat = v / sc[S_C2]
+        v_used = v
+    if fl[F_EPS] == EPS_AFTER:
+        m_hat = m / sc[S_C1]
+        x = x - sc[S_LR] * m_hat / (math.sqrt(v_hat + sc[S_EPS_ROOT]) + sc[S_EPS])
+    else:
+        x = x - sc[S_ALPHA] * m / (math.sqrt(v_used + sc[S_EPS_ROOT]) + sc[S_EPS])
+    return x, m, v, w
+
+
+# -- the kernels: one per storage kind (the math is adam_element in each) --------------------------
+
+
+@njit(parallel=True, fastmath=False, cache=True, nogil=True)
+def adam_native(ptrs, sizes, chunks, marker, sc, fl):
+    """float32 or float64 storage (``marker``'s dtype); ``ptrs`` is (5, n_tensors): p, g, m,
+    v, v_max addresses; ``chunks`` is (n_chunks, 3): tensor, start, stop."""
+    for c in prange(chunks.shape[0]):
+        k, lo, hi = chunks[c, 0], chunks[c, 1], chunks[c, 2]
+        n = sizes[k]
+        p = carray(_ptr(ptrs[0, k], marker), n)
+        g = carray(_ptr(ptrs[1, k], marker), n)
+        m = carray(_ptr(ptrs[2, k], marker), n)
+        v = carray(_ptr(ptrs[3, k], marker), n)
+        w = carray(_ptr(ptrs[4, k], marker), n)
+        ams = fl[F_AMSGRAD] != AMS_OFF
+        for i in range(lo, hi):
+            wi = w[i] if ams else sc[S_B1]
+            x, mi, vi, wi = adam_element(p[i], g[i], m[i], v[i], wi, sc, fl)
+            p[i] = x
+            m[i] = mi
+            v[i] = vi
+            if ams:
+                w[i] = wi
+
+
+@njit(parallel=True, fastmath=False, cache=True, nogil=True)
+def adam_bf16(ptrs, sizes, chunks, marker, sc, fl):
+    """bfloat16 storage (read as uint16); arithmetic in float32."""
+    for c in prange(chunks.shape[0]):
+        k, lo, hi = chunks[c, 0], chunks[c, 1], chunks[c, 2]
+        n = sizes[k]
+        p = carray(_ptr(ptrs[0, k], marker), n)
+        g = carray(_ptr(ptrs[1, k], marker), n)
+        m = carray(_ptr(ptrs[2, k], marker), n)
+        v = carray(_ptr(ptrs[3, k], marker), n)
+        w = carray(_ptr(ptrs[4, k], marker), n)
+        ams = fl[F_AMSGRAD] != AMS_OFF
+        for i in range(lo, hi):
+            wi = bf16_to_f32(w[i]) if ams else sc[S_B1]
+            x, mi, vi, wi = adam_element(
+                bf16_to_f32(p[i]), bf16_to_f32(g[i]), bf16_to_f32(m[i]), bf16_to_f32(v[i]),
+                wi, sc, fl,
+            )  # fmt: skip
+            p[i] = f32_to_bf16(x)
+            m[i] = f32_to_bf16(mi)
+            v[i] = f32_to_bf16(vi)
+            if ams:
+                w[i] = f32_to_bf16(wi)
+
+
+@njit(parallel=True, fastmath=False, cache=True, nogil=True)
+def adam_f16(ptrs, sizes, chunks, marker, sc, fl):
+    """float16 storage (read as uint16); arithmetic in float32."""
+    for c in prange(chunks.shape[0]):
+        k, lo, hi = chunks[c, 0], chunks[c, 1], chunks[c, 2]
+        n = sizes[k]
+        p = carray(_ptr(ptrs[0, k], marker), n)
+        g = carray(_ptr(ptrs[1, k], marker), n)
+        m = carray(_ptr(ptrs[2, k], marker), n)
+        v = carray(_ptr(ptrs[3, k], marker), n)
+        w = carray(_ptr(ptrs[4, k], marker), n)
+        ams = fl[F_AMSGRAD] != AMS_OFF
+        for i in range(lo, hi):
+            wi = f16_to_f32(w[i]) if ams else sc[S_B1]
+            x, mi, vi, wi = adam_element(
+                f16_to_f32(p[i]), f16_to_f32(g[i]), f16_to_f32(m[i]), f16_to_f32(v[i]),
+                wi, sc, fl,
+            )  # fmt: skip
+            p[i] = f32_to_f16(x)
+            m[i] = f32_to_f16(mi)
+            v[i] = f32_to_f16(vi)
+            if ams:
+                w[i] = f32_to_f16(wi)
+
+
+@njit(cache=True)
+def convert_f16_to_f32(h):
+    """For tests: float16 bits (uint16 array) → float32 array."""
+    out = np.empty(h.size, np.float32)
+    for i in range(h.size):
+        out[i] = f16_to_f32(h[i])
+    return out
+
+
+@njit(cache=True)
+def convert_f32_to_f16(x):
+    out = np.empty(x.size, np.uint16)
+    for i in range(x.size):
+        out[i] = f32_to_f16(x[i])
+    return out
+
+
+@njit(cache=True)
+def convert_f32_to_bf16(x):
+    out = np.empty(x.size, np.uint16)
+    for i in range(x.size):
+        out[i] = f32_to_bf16(x[i])
+    return out
+
+
+# -- host side -----------------------------------------------------------------------------------
+
+#: storage kind → (kernel, element type numba sees, compute dtype)
+KINDS: dict[str, tuple[Any, type, type]] = {
+    "float32": (adam_native, np.float32, np.float32),
+    "float64": (adam_native, np.float64, np.float64),
+    "bfloat16": (adam_bf16, np.uint16, np.float32),
+    "float16": (adam_f16, np.uint16, np.float32),
+}
+
+
+def adam_step_ptrs(
+    kind: str, ptrs: np.ndarray, sizes: np.ndarray, sc: np.ndarray, fl: np.ndarray
+) -> None:
+    """Run the fused step over tensors given by address. ``ptrs``: int64 (5, n) for p, g, m,
+    v, v_max (pass m's address for v_max without AMSGrad); ``sizes``: int64 (n,) elements."""
+    kernel, elem, _ = KINDS[kind]
+    chunks = chunk_table(tuple(int(s) for s in sizes))
+    kernel(ptrs, sizes, chunks, np.empty(0, dtype=elem), sc, fl)
+
+
+def adam_step_arrays(
+    p: np.ndarray, g: np.ndarray, m: np.ndarray, v: np.ndarray, v_max: np.ndarray | None,
+    *, kind: str | None = None, sc: np.ndarray, fl: np.ndarray,
+) -> None:  # fmt: skip
+    """The fused step on contiguous NumPy arrays, in place (``kind`` defaults to their dtype;
+    pass "bfloat16"/"float16" for uint16 arrays holding those bits)."""
+    arrays = [p, g, m, v, m if v_max is None else v_max]
+    for a in arrays:
+        if not a.flags.c_contiguous or a.shape != p.shape or a.dtype != p.dtype:
+            raise ValueError("fused step: p, g, m, v, v_max must be contiguous, same shape/dtype")
+    kind = kind or p.dtype.name
+    ptrs = np.array([[a.ctypes.data] for a in arrays], dtype=np.int64)
+    adam_step_ptrs(kind, ptrs, np.array([p.size], dtype=np.int64), sc, fl)
+
+
+def warm_up() -> None:
+    """Compile (or load from numba's cache) every kernel variant on tiny arrays."""
+    for kind, (_, elem, compute) in KINDS.items():
+        a = [np.zeros(3, dtype=elem) for _ in range(5)]
+        sc = adam_scalars(
+            t=1, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.0,
+            bias_correction=(True, True), eps_root=0.0, dtype=compute,
+        )  # fmt: skip
+        fl = adam_flags(
+            maximize=False, weight_decay=0.0, decoupled=False, amsgrad=False,
+            amsgrad_variant="raw", eps_placement="after_correction",
+        )  # fmt: skip
+        adam_step_arrays(*a, kind=kind, sc=sc, fl=fl)

@@ -1,0 +1,304 @@
+"""The fused Adam kernels against the reference rule (adamlab.optim.Adam.update_leaf).
+
+numba (CPU): on NumPy arrays the kernel equals the reference bit for bit (same operations,
+same precision, IEEE sqrt); through adamlab.torch it equals the reference path to one ulp per
+step (PyTorch's CPU sqrt is not always correctly rounded) and bit for bit for float16/bfloat16
+(one rounding of float32 arithmetic either way). Triton (CUDA): tested only where a GPU is.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import adamlab
+import adamlab.torch as at
+from adamlab.kernels import adam_host, numba_available, triton_available
+from adamlab.optim.base import Hypers
+
+pytestmark = pytest.mark.skipif(not numba_available(), reason="numba is not installed")
+
+
+@pytest.fixture(scope="module")
+def nb():
+    from adamlab.kernels import numba_adam
+
+    numba_adam.warm_up()
+    return numba_adam
+
+
+# -- float16 / bfloat16 bit conversions ----------------------------------------------------------
+
+
+def test_float16_to_float32_is_exact_for_every_half(nb):
+    h = np.arange(2**16, dtype=np.uint16)
+    ref = h.view(np.float16).astype(np.float32)
+    got = nb.convert_f16_to_f32(h)
+    same = (got.view(np.uint32) == ref.view(np.uint32)) | (np.isnan(got) & np.isnan(ref))
+    assert same.all()
+
+
+def _awkward_floats():
+    rng = np.random.default_rng(0)
+    halves = np.arange(2**16, dtype=np.uint16).view(np.float16)
+    halves = halves[np.isfinite(halves) & (np.abs(halves) < 65504)].astype(np.float64)
+    ulp = np.spacing(halves.astype(np.float16)).astype(np.float64)
+    ties = halves + ulp / 2  # exact ties: round half to even
+    with np.errstate(over="ignore"):
+        x = np.concatenate(
+            [rng.standard_normal(20000) * s for s in (1e-8, 1e-6, 1e-4, 1.0, 1e2, 1e4, 7e4)]
+            + [halves, ties, ties + ulp / 8, ties - ulp / 8, [np.inf, -np.inf, 65520.0, 65519.99]]
+        ).astype(np.float32)
+    return x
+
+
+def test_float32_to_float16_rounds_like_numpy(nb):
+    x = _awkward_floats()
+    with np.errstate(over="ignore"):
+        ref = x.astype(np.float16).view(np.uint16)
+    np.testing.assert_array_equal(nb.convert_f32_to_f16(x), ref)
+    nan = nb.convert_f32_to_f16(np.array([np.nan], np.float32)).view(np.float16)
+    assert np.isnan(nan).all()
+
+
+def test_float32_to_bfloat16_rounds_like_torch(nb):
+    x = _awkward_floats()
+    x = np.concatenate([x, np.array([np.nan, -np.nan], np.float32)])
+    ref = torch.from_numpy(x).to(torch.bfloat16)
+    got = torch.from_numpy(nb.convert_f32_to_bf16(x).view(np.int16)).view(torch.bfloat16)
+    finite = ~torch.isnan(ref)
+    assert torch.equal(got[finite].view(torch.int16), ref[finite].view(torch.int16))
+    assert torch.isnan(got[~finite]).all()  # NaN stays NaN (payload bits may differ)
+
+
+# -- fuzz: the kernel against the reference on NumPy arrays ----------------------------------------
+
+
+def _random_config(rng):
+    amsgrad = bool(rng.integers(2))
+    eps_placement = ["after_correction", "before_correction"][rng.integers(2)]
+    variant = (
+        "corrected"
+        if amsgrad and eps_placement == "after_correction" and rng.integers(2)
+        else "raw"
+    )
+    bc = [True, False, (False, True), (True, False)][rng.integers(4)]
+    return dict(
+        lr=float(10 ** rng.uniform(-5, -0.5)),
+        betas=(float(rng.uniform(0, 0.99)), float(1 - 10 ** rng.uniform(-4, -0.5))),
+        eps=float(10 ** rng.uniform(-12, -3)),
+        weight_decay=float(rng.choice([0.0, 10 ** rng.uniform(-4, 0)])),
+        amsgrad=amsgrad,
+        maximize=bool(rng.integers(2)),
+        decoupled_weight_decay=bool(rng.integers(2)),
+        bias_correction=bc,
+        eps_placement=eps_placement,
+        eps_root=float(rng.choice([0.0, 1e-8])),
+        amsgrad_variant=variant,
+    )
+
+
+def _kernel_args(opt, t, dtype):
+    h = opt.hypers(t)
+    sc = adam_host.adam_scalars(
+        t=t, lr=h.lr, beta1=h.beta1, beta2=h.beta2, eps=h.eps, weight_decay=h.weight_decay,
+        bias_correction=opt.bias_correction, eps_root=opt.eps_root, dtype=dtype,
+    )  # fmt: skip
+    fl = adam_host.adam_flags(
+        maximize=opt.maximize, weight_decay=h.weight_decay,
+        decoupled=opt.decoupled_weight_decay, amsgrad=opt.amsgrad,
+        amsgrad_variant=opt.amsgrad_variant, eps_placement=opt.eps_placement,
+    )  # fmt: skip
+    return h, sc, fl
+
+
+@pytest.mark.parametrize("seed", range(60))
+def test_numba_kernel_equals_reference_bit_for_bit(nb, seed):
+    rng = np.random.default_rng(seed)
+    dtype = [np.float32, np.float64][seed % 2]
+    shape = tuple(int(s) for s in rng.integers(1, 40, size=rng.integers(1, 4)))
+    opt = adamlab.Adam(**_random_config(rng))
+    t = int(rng.integers(1, 2000))
+    x = rng.standard_normal(shape).astype(dtype)
+    g = (rng.standard_normal(shape) * 10 ** rng.uniform(-3, 2)).astype(dtype)
+    m = rng.standard_normal(shape).astype(dtype)
+    v = np.abs(rng.standard_normal(shape)).astype(dtype)
+    w = (v * rng.uniform(0.5, 2, size=shape)).astype(dtype)
+    s = Hypers(m=m, v=v, **({"v_max": w} if opt.amsgrad else {}))
+    h, sc, fl = _kernel_args(opt, t, dtype)
+    x_ref, s_ref = opt.update_leaf(np, x, g, s, t, h)
+
+    xk, mk, vk, wk = x.copy(), m.copy(), v.copy(), w.copy()
+    nb.adam_step_arrays(xk, g.copy(), mk, vk, wk if opt.amsgrad else None, sc=sc, fl=fl)
+    np.testing.assert_array_equal(xk, np.asarray(x_ref, dtype=dtype))
+    np.testing.assert_array_equal(mk, s_ref["m"])
+    np.testing.assert_array_equal(vk, s_ref["v"])
+    if opt.amsgrad:
+        np.testing.assert_array_equal(wk, s_ref["v_max"])
+
+
+def test_many_tensors_one_launch_crosses_chunk_boundaries(nb):
+    """Sizes around the chunk size, in one call: every element updated exactly once."""
+    rng = np.random.default_rng(1)
+    sizes = [1, adam_host.CHUNK - 1, adam_host.CHUNK, adam_host.CHUNK + 1, 3 * adam_host.CHUNK + 7]
+    opt = adamlab.Adam(lr=1e-2)
+    h, sc, fl = _kernel_args(opt, 3, np.float32)
+    arrays = [[rng.standard_normal(n).astype(np.float32) for _ in range(4)] for n in sizes]
+    for a in arrays:
+        a[3] = np.abs(a[3])
+    refs = [opt.update_leaf(np, a[0], a[1], Hypers(m=a[2], v=a[3]), 3, h) for a in arrays]
+    ptrs = np.array([[a[i].ctypes.data for a in arrays] for i in (0, 1, 2, 3, 2)], dtype=np.int64)
+    nb.adam_step_ptrs("float32", ptrs, np.array(sizes, dtype=np.int64), sc, fl)
+    for a, (x_ref, s_ref) in zip(arrays, refs, strict=True):
+        np.testing.assert_array_equal(a[0], x_ref)
+        np.testing.assert_array_equal(a[2], s_ref["m"])
+        np.testing.assert_array_equal(a[3], s_ref["v"])
+
+
+# -- through adamlab.torch: the fast path against the reference path -------------------------------
+
+TORCH_CONFIGS = [
+    {},
+    {"amsgrad": True},
+    {"weight_decay": 0.1, "maximize": True},
+    {
+        "weight_decay": 0.1,
+        "decoupled_weight_decay": True,
+        "amsgrad": True,
+        "amsgrad_variant": "corrected",
+    },
+    {"eps_placement": "before_correction", "bias_correction": (False, True), "eps_root": 1e-6},
+]
+
+
+def _pair(params, cfg, cls=at.Adam):
+    a = [p.clone().requires_grad_() for p in params]
+    b = [p.clone().requires_grad_() for p in params]
+    return a, b, cls(a, lr=1e-2, fused=True, **cfg), cls(b, lr=1e-2, fused=False, **cfg)
+
+
+def _feed(rng, a, b):
+    for x, y in zip(a, b, strict=True):
+        g = torch.from_numpy(rng.standard_normal((*x.shape, 2)))
+        g = torch.view_as_complex(g) if x.is_complex() else g[..., 0]
+        g = g.to(device=x.device, dtype=x.dtype)
+        x.grad, y.grad = g.clone(), g.clone()
+
+
+@pytest.mark.parametrize("cfg", TORCH_CONFIGS)
+@pytest.mark.parametrize(
+    "dtype", [torch.float32, torch.float64, torch.float16, torch.bfloat16, torch.complex64]
+)
+def test_fast_path_matches_reference_path(nb, dtype, cfg):
+    rng = np.random.default_rng(17)
+    shapes = [(5, 7), (300,), (3,), (2, 2, 2)]
+    params = [torch.from_numpy(rng.standard_normal(s)).to(dtype) for s in shapes]
+    a, b, fast, ref = _pair(params, cfg)
+    for _ in range(30):
+        _feed(rng, a, b)
+        fast.step()
+        ref.step()
+    for x, y in zip(a, b, strict=True):
+        sx, sy = fast.state[x], ref.state[y]
+        assert sx.keys() == sy.keys()
+        pairs = [(x, y)] + [(sx[k], sy[k]) for k in sy]
+        for u, w in pairs:
+            u, w = u.detach(), w.detach()
+            if dtype in (torch.float16, torch.bfloat16):
+                assert torch.equal(u, w)  # one rounding of identical float32 arithmetic
+            else:
+                real = torch.view_as_real(w) if w.is_complex() else w
+                eps = torch.finfo(real.dtype).eps
+                torch.testing.assert_close(
+                    u, w, rtol=8 * eps, atol=8 * eps * max(1.0, real.abs().max().item())
+                )
+
+
+def test_fast_path_matches_torch_fused_adamw_float32(nb):
+    rng = np.random.default_rng(8)
+    params = [torch.from_numpy(rng.standard_normal(s)).float() for s in [(64, 33), (1000,), (7,)]]
+    a = [p.clone().requires_grad_() for p in params]
+    b = [p.clone().requires_grad_() for p in params]
+    ours = at.AdamW(a, lr=1e-2, amsgrad=True)
+    theirs = torch.optim.AdamW(b, lr=1e-2, amsgrad=True, fused=True)
+    for _ in range(200):
+        _feed(rng, a, b)
+        ours.step()
+        theirs.step()
+    for x, y in zip(a, b, strict=True):
+        torch.testing.assert_close(
+            x, y, rtol=0, atol=16 * torch.finfo(torch.float32).eps * max(1, y.abs().max().item())
+        )
+
+
+def test_mixed_groups_dtypes_steps_and_fallbacks(nb):
+    """One optimizer: two groups, float32 and float64 tensors, a parameter added later (its
+    own step count), a non-contiguous one (reference path): all equal the reference."""
+    rng = np.random.default_rng(3)
+    p32 = torch.from_numpy(rng.standard_normal((4, 5))).float()
+    p64 = torch.from_numpy(rng.standard_normal(9))
+    nc = torch.from_numpy(rng.standard_normal((6, 3))).float().t()  # non-contiguous
+    late = torch.from_numpy(rng.standard_normal(11)).float()
+    mk = lambda ps: [p.clone().requires_grad_() for p in ps]  # noqa: E731
+    a, b = mk([p32, p64, nc, late]), mk([p32, p64, nc, late])
+    assert not a[2].is_contiguous()
+    fast = at.Adam([{"params": a[:2]}, {"params": a[2:3], "lr": 3e-2}], lr=1e-2)
+    ref = at.Adam([{"params": b[:2]}, {"params": b[2:3], "lr": 3e-2}], lr=1e-2, fused=False)
+    for i in range(20):
+        if i == 10:
+            fast.add_param_group({"params": a[3:]})
+            ref.add_param_group({"params": b[3:]})
+        k = 3 if i < 10 else 4
+        _feed(rng, a[:k], b[:k])
+        fast.step()
+        ref.step()
+    assert fast.state[a[3]]["step"].item() == 10 and fast.state[a[0]]["step"].item() == 20
+    for x, y in zip(a, b, strict=True):
+        eps = torch.finfo(y.dtype).eps
+        torch.testing.assert_close(x, y, rtol=8 * eps, atol=8 * eps)
+
+
+def test_fused_true_refuses_what_it_cannot_fuse(nb):
+    x = torch.zeros(4, 3).t().requires_grad_()  # non-contiguous
+    opt = at.Adam([x], fused=True)
+    x.grad = torch.ones(3, 4)
+    with pytest.raises(RuntimeError, match="not contiguous"):
+        opt.step()
+
+
+def test_without_numba_the_reference_path_runs(nb, monkeypatch):
+    import adamlab.torch.fast as fast
+
+    rng = np.random.default_rng(4)
+    params = [torch.from_numpy(rng.standard_normal(10)).float()]
+    a, b, opt_a, opt_b = _pair(params, {})
+    opt_a.param_groups[0]["fused"] = None
+    monkeypatch.setattr(fast, "numba_available", lambda: False)
+    monkeypatch.setattr(fast, "triton_available", lambda: False)
+    calls = []
+    monkeypatch.setattr(fast, "_numba_batch", lambda *args: calls.append(args))
+    for _ in range(5):
+        _feed(rng, a, b)
+        opt_a.step()
+        opt_b.step()
+    assert not calls
+    assert torch.equal(a[0], b[0])
+    with pytest.raises(RuntimeError, match="needs numba"):
+        at.Adam([torch.zeros(1, requires_grad=True)], fused=True)
+
+
+@pytest.mark.skipif(not triton_available(), reason="needs a CUDA device and Triton")
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16, torch.float64])
+@pytest.mark.parametrize("cfg", TORCH_CONFIGS)
+def test_triton_kernel_matches_reference_on_gpu(dtype, cfg):  # pragma: no cover - GPU only
+    rng = np.random.default_rng(5)
+    params = [torch.from_numpy(rng.standard_normal(s)).to(dtype).cuda() for s in [(5, 7), (3000,)]]
+    a, b, fast, ref = _pair(params, cfg)
+    for _ in range(20):
+        _feed(rng, a, b)
+        fast.step()
+        ref.step()
+    for x, y in zip(a, b, strict=True):
+        eps = torch.finfo(dtype).eps
+        torch.testing.assert_close(x.float(), y.float(), rtol=8 * eps, atol=8 * eps)
