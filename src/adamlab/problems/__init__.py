@@ -5,6 +5,7 @@
   bowl, and the seed's 1-D quadratic;
 * noisy variants of any problem (:mod:`.noise`), paired across optimizers by seed;
 * the Reddi–Kale–Kumar (2018) online counterexamples on [−1, 1] (:mod:`.online`);
+* a user's own formula, ``from_expression("(x-2)**2 + 3*sin(x)")`` (:mod:`.expression`);
 
 ``PROBLEMS`` maps every command-line name to its default instance; ``get_problem(name,
 **kwargs)`` builds one with other parameters.
@@ -24,6 +25,7 @@ from .analytic import (
     TwoWell,
 )
 from .base import Oracle, ParametricProblem, Problem, Quadratic1D, resolve_seed, step_rng
+from .expression import Expression, from_expression
 from .noise import Noisy, with_noise
 from .online import OnlineLinear, reddi_section5, reddi_theorem1
 from .registry import FACTORIES, PROBLEMS, describe, get_problem, parameters
@@ -34,6 +36,7 @@ __all__ = [
     "Ackley",
     "Beale",
     "Booth",
+    "Expression",
     "Himmelblau",
     "IllConditioned",
     "Noisy",
@@ -49,6 +52,7 @@ __all__ = [
     "StyblinskiTang",
     "TwoWell",
     "describe",
+    "from_expression",
     "get_problem",
     "parameters",
     "reddi_section5",
