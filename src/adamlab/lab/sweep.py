@@ -63,11 +63,17 @@ from ..problems.base import Problem
 __all__ = [
     "LogUniform",
     "OneMinusLogUniform",
+    "RecordStore",
     "Uniform",
+    "curve_summary",
     "grid",
+    "grid_summary",
     "halton",
+    "performance_profile",
+    "record_key",
     "run_config",
     "sample",
+    "space_size",
     "sweep",
     "tune",
 ]
@@ -1025,3 +1031,117 @@ def tune(
         space_dims={k: d for k, (d, _) in dims.items()}, problem=_problem_id(p),
     )  # fmt: skip
     return summary, pd.concat(trials, ignore_index=True)
+
+
+# --------------------------------------------------------------------------------------------
+# Summaries of a sweep table (what the plots draw)
+# --------------------------------------------------------------------------------------------
+
+
+def grid_summary(table, x: str, y: str, value: str = "final_loss", *, agg: str = "median"):
+    """Aggregate a sweep table over seeds onto the (x, y) grid.
+
+    Returns ``(xs, ys, values, diverged_frac)``: the sorted distinct x and y values, and two
+    arrays of shape (len(ys), len(xs)) — ``agg`` ("median", "mean", "min", "max") of
+    ``value`` over the rows of each cell (non-finite values ignored; NaN when none), and the
+    fraction of the cell's runs that diverged. Cells with no runs are NaN in both.
+    """
+    for col in (x, y, value):
+        if col not in table:
+            raise ValueError(f"the table has no column {col!r}; it has {', '.join(table.columns)}")
+    if agg not in ("median", "mean", "min", "max"):
+        raise ValueError(f"Invalid agg: {agg!r}; choose median, mean, min or max")
+    xs = np.array(sorted(table[x].unique()))
+    ys = np.array(sorted(table[y].unique()))
+    vals = np.full((len(ys), len(xs)), np.nan)
+    div = np.full((len(ys), len(xs)), np.nan)
+    v = table[value].to_numpy(float)
+    d = table["diverged"].to_numpy(bool) if "diverged" in table else np.zeros(len(table), bool)
+    xi = np.searchsorted(xs, table[x].to_numpy())
+    yi = np.searchsorted(ys, table[y].to_numpy())
+    fn = getattr(np, agg)
+    cells: dict[tuple[int, int], list[int]] = {}
+    for r, key in enumerate(zip(yi, xi, strict=True)):
+        cells.setdefault(key, []).append(r)
+    for (i, j), rows in cells.items():
+        vv = v[rows]
+        vv = vv[np.isfinite(vv)]
+        vals[i, j] = fn(vv) if vv.size else np.nan
+        div[i, j] = d[rows].mean()
+    return xs, ys, vals, div
+
+
+def curve_summary(
+    table, x: str = "lr", value: str = "final_loss", *, by: str | Sequence[str] = "optimizer"
+):
+    """Per group (``by``) and x value: median, quartiles, min and max of ``value`` over the
+    group's rows (the seeds), and the fraction that diverged. Non-finite values count as
+    +inf (they sort above every finite one). Returns a DataFrame."""
+    import pandas as pd
+
+    by = [by] if isinstance(by, str) else list(by)
+    for col in [*by, x, value]:
+        if col not in table:
+            raise ValueError(f"the table has no column {col!r}; it has {', '.join(table.columns)}")
+    t = table.copy()
+    t["_v"] = t[value].where(np.isfinite(t[value].astype(float)), np.inf).astype(float)
+    if "diverged" not in t:
+        t["diverged"] = False
+    g = t.groupby([*by, x], sort=True)
+    out = pd.DataFrame(
+        {
+            "median": g["_v"].median(),
+            "q25": g["_v"].quantile(0.25),
+            "q75": g["_v"].quantile(0.75),
+            "min": g["_v"].min(),
+            "max": g["_v"].max(),
+            "diverged": g["diverged"].mean(),
+            "n": g["_v"].size(),
+        }
+    ).reset_index()
+    return out
+
+
+def performance_profile(
+    table,
+    cost: str = "steps_to_target",
+    *,
+    solver: str = "optimizer",
+    instance: str | Sequence[str] = ("problem", "seed"),
+    taus: np.ndarray | None = None,
+):
+    """Dolan–Moré performance profiles (Math. Programming 91, 2002).
+
+    For each instance p (default: problem × seed) and solver s, the cost t_{p,s} is the
+    lowest ``cost`` over the solver's rows for that instance (so pass a tuned table — one
+    configuration per solver — to profile tuned optimizers; NaN or ±inf, e.g. a target never
+    reached, is a failure). With r_{p,s} = t_{p,s} / min_s t_{p,s}, the profile is
+    ρ_s(τ) = fraction of instances with r_{p,s} ≤ τ: ρ_s(1) is how often s is the best,
+    ρ_s(∞) how often it succeeds at all.
+
+    Returns ``(taus, rho)``: τ values (≥ 1) and ``{solver: ρ_s(τ)}``.
+    """
+    inst = [instance] if isinstance(instance, str) else list(instance)
+    for col in [*inst, solver, cost]:
+        if col not in table:
+            raise ValueError(f"the table has no column {col!r}; it has {', '.join(table.columns)}")
+    t = table[[*inst, solver, cost]].copy()
+    c = t[cost].astype(float)
+    t[cost] = c.where(np.isfinite(c), np.inf)
+    if (t[cost] < 0).any():
+        raise ValueError(f"performance profiles need costs >= 0; {cost!r} has negative values")
+    best = t.groupby([*inst, solver])[cost].min().unstack(solver)
+    floor = best.min(axis=1)
+    floor = floor.where(floor > 0, np.nan)
+    ratios = best.div(floor, axis=0)
+    # an instance where every solver failed (or the best cost is 0) is kept as a failure
+    ratios = ratios.where(np.isfinite(ratios), np.inf)
+    ratios[best.eq(0).any(axis=1).to_numpy()] = (
+        best[best.eq(0).any(axis=1)].eq(0).map(lambda z: 1.0 if z else np.inf)
+    )
+    if taus is None:
+        finite = ratios.to_numpy()[np.isfinite(ratios.to_numpy())]
+        hi = max(2.0, float(finite.max()) * 1.5) if finite.size else 2.0
+        taus = np.unique(np.concatenate([np.geomspace(1, hi, 200), finite]))
+    rho = {s: np.array([(ratios[s] <= tau).mean() for tau in taus]) for s in ratios.columns}
+    return np.asarray(taus), rho
