@@ -213,3 +213,20 @@ def test_registered_rosenbrock_contour(tmp_path):
     fig = plot.figure_for(r)
     assert fig.adamlab_artists["contour"]["x_star"] is not None
     render(fig, tmp_path)
+
+
+def test_iterates_panel_for_online_problems(tmp_path):
+    from adamlab import problems
+
+    if "reddi-thm1" not in problems.PROBLEMS:
+        pytest.skip("reddi-thm1 not registered yet")
+    r = compare(
+        "reddi-thm1", ["adam:lr=0.1,betas=0/0.1", "adam:lr=0.1,betas=0/0.1,amsgrad=true"], steps=300
+    )
+    fig = plot.figure_for(r)
+    assert set(fig.adamlab_artists) == {"paths", "iterates"} and len(fig.axes) == 2
+    drawn = fig.adamlab_artists["iterates"]
+    assert len(drawn["lines"]) == 2 and drawn["x_star"].get_ydata()[0] == -1
+    adam, ams = (line.get_ydata() for line in drawn["lines"].values())
+    assert adam[-1] > 0.9 and ams.min() == -1.0  # the counterexample, as drawn
+    render(fig, tmp_path)

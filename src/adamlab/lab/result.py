@@ -241,7 +241,9 @@ class Result:
         xs = self.x_star
         assert xs is not None
         if xs.size == 1:
-            return f"|x - {fmt_number(float(xs[0]))}| < {tol:g}"
+            c = float(xs[0])
+            inside = "x" if c == 0 else f"x - {fmt_number(c)}" if c > 0 else f"x + {fmt_number(-c)}"
+            return f"|{inside}| < {tol:g}"
         return f"|x - x*| < {tol:g}"
 
     def table(self, tol: float = 1e-3, on: Literal["x", "loss"] | None = None) -> str:

@@ -14,7 +14,7 @@ changes global style. Saving is explicit and atomic.
 
 from typing import Any
 
-from .curves import plot_loss
+from .curves import plot_iterates, plot_loss
 from .diagnostics import pick_trajectory, plot_diagnostics
 from .figures import (
     ANIMATION_FORMATS,
@@ -47,6 +47,7 @@ __all__ = [
     "pick_trajectory",
     "plot_contour",
     "plot_diagnostics",
+    "plot_iterates",
     "plot_loss",
     "plot_path_1d",
     "save_animation",

@@ -13,7 +13,7 @@ from matplotlib.figure import Figure
 
 from ..lab import Result
 from ..lab._io import atomic_path, write_atomic
-from .figures import ANIMATION_FORMATS, check_format, draw_main
+from .figures import ANIMATION_FORMATS, _panels, check_format, draw_main
 
 # to_jshtml links Font Awesome from a CDN for its button icons; these glyphs replace it so
 # that the page works offline, with no request leaving it.
@@ -34,6 +34,9 @@ def _segments(artists: dict[str, Any]) -> list[tuple[Any, np.ndarray, np.ndarray
         if panel in ("paths", "contour"):
             for line in drawn["paths"].values():
                 out.append((line, np.asarray(line.get_xdata()), np.asarray(line.get_ydata())))
+        elif panel == "iterates":
+            for line in drawn["lines"].values():
+                out.append((line, np.asarray(line.get_xdata()), np.asarray(line.get_ydata())))
         elif panel == "loss":
             for entry in drawn.values():
                 line = entry["line"]
@@ -52,8 +55,7 @@ def animate(
     background image, so a frame only draws the growing lines: saving stays fast. Save at
     the figure's own dpi (:func:`save_animation` does).
     """
-    dim = result.problem["dim"]
-    width = 13.0 if dim == 2 and result.surface is not None else 8.0
+    width = 13.0 if len(_panels(result)) == 2 else 8.0
     fig = Figure(figsize=(width, 5.0), dpi=dpi, layout="constrained")
     artists = draw_main(fig, result)
     segs = _segments(artists)

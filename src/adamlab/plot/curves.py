@@ -121,3 +121,36 @@ def plot_loss(
     ax.grid(True, which="major", alpha=0.4)
     ax.legend(fontsize="small")
     return out
+
+
+def plot_iterates(ax: Axes, result: Result, *, coord: int = 0) -> dict[str, Any]:
+    """The iterate xₜ (one tracked coordinate) against the step t, one line per optimizer
+    (first seed), with x* dashed: where a run drifts, e.g. Adam to +1 on Reddi et al.'s
+    counterexample while AMSGrad goes to −1.
+
+    Returns ``{"lines": {label: Line2D}, "x_star": Line2D | None}``.
+    """
+    if coord not in result.tracked:
+        raise ValueError(f"coordinate {coord} was not recorded; recorded: {result.tracked}")
+    j = result.tracked.index(coord)
+    col = colors(result)
+    out: dict[str, Any] = {"lines": {}, "x_star": None}
+    seen: set[str] = set()
+    for t in result.trajectories:
+        if t.label in seen:
+            continue
+        seen.add(t.label)
+        (out["lines"][t.label],) = ax.plot(
+            np.arange(len(t.x)), t.x[:, j], color=col[t.label], lw=1.2, label=t.label
+        )
+    if result.x_star is not None:
+        out["x_star"] = ax.axhline(
+            result.x_star[coord], color="goldenrod", ls="--", lw=1.2, label="x*"
+        )
+    name = "x" if result.problem["dim"] == 1 else f"x[{coord}]"
+    ax.set_xlabel("step t")
+    ax.set_ylabel(f"{name}ₜ")
+    ax.set_title(f"{name} against step")
+    ax.grid(True, alpha=0.4)
+    ax.legend(fontsize="small")
+    return out

@@ -12,7 +12,7 @@ from matplotlib.figure import Figure
 
 from ..lab import Result
 from ..lab._io import atomic_path
-from .curves import plot_loss
+from .curves import plot_iterates, plot_loss
 from .diagnostics import plot_diagnostics
 from .paths import plot_contour, plot_path_1d
 
@@ -25,15 +25,29 @@ def draw_main(fig: Figure | Any, result: Result) -> dict[str, Any]:
     """The main view of a Result on ``fig`` (a Figure or SubFigure): the 1-D paths over the
     loss curve; a contour plot beside the progress curve in 2-D; the progress curve alone
     above that. Returns ``{panel: artists}`` with panels ``"paths"``, ``"contour"``, ``"loss"``."""
-    dim = result.problem["dim"]
-    if dim == 1 and result.surface is not None:
+    panels = _panels(result)
+    if panels == ("paths",):
         ax = fig.subplots()
         return {"paths": plot_path_1d(ax, result)}
-    if dim == 2 and result.surface is not None:
+    if panels == ("paths", "iterates"):
+        ax1, ax2 = fig.subplots(1, 2)
+        return {"paths": plot_path_1d(ax1, result), "iterates": plot_iterates(ax2, result)}
+    if panels == ("contour", "loss"):
         ax1, ax2 = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1.15, 1]})
         return {"contour": plot_contour(ax1, result), "loss": plot_loss(ax2, result)}
     ax = fig.subplots()
     return {"loss": plot_loss(ax, result)}
+
+
+def _panels(result: Result) -> tuple[str, ...]:
+    dim = result.problem["dim"]
+    if dim == 1 and result.surface is not None:
+        # online / noisy problems and long runs: where x goes over time says more
+        long = result.problem.get("stochastic") or result.steps > 200
+        return ("paths", "iterates") if long else ("paths",)
+    if dim == 2 and result.surface is not None:
+        return ("contour", "loss")
+    return ("loss",)
 
 
 def figure_for(
@@ -42,11 +56,13 @@ def figure_for(
     """The figure ``adamlab compare`` writes: :func:`draw_main`, and with ``diagnostics`` the
     :func:`~adamlab.plot.plot_diagnostics` panel (for ``label``, default the first optimizer
     with m̂) below it. The drawn artists are in ``fig.adamlab_artists``."""
-    dim = result.problem["dim"]
-    width = 13.0 if dim == 2 and result.surface is not None else 8.0
+    width = 13.0 if len(_panels(result)) == 2 else 8.0
     height = 5.0
     if not diagnostics:
-        fig = Figure(figsize=(width, height), dpi=dpi, layout="constrained")
+        # one 8x5 panel (the seed figure) fits matplotlib's default margins, like the lesson's;
+        # constrained layout would only add start-up time to the default command
+        single = len(_panels(result)) == 1
+        fig = Figure(figsize=(width, height), dpi=dpi, layout=None if single else "constrained")
         fig.adamlab_artists = draw_main(fig, result)  # type: ignore[attr-defined]
         return fig
     width = max(width, 11.0)

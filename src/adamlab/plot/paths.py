@@ -25,9 +25,10 @@ def plot_path_1d(ax: Axes, result: Result, *, title: str | None = None) -> dict[
     out: dict[str, Any] = {"paths": {}}
     (out["surface"],) = ax.plot(xs, fx, color="0.35", lw=1.5, label="Loss Surface f(x)")
     col, mk = colors(result), markers(result)
-    for t in first_seed(result):
+    runs = first_seed(result)
+    for i, t in enumerate(runs):  # the first optimizer on top, so its big steps stay visible
         (out["paths"][t.label],) = ax.plot(
-            t.x[:, 0], t.loss, "-", marker=mk[t.label], ms=4, lw=1, color=col[t.label],
+            t.x[:, 0], t.loss, "-", zorder=3 + 0.1 * (len(runs) - i), marker=mk[t.label], ms=4, lw=1, color=col[t.label],
             label=f"{t.label} path", markevery=max(1, len(t.x) // 60),
         )  # fmt: skip
     out["x_star"] = None
