@@ -6,6 +6,8 @@
 * noisy variants of any problem (:mod:`.noise`), paired across optimizers by seed;
 * the Reddi–Kale–Kumar (2018) online counterexamples on [−1, 1] (:mod:`.online`);
 * a user's own formula, ``from_expression("(x-2)**2 + 3*sin(x)")`` (:mod:`.expression`);
+* small ML tasks on data shipped with scikit-learn (:mod:`.ml`): logistic regression on
+  breast cancer, softmax regression and an MLP on the digits;
 
 ``PROBLEMS`` maps every command-line name to its default instance; ``get_problem(name,
 **kwargs)`` builds one with other parameters.
@@ -26,6 +28,7 @@ from .analytic import (
 )
 from .base import Oracle, ParametricProblem, Problem, Quadratic1D, resolve_seed, step_rng
 from .expression import Expression, from_expression
+from .ml import Classification, LogisticRegressionCancer, MLPDigits, SoftmaxDigits, load_split
 from .noise import Noisy, with_noise
 from .online import OnlineLinear, reddi_section5, reddi_theorem1
 from .registry import FACTORIES, PROBLEMS, describe, get_problem, parameters
@@ -36,9 +39,12 @@ __all__ = [
     "Ackley",
     "Beale",
     "Booth",
+    "Classification",
     "Expression",
     "Himmelblau",
     "IllConditioned",
+    "LogisticRegressionCancer",
+    "MLPDigits",
     "Noisy",
     "OnlineLinear",
     "Oracle",
@@ -48,12 +54,14 @@ __all__ = [
     "Rastrigin",
     "Rosenbrock",
     "Saddle",
+    "SoftmaxDigits",
     "Sphere",
     "StyblinskiTang",
     "TwoWell",
     "describe",
     "from_expression",
     "get_problem",
+    "load_split",
     "parameters",
     "reddi_section5",
     "reddi_theorem1",

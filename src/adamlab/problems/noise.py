@@ -35,6 +35,7 @@ import numpy as np
 from .base import STREAM_NOISE, Oracle, ParametricProblem, Problem, resolve_seed, step_rng
 
 KINDS = ("gaussian", "linear", "student-t")
+DEFAULT_DF = 1.5  # Student-t degrees of freedom: finite mean, infinite variance
 _PREFIX = {"gaussian": "noisy", "linear": "linear-noisy", "student-t": "heavy-tailed"}
 
 
@@ -45,7 +46,7 @@ class Noisy(ParametricProblem):
     base: Problem = None  # type: ignore[assignment]
     kind: str = "gaussian"
     sigma: float = 1.0
-    df: float = 1.5
+    df: float | None = None
     stochastic: bool = dataclasses.field(default=True, init=False, kw_only=True)
     dim: int = dataclasses.field(default=0, init=False, kw_only=True)
 
@@ -58,18 +59,21 @@ class Noisy(ParametricProblem):
             )
         if not (math.isfinite(self.sigma) and self.sigma >= 0):
             raise ValueError(f"Invalid sigma: {self.sigma!r}; it must be a finite number >= 0")
-        if not (math.isfinite(self.df) and self.df > 0):
+        if self.kind == "student-t" and self.df is None:
+            object.__setattr__(self, "df", DEFAULT_DF)
+        if self.df is not None and not (math.isfinite(self.df) and self.df > 0):
             raise ValueError(f"Invalid df: {self.df!r}; it must be a finite number > 0")
         object.__setattr__(self, "dim", self.base.dim)
         super().__post_init__()
 
     def defaults(self) -> dict[str, Any]:
         b = self.base
-        what = {
-            "gaussian": f"Gaussian gradient noise sigma={self.sigma:g}",
-            "linear": f"DeepOBS-style linear noise sigma={self.sigma:g}",
-            "student-t": f"Student-t gradient noise sigma={self.sigma:g}, df={self.df:g}",
-        }[self.kind]
+        if self.kind == "gaussian":
+            what = f"Gaussian gradient noise sigma={self.sigma:g}"
+        elif self.kind == "linear":
+            what = f"DeepOBS-style linear noise sigma={self.sigma:g}"
+        else:
+            what = f"Student-t gradient noise sigma={self.sigma:g}, df={self.df:g}"
         return {
             "name": f"{_PREFIX[self.kind]}-{b.name}",
             "description": f"{b.name} with {what}",
@@ -115,5 +119,8 @@ class Noisy(ParametricProblem):
 
 
 def with_noise(problem: Problem, kind: str = "gaussian", sigma: float = 1.0, **kw: Any) -> Noisy:
-    """``problem`` with noise of ``kind`` ("gaussian", "linear", "student-t") and scale σ."""
+    """``problem`` with noise of ``kind`` ("gaussian", "linear", "student-t") and scale σ.
+
+    ``df=`` sets the Student-t degrees of freedom (default 1.5; 1 is Cauchy).
+    """
     return Noisy(base=problem, kind=kind, sigma=sigma, **kw)

@@ -15,15 +15,15 @@ import math
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
-from . import analytic, online
+from . import analytic, ml, online
 from .base import Problem, Quadratic1D
 from .noise import KINDS, with_noise
 
 Factory = Callable[..., Problem]
 
 
-def _noisy(base: Factory, kind: str, **defaults: Any) -> Factory:
-    def make(sigma: float = defaults.pop("sigma", 1.0), df: float = defaults.pop("df", 1.5),
+def _noisy(base: Factory, kind: str, **preset: Any) -> Factory:
+    def make(sigma: float = preset.get("sigma", 1.0), df: float | None = preset.get("df"),
              **kwargs: Any) -> Problem:  # fmt: skip
         return with_noise(base(**kwargs), kind, sigma, df=df)
 
@@ -62,6 +62,9 @@ FACTORIES: dict[str, Factory] = {
     "reddi-thm1": online.reddi_theorem1,
     "reddi-sec5": online.reddi_section5,
     "reddi-stochastic": _preset(online.reddi_section5, probability=0.01),
+    "logreg-cancer": ml.LogisticRegressionCancer,
+    "softmax-digits": ml.SoftmaxDigits,
+    "mlp-digits": ml.MLPDigits,
 }
 
 
