@@ -372,6 +372,9 @@ class _Tracker:
         ref = 0.0 if self.f_star is None else self.f_star
         return f - ref <= self.target
 
+    def mark_nonfinite(self, t: int, bad: np.ndarray) -> None:
+        self.dead[bad & np.isnan(self.dead)] = t
+
     def update(self, t: int, f: np.ndarray) -> None:
         finite = np.isfinite(f)
         self.dead[~finite & np.isnan(self.dead)] = t
@@ -399,6 +402,16 @@ def _heldout(problem: Problem, x: np.ndarray) -> dict[str, np.ndarray]:
     return out
 
 
+def _eval_every(problem: Problem, steps: int, eval_every: int | None) -> int:
+    """Evaluate the exact loss every step on cheap problems; ~25 times a run on large ones
+    (an ML task's full training loss costs far more than its minibatch step)."""
+    if eval_every is not None:
+        if not isinstance(eval_every, (int, np.integer)) or eval_every < 1:
+            raise ValueError(f"eval_every must be a positive integer, got {eval_every!r}")
+        return int(eval_every)
+    return 1 if problem.dim <= 64 else max(1, steps // 25)
+
+
 def _loss(problem: Problem, x: np.ndarray) -> np.ndarray:
     """The exact loss of each row of x (K, dim), as a float array of shape (K,)."""
     return np.asarray(problem.loss(x), dtype=float).reshape(-1)
@@ -414,6 +427,7 @@ def run_config(
     target: float | None = None,
     start: Any = None,
     curve: bool = False,
+    eval_every: int | None = None,
 ) -> dict[str, Any]:
     """Run ONE configuration alone: float hyperparameters, parameters of shape (1, dim).
 
@@ -425,7 +439,7 @@ def run_config(
     """
     return _run_batch(
         _opt_class(optimizer), [dict(config)], _problem(problem), steps=steps, seed=seed,
-        target=target, start=start, vectorise=False, curve=curve,
+        target=target, start=start, vectorise=False, curve=curve, eval_every=eval_every,
     )[0]  # fmt: skip
 
 
@@ -440,6 +454,7 @@ def _run_batch(
     start: Any = None,
     vectorise: bool = True,
     curve: bool = False,
+    eval_every: int | None = None,
 ) -> list[dict[str, Any]]:
     """Run configurations sharing their static flags: one pass, hyperparameters as (K, 1)."""
     K = len(configs)
@@ -461,14 +476,18 @@ def _run_batch(
         f = _loss(problem, x)
         track = _Tracker(problem.f_star, target, f.copy())
         curves = [f] if curve else None
+        every = _eval_every(problem, steps, eval_every)
         for t in range(1, steps + 1):
             _, g = oracle(x, t)
             x, state = opt.step(x, g, state)
             x = problem.project(x)
-            f = _loss(problem, x)
-            track.update(t, f)
-            if curve:
-                curves.append(f)
+            if t % every == 0 or t == steps:
+                f = _loss(problem, x)
+                track.update(t, f)
+                if curve:
+                    curves.append(f)
+            else:  # between evaluations, a non-finite parameter still marks divergence
+                track.mark_nonfinite(t, ~np.isfinite(x).all(axis=-1))
         extra = _heldout(problem, x)
     x = np.atleast_2d(x)
     records = []
@@ -583,19 +602,23 @@ def _jsonable(v: Any) -> Any:
 # --------------------------------------------------------------------------------------------
 
 
+#: parameters per vectorised batch (K × dim): 100,000 configurations of a 2-D problem, 82 of
+#: the 2,410-parameter digits MLP (whose batched forward pass holds K × n × hidden values)
+_VECTOR_BUDGET = 200_000
+
+
 def _can_vectorise(problem: Problem) -> bool:
-    flag = getattr(problem, "vectorizable", getattr(problem, "vectorized", None))
-    if flag is not None:
-        return bool(flag)
-    return problem.dim <= 64
+    """Problems follow the contract (loss/grad vectorised over leading dimensions) unless
+    they say otherwise with ``vectorizable = False``; those run in worker processes."""
+    return bool(getattr(problem, "vectorizable", True))
 
 
 def _task(args: tuple) -> list[dict[str, Any]]:
     """Worker entry point: one configuration × seed (picklable, top level)."""
-    cls, config, problem, steps, seed, target, start, curve = args
+    cls, config, problem, steps, seed, target, start, curve, eval_every = args
     return _run_batch(
         cls, [config], problem, steps=steps, seed=seed, target=target, start=start,
-        vectorise=False, curve=curve,
+        vectorise=False, curve=curve, eval_every=eval_every,
     )  # fmt: skip
 
 
@@ -617,6 +640,7 @@ def sweep(
     workers: int = 2,
     progress: bool | None = None,
     curve: bool = False,
+    eval_every: int | None = None,
     label: str | None = None,
 ):
     """Run ``optimizer`` over configurations × seeds × problems; return a tidy DataFrame.
@@ -639,7 +663,11 @@ def sweep(
             in this process: the reference).
         workers: processes for the "process" engine.
         progress: show a tqdm bar (None: only on a terminal).
-        curve: keep each run's loss at every step (column ``curve``).
+        curve: keep each run's loss at every evaluation (column ``curve``).
+        eval_every: evaluate the exact loss (for ``best_loss``, ``steps_to_target``, the
+            curve) every this many steps and at the last; default 1 on problems of dimension
+            ≤ 64, else ``steps // 25`` (an ML task's full training loss costs far more than a
+            minibatch step). Non-finite parameters are checked at every step regardless.
         label: the ``optimizer`` column's value (default: the optimizer's name).
 
     Returns:
@@ -705,6 +733,8 @@ def sweep(
         "target": target,
         "start": None if start is None else np.asarray(start, float).tolist(),
     }
+    if eval_every is not None:
+        run_settings["eval_every"] = int(eval_every)
 
     config_json = [json.dumps(c, sort_keys=True, default=repr) for c in configs]
     store = RecordStore(out) if out is not None else None
@@ -752,24 +782,22 @@ def sweep(
                     todo = [cid for cid in cids if keys[(cid, s)] not in done]
                     if not todo:
                         continue
-                    batch = [configs[cid] for cid in todo]
                     if eng == "numba":
                         o = group_opts[sig] if len(todo) == len(cids) else None
+                        batch = [configs[cid] for cid in todo]
                         recs = _run_numba(
                             o or _group_optimizer(cls, batch), p, steps=steps, target=target,
                             start=start,
                         )  # fmt: skip
-                    else:
-                        recs = _run_batch(
-                            cls,
-                            batch,
-                            p,
-                            steps=steps,
-                            seed=s,
-                            target=target,
-                            start=start,
-                            curve=curve,
-                        )
+                    else:  # in chunks that keep (K, dim) arrays small; rows are independent
+                        size = max(1, _VECTOR_BUDGET // p.dim)
+                        recs = []
+                        for i in range(0, len(todo), size):
+                            recs += _run_batch(
+                                cls, [configs[cid] for cid in todo[i : i + size]], p,
+                                steps=steps, seed=s, target=target, start=start, curve=curve,
+                                eval_every=eval_every,
+                            )  # fmt: skip
                     new = [
                         finish(p, cid, s, keys[(cid, s)], r)
                         for cid, r in zip(todo, recs, strict=True)
@@ -791,6 +819,7 @@ def sweep(
                     start=start,
                     vectorise=False,
                     curve=curve,
+                    eval_every=eval_every,
                 )[0]
                 r = finish(p, cid, s, keys[(cid, s)], rec)
                 computed += 1
@@ -816,6 +845,7 @@ def sweep(
             done,
             store,
             finish,
+            eval_every,
         )
     if store:
         store.close()
@@ -838,7 +868,19 @@ def sweep(
 
 
 def _run_processes(
-    cls, configs, todo, steps, target, start, curve, workers, progress, done, store, finish
+    cls,
+    configs,
+    todo,
+    steps,
+    target,
+    start,
+    curve,
+    workers,
+    progress,
+    done,
+    store,
+    finish,
+    eval_every=None,
 ) -> int:
     import multiprocessing as mp
     from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -855,7 +897,7 @@ def _run_processes(
     try:
         if workers <= 1:
             for p, cid, s, key in todo:
-                rec = _task((cls, configs[cid], p, steps, s, target, start, curve))[0]
+                rec = _task((cls, configs[cid], p, steps, s, target, start, curve, eval_every))[0]
                 r = finish(p, cid, s, key, rec)
                 done[key] = r
                 if store:
@@ -866,7 +908,9 @@ def _run_processes(
         ctx = mp.get_context("spawn")
         with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
             futs = {
-                pool.submit(_task, (cls, configs[cid], p, steps, s, target, start, curve)): (
+                pool.submit(
+                    _task, (cls, configs[cid], p, steps, s, target, start, curve, eval_every)
+                ): (
                     p,
                     cid,
                     s,
