@@ -195,7 +195,7 @@ def test_large_problems_track_two_coordinates():
 
     r = compare(Big(), ["adam:lr=0.1"], steps=4)
     t = r.trajectories[0]
-    assert r.tracked == [0, 1] and t.x.shape == (5, 2) and t.diagnostics["m_hat"].shape == (5, 2)
+    assert r.tracked == [58, 59] and t.x.shape == (5, 2) and t.diagnostics["m_hat"].shape == (5, 2)
     assert t.distance[0] == pytest.approx(np.linalg.norm(np.linspace(1, 2, 60)))
     assert r.surface is None
 
@@ -288,3 +288,11 @@ def test_failed_save_leaves_no_file(tmp_path):
     with pytest.raises(TypeError):
         r.save(tmp_path / "x.json")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_gradient_norm_is_exact_at_every_iterate():
+    r = seed_result()
+    for t in r.trajectories:
+        np.testing.assert_array_equal(t.grad_norm, np.abs(2 * (t.x[:, 0] - 2)))
+    noisy = compare(NoisyBowl(), ["adam:lr=0.1"], steps=10).trajectories[0]
+    np.testing.assert_allclose(noisy.grad_norm, np.linalg.norm(noisy.x, axis=1))  # not the noise

@@ -302,16 +302,18 @@ def cmd_compare(args: argparse.Namespace) -> int:
         progress=True,
         meta={"command": ["adamlab", *sys.argv[1:]] if args._argv is None else args._argv},
     )
+    # files first: a closed stdout (`| head`) must not cost the user the figure
+    if args.json is not None:
+        result.save(args.json)
+    if out is not None:
+        _write_figure(result, out, args.diagnostics)
     print(result.table(tol=args.tol))
     if args.diagnostics:
         print()
         print(result.diagnostics_table())
-    if args.json is not None:
-        result.save(args.json)
-        print(f"wrote {args.json}")
-    if out is not None:
-        _write_figure(result, out, args.diagnostics)
-        print(f"wrote {out}")
+    for path in (args.json, out):
+        if path is not None:
+            print(f"wrote {path}")
     return 0
 
 
@@ -324,8 +326,8 @@ def cmd_plot(args: argparse.Namespace) -> int:
     out = args.out or str(Path(args.result).with_suffix(".png"))
     _check_output(out, OUTPUT_FORMATS, "--out")
     result = Result.load(args.result)
-    print(result.table(tol=args.tol))
     _write_figure(result, out, args.diagnostics)
+    print(result.table(tol=args.tol))
     print(f"wrote {out}")
     return 0
 
@@ -396,6 +398,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.func(args) or 0)
     except SystemExit as e:  # argparse (--help, --version, usage errors) and _fail
         return e.code if isinstance(e.code, int) else 0
+    except BrokenPipeError:  # `adamlab compare | head`: stop quietly, like other tools
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
     except (CommandError, ValueError, TypeError, OSError, ImportError) as e:
         try:
             _fail(str(e) or type(e).__name__)

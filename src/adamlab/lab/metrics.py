@@ -60,15 +60,18 @@ def compute_metrics(traj, *, f_star: float | None, tol: float, on: Literal["x", 
     """Metrics of one :class:`~adamlab.lab.Trajectory`.
 
     ``on="x"`` counts steps until ``‖x_t − x*‖ < tol`` (needs the distances recorded when x*
-    is known); ``on="loss"`` until ``f(x_t) − f* < tol``. A diverged run has no AUC.
+    is known); ``on="loss"`` until ``f(x_t) − f* < tol`` (``f(x_t) < tol`` without f*);
+    ``on="grad"`` until ``‖∇f(x_t)‖ < tol``. A diverged run has no AUC.
     """
     loss = traj.loss
     finite = np.isfinite(loss)
     best = int(np.argmin(np.where(finite, loss, np.inf))) if finite.any() else 0
     if on == "x":
         if traj.distance is None:
-            raise ValueError("steps to tolerance on x needs x*; use on='loss'")
+            raise ValueError("steps to tolerance on x needs x*; use on='loss' or 'grad'")
         to_tol = steps_to_tolerance(traj.distance, tol)
+    elif on == "grad":
+        to_tol = steps_to_tolerance(traj.grad_norm, tol)
     else:
         to_tol = steps_to_tolerance(suboptimality(loss, f_star), tol)
     auc = None if traj.diverged_at is not None else auc_log_suboptimality(loss, f_star)

@@ -223,18 +223,27 @@ class Result:
 
     # -- metrics -----------------------------------------------------------------------------
 
-    def default_criterion(self) -> Literal["x", "loss"]:
-        """Steps-to-tolerance counts on ‖x − x*‖ where x* is known, else on f − f*."""
-        return "x" if self.x_star is not None else "loss"
+    def default_criterion(self) -> Literal["x", "loss", "grad"]:
+        """Steps-to-tolerance counts on ‖x − x*‖ where x* is known, else on f − f* where f*
+        is, else on the gradient norm ‖∇f‖ (a stationary point)."""
+        if self.x_star is not None:
+            return "x"
+        return "loss" if self.f_star is not None else "grad"
 
-    def metrics(self, tol: float = 1e-3, on: Literal["x", "loss"] | None = None) -> list[Metrics]:
+    def metrics(
+        self, tol: float = 1e-3, on: Literal["x", "loss", "grad"] | None = None
+    ) -> list[Metrics]:
         """One :class:`Metrics` per trajectory (see :func:`compute_metrics`)."""
         on = on or self.default_criterion()
         return [compute_metrics(t, f_star=self.f_star, tol=tol, on=on) for t in self.trajectories]
 
-    def criterion_text(self, tol: float = 1e-3, on: Literal["x", "loss"] | None = None) -> str:
+    def criterion_text(
+        self, tol: float = 1e-3, on: Literal["x", "loss", "grad"] | None = None
+    ) -> str:
         """The tolerance in words, e.g. ``|x - 2| < 0.001``."""
         on = on or self.default_criterion()
+        if on == "grad":
+            return f"|grad f| < {tol:g}"
         if on == "loss":
             fs = self.f_star
             return f"f - {fmt_number(fs)} < {tol:g}" if fs is not None else f"f < {tol:g}"
@@ -246,7 +255,7 @@ class Result:
             return f"|{inside}| < {tol:g}"
         return f"|x - x*| < {tol:g}"
 
-    def table(self, tol: float = 1e-3, on: Literal["x", "loss"] | None = None) -> str:
+    def table(self, tol: float = 1e-3, on: Literal["x", "loss", "grad"] | None = None) -> str:
         """A plain-text table: optimizer, final x (dim ≤ 3), final loss, steps to tolerance.
 
         With several seeds, one row per optimizer: median final loss, and steps to

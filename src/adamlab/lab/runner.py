@@ -13,7 +13,7 @@ from ..problems import Problem
 from .result import Result, Surface, Trajectory, now_utc
 from .specs import label_for, optimizer_from_spec, parse_value
 
-#: problems with more coordinates than this store only the tracked ones (default: the first two)
+#: problems with more coordinates than this store only the tracked ones (default: two, see compare)
 FULL_RECORD_MAX_DIM = 50
 
 #: recorded diagnostics come in this order (then any others, as the optimizer reports them)
@@ -95,8 +95,8 @@ def problem_record(problem: Problem) -> dict[str, Any]:
         "f_star": None if problem.f_star is None else float(problem.f_star),
         "stochastic": bool(problem.stochastic),
     }
-    expression = getattr(problem, "expression", None)
-    if isinstance(expression, str):
+    expression = getattr(problem, "text", None)  # a user's formula (problems.Expression)
+    if isinstance(expression, str) and expression:
         out["expression"] = expression
     return out
 
@@ -153,19 +153,32 @@ def run(
     step_rows, step_norms = [np.full(xs[0].shape, np.nan)], [np.nan]
     diag: dict[str, list[np.ndarray]] = {}
     diverged_at = reason = None
+    # ‖∇f(xₜ)‖: a deterministic oracle's gradient at xₜ *is* the exact one (free, next step);
+    # a stochastic problem needs problem.grad, a full-batch pass that large ML problems pay
+    # dearly for: there it is sampled at about 50 evenly spaced steps (NaN in between).
+    exact_oracle = not problem.stochastic
+    every = 1 if problem.dim <= FULL_RECORD_MAX_DIM else max(1, steps // 50)
 
-    def observe(x: np.ndarray) -> float:
+    def exact_grad_norm(x: np.ndarray) -> float:
+        return float(np.linalg.norm(problem.grad(x)))
+
+    def observe(x: np.ndarray, t: int) -> float:
         loss = float(problem.loss(x))
         losses.append(loss)
-        gnorms.append(float(np.linalg.norm(problem.grad(x))))
+        if exact_oracle:
+            gnorms.append(np.nan)  # filled in from the next oracle call
+        else:
+            gnorms.append(exact_grad_norm(x) if t % every == 0 or t == steps else np.nan)
         if x_star is not None:
             dists.append(float(np.linalg.norm(x - x_star)))
         return loss
 
     with np.errstate(all="ignore"):  # divergence is recorded below, not warned about
-        observe(x)
+        observe(x, 0)
         for t in range(1, steps + 1):
             _, g = oracle(x, t)
+            if exact_oracle:
+                gnorms[-1] = float(np.linalg.norm(g))
             try:
                 x_new, state = opt.step(x, g, state)
             except NonFiniteGradientError as e:
@@ -182,16 +195,16 @@ def run(
                 v = np.asarray(v, dtype=np.float64)
                 diag.setdefault(k, []).append(v if v.ndim == 0 else v.reshape(-1)[cols])
             x = x_new
-            loss = observe(x)
+            loss = observe(x, t)
             if tick is not None:
                 tick()
             if not (np.isfinite(loss) and np.all(np.isfinite(x))):
                 what = "the loss" if not np.isfinite(loss) else "an iterate"
-                diverged_at, reason = (
-                    t,
-                    f"{what} became {loss if not np.isfinite(loss) else 'non-finite'} at step {t}",
-                )
+                value = loss if not np.isfinite(loss) else "non-finite"
+                diverged_at, reason = t, f"{what} became {value} at step {t}"
                 break
+        if np.isnan(gnorms[-1]):  # the last iterate has had no oracle call
+            gnorms[-1] = exact_grad_norm(x)
 
     def with_nan_row(rows: list[np.ndarray]) -> np.ndarray:
         first = np.full(np.shape(rows[0]), np.nan) if rows else np.full(0, np.nan)
@@ -270,8 +283,10 @@ def compare(
         seed: the noise seed, or several (each optimizer runs once per seed; the
             trajectories of one seed all see the same noise sequence).
         track: coordinates to store in ``x``, ``step`` and the per-coordinate diagnostics;
-            default all of them up to dimension 50, else the first two (losses, norms and
-            distances always use every coordinate).
+            default all of them up to dimension 50, else the two with the largest
+            |∂f/∂xᵢ| at the start (losses, norms and distances always use every coordinate;
+            on such large problems the exact gradient norm is computed at about 50 evenly
+            spaced steps only, NaN in between, unless the oracle is exact).
         progress: show a progress bar on stderr when the runs take longer than half a second.
         meta: extra data for the manifest (e.g. the command line).
 
@@ -296,12 +311,12 @@ def compare(
         raise ValueError(
             f"start must be one point of {problem.dim} coordinates, got shape {x0.shape}"
         )
-    if track is None:
-        tracked = (
-            list(range(problem.dim))
-            if problem.dim <= FULL_RECORD_MAX_DIM
-            else [0, 1][: problem.dim]
-        )
+    if track is None and problem.dim <= FULL_RECORD_MAX_DIM:
+        tracked = list(range(problem.dim))
+    elif track is None:  # the two coordinates the start's gradient moves most (never dead ones)
+        with np.errstate(all="ignore"):
+            g0 = np.abs(np.nan_to_num(np.asarray(problem.grad(x0), dtype=np.float64)))
+        tracked = sorted(int(i) for i in np.argsort(-g0, kind="stable")[:2])
     else:
         tracked = [int(i) for i in track]
         bad = [i for i in tracked if not 0 <= i < problem.dim]

@@ -123,13 +123,14 @@ def plot_loss(
     return out
 
 
-def plot_iterates(ax: Axes, result: Result, *, coord: int = 0) -> dict[str, Any]:
+def plot_iterates(ax: Axes, result: Result, *, coord: int | None = None) -> dict[str, Any]:
     """The iterate xₜ (one tracked coordinate) against the step t, one line per optimizer
     (first seed), with x* dashed: where a run drifts, e.g. Adam to +1 on Reddi et al.'s
     counterexample while AMSGrad goes to −1.
 
     Returns ``{"lines": {label: Line2D}, "x_star": Line2D | None}``.
     """
+    coord = result.tracked[0] if coord is None else coord
     if coord not in result.tracked:
         raise ValueError(f"coordinate {coord} was not recorded; recorded: {result.tracked}")
     j = result.tracked.index(coord)

@@ -32,9 +32,10 @@ def plot_diagnostics(
     result: Result,
     *,
     label: str | None = None,
-    coord: int = 0,
+    coord: int | None = None,
 ) -> dict[str, Any]:
-    """Four panels for one optimizer (default: the first with m̂) and one coordinate:
+    """Four panels for one optimizer (default: the first with m̂) and one recorded coordinate
+    (default: the first recorded):
 
     1. first moment: mₜ (biased towards its zero start) and m̂ₜ = mₜ/(1 − β₁ᵗ);
     2. second moment: vₜ and v̂ₜ = vₜ/(1 − β₂ᵗ) (log scale);
@@ -47,6 +48,7 @@ def plot_diagnostics(
     names ``"m"``, ``"v"``, ``"bias"``, ``"step"``.
     """
     t = pick_trajectory(result, label)
+    coord = result.tracked[0] if coord is None else coord
     if coord not in result.tracked:
         raise ValueError(f"coordinate {coord} was not recorded; recorded: {result.tracked}")
     j = result.tracked.index(coord)
