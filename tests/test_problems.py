@@ -286,3 +286,38 @@ def test_noise_arguments_are_checked():
     a = with_noise(Sphere(), "gaussian").oracle(None)(np.zeros(2), 1)[1]
     b = with_noise(Sphere(), "gaussian").oracle(None)(np.zeros(2), 1)[1]
     assert not np.array_equal(a, b)
+
+
+@pytest.mark.parametrize(
+    "problem", all_cheap_problems() + NOISY, ids=ids(all_cheap_problems() + NOISY)
+)
+def test_problems_pickle_for_process_pools(problem):
+    import pickle
+
+    q = pickle.loads(pickle.dumps(problem))
+    x = random_points(problem, (3,))
+    np.testing.assert_array_equal(q.loss(x), problem.loss(x))
+    np.testing.assert_array_equal(q.oracle(4)(x, 2)[1], problem.oracle(4)(x, 2)[1])
+
+
+def test_the_cold_path_loads_only_what_it_uses():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from adamlab.problems import get_problem; p = get_problem('quadratic'); "
+        "p.loss(p.x0); print(sorted(m for m in sys.modules if m.startswith(("
+        "'adamlab.problems.', 'sympy', 'sklearn', 'scipy'))))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "['adamlab.problems.base', 'adamlab.problems.registry']"
+
+
+def test_lazy_names_resolve_and_unknown_ones_raise():
+    import adamlab.problems as problems
+
+    assert problems.Rosenbrock is Rosenbrock and "from_expression" in dir(problems)
+    for name in problems.__all__:
+        assert getattr(problems, name) is not None
+    with pytest.raises(AttributeError, match="no attribute 'nope'"):
+        problems.nope  # noqa: B018

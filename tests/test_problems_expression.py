@@ -175,3 +175,13 @@ def test_bad_explicit_variables_are_refused():
         from_expression("x + y", variables=["x"])
     with pytest.raises(ValueError, match="Invalid variable name"):
         from_expression("x", variables=["x", "os"])
+
+
+def test_an_expression_problem_pickles_for_process_pools():
+    import pickle
+
+    p = from_expression("x1**2 + sin(x2)", x0=[1.0, 2.0])
+    q = pickle.loads(pickle.dumps(p))
+    assert q.variables == p.variables and q.x0.tolist() == [1.0, 2.0]
+    assert q.description == p.description
+    np.testing.assert_array_equal(q.grad(POINTS), p.grad(POINTS))

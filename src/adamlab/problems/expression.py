@@ -313,6 +313,11 @@ class Expression(ParametricProblem):
             "domain": box(d, -half, half),
         }
 
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        # the lambdified functions do not pickle; rebuild them from the text (process pools)
+        fields = ("x0", "domain", "x_star", "f_star", "name", "description")
+        return (_rebuild, (self.text, self.variables, {k: getattr(self, k) for k in fields}))
+
     def loss(self, x: np.ndarray) -> np.ndarray:
         x = np.asarray(x, dtype=np.float64)
         if x.shape[-1] != self.dim:
@@ -328,6 +333,10 @@ class Expression(ParametricProblem):
                 f"x has {x.shape[-1]} coordinate(s); {self.description} needs {self.dim}"
             )
         return np.stack([df(x) for df in self._df], axis=-1)  # type: ignore[attr-defined]
+
+
+def _rebuild(text: str, variables: tuple[str, ...], fields: dict[str, Any]) -> Expression:
+    return Expression(text, variables, **fields)
 
 
 def from_expression(

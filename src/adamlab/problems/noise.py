@@ -33,8 +33,9 @@ from typing import Any
 import numpy as np
 
 from .base import STREAM_NOISE, Oracle, ParametricProblem, Problem, resolve_seed, step_rng
+from .registry import NOISE_KINDS
 
-KINDS = ("gaussian", "linear", "student-t")
+KINDS = NOISE_KINDS
 DEFAULT_DF = 1.5  # Student-t degrees of freedom: finite mean, infinite variance
 _PREFIX = {"gaussian": "noisy", "linear": "linear-noisy", "student-t": "heavy-tailed"}
 

@@ -1,77 +1,104 @@
 """The registry: every problem by its command-line name, and a factory with keyword arguments.
 
-``PROBLEMS[name]`` is the default instance (cheap to build: the data sets of the ML tasks load
-on first use). ``get_problem(name, **kwargs)`` builds one with other parameters, e.g.
-``get_problem("ill-conditioned", kappa=1000, theta=0.3)``, ``get_problem("sphere", dim=10)``,
-and wraps any problem in noise with ``noise=`` (``"gaussian"``, ``"linear"``,
-``"student-t"``) plus ``sigma=`` / ``df=``: ``get_problem("rosenbrock", noise="gaussian",
-sigma=0.5)``.
+``PROBLEMS[name]`` is the default instance (built on first access and cached; the data sets
+of the ML tasks load on first use of the data). ``get_problem(name, **kwargs)`` builds one
+with other parameters, e.g. ``get_problem("ill-conditioned", kappa=1000, theta=0.3)`` or
+``get_problem("sphere", dim=10)``, and wraps any problem in noise with ``noise=``
+(``"gaussian"``, ``"linear"``, ``"student-t"``) plus ``sigma=`` / ``df=``:
+``get_problem("rosenbrock", noise="gaussian", sigma=0.5)``.
+
+Problem modules are imported only when one of their problems is asked for, so the command's
+cold path (the seed quadratic) loads none of them.
 """
 
 from __future__ import annotations
 
+import importlib
 import inspect
 import math
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
-from . import analytic, ml, online
-from .base import Problem, Quadratic1D
-from .noise import KINDS, with_noise
+from .base import Problem
 
-Factory = Callable[..., Problem]
-
-
-def _noisy(base: Factory, kind: str, **preset: Any) -> Factory:
-    def make(sigma: float = preset.get("sigma", 1.0), df: float | None = preset.get("df"),
-             **kwargs: Any) -> Problem:  # fmt: skip
-        return with_noise(base(**kwargs), kind, sigma, df=df)
-
-    make.noisy_base = base  # type: ignore[attr-defined]
-    return make
+NOISE_KINDS = ("gaussian", "linear", "student-t")
+_HIDDEN = ("name", "description", "stochastic")
 
 
-def _preset(cls: Factory, **preset: Any) -> Factory:
-    def make(**kwargs: Any) -> Problem:
-        return cls(**{**preset, **kwargs})
+class Ref:
+    """A factory named by module and attribute, imported on first call; ``preset`` kwargs."""
 
-    make.__wrapped__ = cls  # type: ignore[attr-defined]
-    return make
+    def __init__(self, module: str, attr: str, **preset: Any) -> None:
+        self.module, self.attr, self.preset = module, attr, preset
+
+    def resolve(self) -> Any:
+        return getattr(importlib.import_module(f"{__package__}.{self.module}"), self.attr)
+
+    def __call__(self, **kwargs: Any) -> Problem:
+        return self.resolve()(**{**self.preset, **kwargs})
+
+    def parameters(self) -> list[str]:
+        sig = inspect.signature(self.resolve())
+        return [
+            p.name
+            for p in sig.parameters.values()
+            if p.kind is not p.VAR_KEYWORD and p.name not in _HIDDEN
+        ]
+
+
+class NoisyRef:
+    """A registered noisy variant: ``base`` wrapped in noise of ``kind`` (preset σ, df)."""
+
+    def __init__(self, base: Ref, kind: str, **preset: Any) -> None:
+        self.base, self.kind, self.preset = base, kind, preset
+
+    def __call__(self, **kwargs: Any) -> Problem:
+        from .noise import with_noise
+
+        noise = {k: kwargs.pop(k, v) for k, v in self.preset.items()}
+        for k in ("sigma", "df"):
+            if k in kwargs:
+                noise[k] = kwargs.pop(k)
+        return with_noise(self.base(**kwargs), self.kind, **noise)
+
+    def parameters(self) -> list[str]:
+        own = ["sigma", "df"] if self.kind == "student-t" else ["sigma"]
+        return own + self.base.parameters()
 
 
 #: name -> factory(**kwargs) building that problem (the default instance with no kwargs)
-FACTORIES: dict[str, Factory] = {
-    "quadratic": Quadratic1D,
-    "sphere": analytic.Sphere,
-    "ill-conditioned": analytic.IllConditioned,
-    "ill-conditioned-rotated": _preset(
-        analytic.IllConditioned, theta=math.pi / 4, name="ill-conditioned-rotated"
+FACTORIES: dict[str, Ref | NoisyRef] = {
+    "quadratic": Ref("base", "Quadratic1D"),
+    "sphere": Ref("analytic", "Sphere"),
+    "ill-conditioned": Ref("analytic", "IllConditioned"),
+    "ill-conditioned-rotated": Ref(
+        "analytic", "IllConditioned", theta=math.pi / 4, name="ill-conditioned-rotated"
     ),
-    "rosenbrock": analytic.Rosenbrock,
-    "beale": analytic.Beale,
-    "booth": analytic.Booth,
-    "himmelblau": analytic.Himmelblau,
-    "rastrigin": analytic.Rastrigin,
-    "ackley": analytic.Ackley,
-    "styblinski-tang": analytic.StyblinskiTang,
-    "saddle": analytic.Saddle,
-    "two-well": analytic.TwoWell,
-    "noisy-quadratic": _noisy(Quadratic1D, "gaussian", sigma=1.0),
-    "linear-noisy-beale": _noisy(analytic.Beale, "linear", sigma=1.0),
-    "heavy-tailed-quadratic": _noisy(Quadratic1D, "student-t", sigma=1.0, df=1.5),
-    "reddi-thm1": online.reddi_theorem1,
-    "reddi-sec5": online.reddi_section5,
-    "reddi-stochastic": _preset(online.reddi_section5, probability=0.01),
-    "logreg-cancer": ml.LogisticRegressionCancer,
-    "softmax-digits": ml.SoftmaxDigits,
-    "mlp-digits": ml.MLPDigits,
+    "rosenbrock": Ref("analytic", "Rosenbrock"),
+    "beale": Ref("analytic", "Beale"),
+    "booth": Ref("analytic", "Booth"),
+    "himmelblau": Ref("analytic", "Himmelblau"),
+    "rastrigin": Ref("analytic", "Rastrigin"),
+    "ackley": Ref("analytic", "Ackley"),
+    "styblinski-tang": Ref("analytic", "StyblinskiTang"),
+    "saddle": Ref("analytic", "Saddle"),
+    "two-well": Ref("analytic", "TwoWell"),
+    "noisy-quadratic": NoisyRef(Ref("base", "Quadratic1D"), "gaussian", sigma=1.0),
+    "linear-noisy-beale": NoisyRef(Ref("analytic", "Beale"), "linear", sigma=1.0),
+    "heavy-tailed-quadratic": NoisyRef(Ref("base", "Quadratic1D"), "student-t", sigma=1.0, df=1.5),
+    "reddi-thm1": Ref("online", "reddi_theorem1"),
+    "reddi-sec5": Ref("online", "reddi_section5"),
+    "reddi-stochastic": Ref("online", "reddi_section5", probability=0.01),
+    "logreg-cancer": Ref("ml", "LogisticRegressionCancer"),
+    "softmax-digits": Ref("ml", "SoftmaxDigits"),
+    "mlp-digits": Ref("ml", "MLPDigits"),
 }
 
 
 class Registry(Mapping[str, Problem]):
     """A read-only mapping name -> default instance, built on first access and cached."""
 
-    def __init__(self, factories: dict[str, Factory]) -> None:
+    def __init__(self, factories: Mapping[str, Ref | NoisyRef]) -> None:
         self._factories = factories
         self._cache: dict[str, Problem] = {}
 
@@ -96,26 +123,26 @@ class Registry(Mapping[str, Problem]):
 PROBLEMS: Mapping[str, Problem] = Registry(FACTORIES)
 
 
-def _unknown(name: str) -> ValueError:
+def _unknown(name: Any) -> ValueError:
     return ValueError(f"unknown problem {name!r}; choose one of {', '.join(FACTORIES)}")
 
 
 def get_problem(name: str, **kwargs: Any) -> Problem:
     """Build problem ``name`` with keyword parameters (none: the registered default).
 
-    ``noise=KIND`` (with ``sigma=``, ``df=``) wraps the result in :class:`Noisy`.
-    Raises ``ValueError`` for an unknown name or a parameter the problem does not take.
+    ``noise=KIND`` (with ``sigma=``, ``df=``) wraps the result in
+    :class:`~adamlab.problems.noise.Noisy`. Raises ``ValueError`` for an unknown name, an
+    unknown noise kind, or a parameter the problem does not take.
     """
     if not isinstance(name, str) or name not in FACTORIES:
         raise _unknown(name)
     noise = kwargs.pop("noise", None)
+    if noise is not None and noise not in NOISE_KINDS:
+        raise ValueError(f"unknown noise {noise!r}; choose one of {', '.join(NOISE_KINDS)}")
     noise_kw = {k: kwargs.pop(k) for k in ("sigma", "df") if noise is not None and k in kwargs}
-    if noise is not None and noise not in KINDS:
-        raise ValueError(f"unknown noise {noise!r}; choose one of {', '.join(KINDS)}")
     if not kwargs:
         problem = PROBLEMS[name]
     else:
-        factory = FACTORIES[name]
         accepted = parameters(name)
         bad = [k for k in kwargs if k not in accepted]
         if bad:
@@ -123,8 +150,10 @@ def get_problem(name: str, **kwargs: Any) -> Problem:
                 f"problem {name!r} takes no parameter {bad[0]!r}; "
                 f"its parameters are: {', '.join(accepted) or '(none)'}"
             )
-        problem = factory(**kwargs)
+        problem = FACTORIES[name](**kwargs)
     if noise is not None:
+        from .noise import with_noise
+
         problem = with_noise(problem, noise, **noise_kw)
     return problem
 
@@ -133,18 +162,7 @@ def parameters(name: str) -> list[str]:
     """The keyword parameters ``get_problem(name, ...)`` accepts (besides ``noise=``)."""
     if name not in FACTORIES:
         raise _unknown(name)
-    return _params(FACTORIES[name])
-
-
-def _params(factory: Factory) -> list[str]:
-    if hasattr(factory, "noisy_base"):
-        return ["sigma", "df", *_params(factory.noisy_base)]
-    target = getattr(factory, "__wrapped__", factory)
-    return [
-        p.name
-        for p in inspect.signature(target).parameters.values()
-        if p.kind is not p.VAR_KEYWORD and p.name not in ("name", "description", "stochastic")
-    ]
+    return FACTORIES[name].parameters()
 
 
 def describe() -> list[dict[str, Any]]:
