@@ -321,3 +321,13 @@ def test_lazy_names_resolve_and_unknown_ones_raise():
         assert getattr(problems, name) is not None
     with pytest.raises(AttributeError, match="no attribute 'nope'"):
         problems.nope  # noqa: B018
+
+
+def test_rotation_is_orthogonal_and_is_the_plane_rotation_in_2d():
+    from adamlab.problems.analytic import rotation
+
+    c, s = math.cos(0.3), math.sin(0.3)
+    np.testing.assert_allclose(rotation(2, 0.3), [[c, -s], [s, c]])
+    Q = rotation(50, 0.7)
+    np.testing.assert_allclose(Q @ Q.T, np.eye(50), atol=1e-12)
+    np.testing.assert_array_equal(rotation(4, 0.0), np.eye(4))

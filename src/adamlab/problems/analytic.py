@@ -10,6 +10,7 @@ the optimizer-visualisation literature uses where there is one.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from typing import Any
 
@@ -61,11 +62,9 @@ def rotation(dim: int, theta: float) -> np.ndarray:
     In 2-D this is the ordinary rotation by θ; θ = 0 gives the identity.
     """
     Q = np.eye(dim)
-    c, s = math.cos(theta), math.sin(theta)
-    for i in range(dim - 1):
-        G = np.eye(dim)
-        G[i, i], G[i, i + 1], G[i + 1, i], G[i + 1, i + 1] = c, -s, s, c
-        Q = Q @ G
+    G = np.array([[math.cos(theta), -math.sin(theta)], [math.sin(theta), math.cos(theta)]])
+    for i in range(dim - 1):  # Q ← Q·Gᵢ touches columns i and i+1 only
+        Q[:, i : i + 2] = Q[:, i : i + 2] @ G
     return Q
 
 
@@ -91,14 +90,14 @@ class IllConditioned(ParametricProblem):
             raise ValueError(f"Invalid theta: {self.theta!r}; it must be finite (radians)")
         super().__post_init__()
 
-    @property
+    @functools.cached_property
     def eigenvalues(self) -> np.ndarray:
         d = self.dim
         return self.kappa ** (np.arange(d) / max(d - 1, 1)) if d > 1 else np.ones(1)
 
-    @property
+    @functools.cached_property
     def hessian(self) -> np.ndarray:
-        """The matrix A (symmetric positive definite)."""
+        """The matrix A (symmetric positive definite), computed once."""
         Q = rotation(self.dim, self.theta)
         A = (Q * self.eigenvalues) @ Q.T
         return 0.5 * (A + A.T)

@@ -84,12 +84,14 @@ class Problem:
             raise ValueError(f"Invalid dim: {d!r}; it must be a whole number >= 1")
         x0 = np.array(self.x0, dtype=np.float64).reshape(-1)
         if x0.shape != (d,) or not np.all(np.isfinite(x0)):
-            raise ValueError(f"{self.name}: x0 must be {d} finite number(s), got {x0.tolist()}")
-        domain = np.array(self.domain, dtype=np.float64).reshape(-1, 2)
-        if domain.shape != (d, 2) or not np.all(domain[:, 0] < domain[:, 1]):
-            raise ValueError(
-                f"{self.name}: domain must be {d} (low, high) pair(s), got {domain.tolist()}"
-            )
+            got = x0.tolist() if x0.size <= 10 else f"{x0.size} numbers"
+            raise ValueError(f"{self.name}: x0 must be {d} finite number(s), got {got}")
+        domain = np.array(self.domain, dtype=np.float64)
+        if domain.size % 2 or domain.reshape(-1, 2).shape != (d, 2):
+            raise ValueError(f"{self.name}: domain must be {d} (low, high) pair(s)")
+        domain = domain.reshape(d, 2)
+        if not np.all(domain[:, 0] < domain[:, 1]):
+            raise ValueError(f"{self.name}: every domain pair needs low < high")
         object.__setattr__(self, "x0", x0)
         object.__setattr__(self, "domain", domain)
         if self.x_star is not None:
@@ -117,27 +119,29 @@ class Problem:
         return x if self.dim <= 2 else x[..., :2]
 
     def summary(self) -> dict[str, Any]:
-        """Plain data for ``adamlab problems`` and result manifests."""
+        """Plain data for ``adamlab problems`` and result manifests (long vectors elided)."""
+
+        def plain(a: np.ndarray | None, what: str) -> Any:
+            if a is None:
+                return None
+            return a.tolist() if self.dim <= 10 else f"<{self.dim} {what}>"
+
         return {
             "name": self.name,
             "description": self.description,
             "dim": int(self.dim),
-            "x0": self.x0.tolist() if self.dim <= 10 else f"<{self.dim} numbers>",
-            "x_star": None
-            if self.x_star is None
-            else self.x_star.tolist()
-            if self.dim <= 10
-            else f"<{self.dim} numbers>",
+            "x0": plain(self.x0, "numbers"),
+            "x_star": plain(self.x_star, "numbers"),
             "f_star": self.f_star,
             "stochastic": bool(self.stochastic),
-            "domain": self.domain.tolist() if self.dim <= 10 else f"<{self.dim} pairs>",
+            "domain": plain(self.domain, "pairs"),
         }
 
     def oracle(self, seed: int | None = 0) -> Oracle:
         """What the optimizer sees at step t: exact here, sampled in stochastic subclasses."""
 
         def exact(x: np.ndarray, t: int) -> tuple[np.ndarray, np.ndarray]:
-            return self.loss(x), self.grad(x)
+            return self.loss_and_grad(x)
 
         return exact
 
