@@ -168,3 +168,26 @@ def test_bad_input_in_a_fresh_process_has_no_traceback(in_tmp):
         "adamlab: error: --opt 'adam:lr=-1': Invalid lr: -1; it must lie in [0, inf]"
     ]
     assert list(in_tmp.iterdir()) == []
+
+
+def test_external_subcommands_are_registered(monkeypatch, capsys):
+    import types
+
+    calls = []
+
+    def register(subparsers):
+        p = subparsers.add_parser("sweep", help="a registered command")
+        p.add_argument("--n", type=int, default=1)
+        p.set_defaults(func=lambda args: calls.append(args.n) or 0)
+        q = subparsers.add_parser("reproduce")
+        q.set_defaults(func=lambda args: (_ for _ in ()).throw(ValueError("no such paper")))
+
+    pkg = types.ModuleType("adamlab.reproduce")
+    mod = types.ModuleType("adamlab.reproduce.commands")
+    mod.register = register
+    pkg.commands = mod
+    monkeypatch.setitem(sys.modules, "adamlab.reproduce", pkg)
+    monkeypatch.setitem(sys.modules, "adamlab.reproduce.commands", mod)
+    assert run(capsys, "sweep", "--n", "3")[0] == 0 and calls == [3]
+    code, _, err = run(capsys, "reproduce")  # their errors get the same one-line treatment
+    assert code == 2 and err == "adamlab: error: no such paper\n"

@@ -169,7 +169,7 @@ def build_parser() -> argparse.ArgumentParser:
         type=_positive_float,
         default=1e-3,
         help="tolerance for 'steps to': |x - x*| < TOL where x* is known, else f - f* < TOL "
-        "(default 1e-3)",
+        "where f* is, else |grad f| < TOL (default 1e-3)",
     )
     c.add_argument(
         "--out",
