@@ -296,3 +296,30 @@ def test_gradient_norm_is_exact_at_every_iterate():
         np.testing.assert_array_equal(t.grad_norm, np.abs(2 * (t.x[:, 0] - 2)))
     noisy = compare(NoisyBowl(), ["adam:lr=0.1"], steps=10).trajectories[0]
     np.testing.assert_allclose(noisy.grad_norm, np.linalg.norm(noisy.x, axis=1))  # not the noise
+
+
+def test_pandas_is_optional_with_a_clear_error(monkeypatch, tmp_path):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "pandas", None)  # import pandas -> ImportError
+    r = seed_result()
+    with pytest.raises(ImportError, match=r"pip install 'adamlab\[data\]'"):
+        r.to_frame()
+    with pytest.raises(ImportError, match="pandas"):
+        r.save(tmp_path / "r.csv")
+    assert list(tmp_path.iterdir()) == []
+    r.save(tmp_path / "r.json")  # JSON needs nothing extra
+    assert Result.load(tmp_path / "r.json").labels == r.labels
+
+
+def test_paired_noise_on_a_registered_noisy_problem():
+    from adamlab import problems
+
+    if "noisy-quadratic" not in problems.PROBLEMS:
+        pytest.skip("noisy-quadratic not registered yet")
+    r = compare("noisy-quadratic", ["sgd:lr=0.05", "sgd:lr=0.05", "adam:lr=0.1"], steps=40, seed=3)
+    a, b, _ = r.trajectories
+    assert np.array_equal(a.x, b.x) and np.array_equal(a.loss, b.loss)
+    assert not np.array_equal(
+        a.x, compare("noisy-quadratic", ["sgd:lr=0.05"], steps=40, seed=4).trajectories[0].x
+    )
