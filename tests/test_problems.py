@@ -121,6 +121,14 @@ def test_seed_problem_is_unchanged():
     assert p.x_star.tolist() == [2.0] and p.f_star == 0.0 and not p.stochastic
 
 
+def test_the_seed_quadratic_can_move_its_centre_consistently():
+    p = get_problem("quadratic", center=5.0)
+    assert p.x_star.tolist() == [5.0] and p.loss(p.x_star) == 0.0 and p.x0.tolist() == [11.0]
+    assert p.domain.tolist() == [[1.0, 11.0]] and "(x - 5)^2" in p.description
+    assert parameters("quadratic") == ["center", "x0", "domain"]
+    assert get_problem("quadratic", x0=[3.0]).x0.tolist() == [3.0]
+
+
 def test_himmelblau_has_four_minima_with_zero_loss():
     p = Himmelblau()
     np.testing.assert_allclose(p.loss(p.minima), 0.0, atol=1e-20)

@@ -20,6 +20,7 @@ for independent repetitions use different seeds.
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -181,6 +182,26 @@ class Quadratic1D(Problem):
 
     def grad(self, x: np.ndarray) -> np.ndarray:
         return 2 * (x - self.center)
+
+
+def seed_quadratic(center: float = 2.0, x0: Any = None, domain: Any = None) -> Quadratic1D:
+    """The seed problem f(x) = (x − c)² with x* = c; the default c = 2 is ``Quadratic1D()``.
+
+    Start and plotting box move with the centre: x0 = c + 6, domain [c − 4, c + 6], as the
+    seed's 8 and [−2, 8] for c = 2 (``x0``/``domain`` override them).
+    """
+    c = float(center)
+    if not math.isfinite(c):
+        raise ValueError(f"Invalid center: {center!r}; it must be finite")
+    if c == 2.0 and x0 is None and domain is None:
+        return Quadratic1D()
+    return Quadratic1D(
+        description=f"f(x) = (x - {c:g})^2" + ("" if x0 is not None else f", from x = {c + 6:g}"),
+        x0=np.array([c + 6.0]) if x0 is None else x0,
+        domain=np.array([[c - 4.0, c + 6.0]]) if domain is None else domain,
+        x_star=np.array([c]),
+        center=c,
+    )
 
 
 @dataclasses.dataclass(frozen=True, eq=False)

@@ -68,7 +68,7 @@ class NoisyRef:
 
 #: name -> factory(**kwargs) building that problem (the default instance with no kwargs)
 FACTORIES: dict[str, Ref | NoisyRef] = {
-    "quadratic": Ref("base", "Quadratic1D"),
+    "quadratic": Ref("base", "seed_quadratic"),
     "sphere": Ref("analytic", "Sphere"),
     "ill-conditioned": Ref("analytic", "IllConditioned"),
     "ill-conditioned-rotated": Ref(
