@@ -29,9 +29,12 @@ import json
 import os
 import platform
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
+
+if TYPE_CHECKING:  # pandas is an optional extra, imported only when a table is asked for
+    import pandas
 
 from ._io import atomic_path, write_atomic
 from .metrics import Metrics, compute_metrics, fmt_number
@@ -365,7 +368,7 @@ class Result:
         """Manifest plus data: the content of the ``.json`` file."""
         return {**self.manifest(), "trajectories": [t.to_dict() for t in self.trajectories]}
 
-    def to_frame(self):  # -> pandas.DataFrame
+    def to_frame(self) -> pandas.DataFrame:
         """A tidy pandas DataFrame: one row per optimizer × seed × step.
 
         Columns: label, optimizer, seed, step, loss, grad_norm, distance, step_norm,
