@@ -127,6 +127,7 @@ def test_the_seed_quadratic_can_move_its_centre_consistently():
     assert p.domain.tolist() == [[1.0, 11.0]] and "(x - 5)^2" in p.description
     assert parameters("quadratic") == ["center", "x0", "domain"]
     assert get_problem("quadratic", x0=[3.0]).x0.tolist() == [3.0]
+    assert get_problem("quadratic", x0=[20.0]).domain.tolist() == [[-2.0, 21.0]]
 
 
 def test_himmelblau_has_four_minima_with_zero_loss():

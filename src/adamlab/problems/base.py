@@ -195,10 +195,17 @@ def seed_quadratic(center: float = 2.0, x0: Any = None, domain: Any = None) -> Q
         raise ValueError(f"Invalid center: {center!r}; it must be finite")
     if c == 2.0 and x0 is None and domain is None:
         return Quadratic1D()
+    start = np.array([c + 6.0]) if x0 is None else np.asarray(x0, dtype=np.float64).reshape(-1)
+    if domain is None:  # the seed's box around c, widened to hold the start
+        lo, hi = c - 4.0, c + 6.0
+        s = float(start[0]) if start.size == 1 else c
+        if not lo <= s <= hi:
+            lo, hi = min(lo, s - 1.0), max(hi, s + 1.0)
+        domain = np.array([[lo, hi]])
     return Quadratic1D(
-        description=f"f(x) = (x - {c:g})^2" + ("" if x0 is not None else f", from x = {c + 6:g}"),
-        x0=np.array([c + 6.0]) if x0 is None else x0,
-        domain=np.array([[c - 4.0, c + 6.0]]) if domain is None else domain,
+        description=f"f(x) = (x - {c:g})^2, from x = {float(start[0]):g}",
+        x0=start,
+        domain=domain,
         x_star=np.array([c]),
         center=c,
     )
