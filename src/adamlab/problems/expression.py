@@ -129,6 +129,8 @@ def parse(text: str) -> Parsed:
 
     names: set[str] = set()
     body = _build(tree.body, sympy, names, depth=0)
+    if body.has(sympy.I):  # e.g. sqrt(-1) or log(-1): SymPy made it complex
+        raise _refuse("it has a complex value (the square root or log of a negative constant)")
     return Parsed(body, frozenset(names))
 
 
@@ -226,9 +228,9 @@ def _power(sp: Any, a: Any, b: Any) -> Any:
             try:
                 value = float(a) ** e
             except (OverflowError, ZeroDivisionError, TypeError):
-                raise _refuse(f"the constant power {a}**{b} is not a finite real") from None
+                raise _refuse(f"the constant power ({a})**({b}) is not a finite real") from None
             if isinstance(value, complex) or not math.isfinite(value):
-                raise _refuse(f"the constant power {a}**{b} is not a finite real")
+                raise _refuse(f"the constant power ({a})**({b}) is not a finite real")
             if a.is_Integer and b.is_Integer and e >= 0 and abs(value) < 1e15:
                 return sp.Integer(int(a) ** int(b))
             return sp.Float(value)
