@@ -1,0 +1,31 @@
+"""Reproductions by name (imported lazily: each pulls in what it needs when it runs)."""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+
+def _lazy(module: str) -> Any:
+    def call(out: Any, *, quick: bool = False) -> Any:
+        return importlib.import_module(f"adamlab.reproduce.{module}").reproduce(out, quick=quick)
+
+    call.__name__ = module
+    return call
+
+
+#: name -> callable(out_dir: Path, *, quick: bool) -> Reproduction
+REPRODUCTIONS = {
+    "seed": _lazy("seed"),
+    "first-steps": _lazy("first_steps"),
+    "amsgrad": _lazy("amsgrad"),
+    "bias-correction": _lazy("bias_correction"),
+}
+
+#: one line each, for ``adamlab reproduce --list`` and the help text
+DESCRIPTIONS = {
+    "seed": "SGD vs Adam on (x-2)^2; when Adam wins over learning rates, and why",
+    "first-steps": "Adam's first steps with/without bias correction (the 3.16*lr step)",
+    "amsgrad": "Reddi et al. 2018: Adam ends at +1, AMSGrad at -1 (Theorem 1 and section 5)",
+    "bias-correction": "Kingma & Ba 6.4: loss vs log10 lr with/without correction, digits MLP",
+}
