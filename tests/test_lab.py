@@ -158,7 +158,7 @@ def test_paired_noise_identical_configs_identical_trajectories():
 def test_several_seeds_give_one_trajectory_per_optimizer_and_seed():
     r = compare(NoisyBowl(), {"a": "adam:lr=0.1", "s": "sgd:lr=0.1"}, steps=10, seed=[1, 2, 3])
     assert [(t.label, t.seed) for t in r.trajectories][:3] == [("a", 1), ("s", 1), ("a", 2)]
-    assert "3 seeds" in r.table() and "(median)" in r.table()
+    assert "3 seeds" in r.table() and "medians over 3 seeds" in r.table()
 
 
 def test_nonfinite_gradient_is_recorded_not_masked():
@@ -323,3 +323,17 @@ def test_paired_noise_on_a_registered_noisy_problem():
     assert not np.array_equal(
         a.x, compare("noisy-quadratic", ["sgd:lr=0.05"], steps=40, seed=4).trajectories[0].x
     )
+
+
+def test_ml_tasks_report_held_out_numbers(tmp_path):
+    from adamlab import problems
+
+    if "logreg-cancer" not in problems.PROBLEMS:
+        pytest.skip("logreg-cancer not registered yet")
+    r = compare("logreg-cancer", ["adam:lr=0.05"], steps=30)
+    t = r.trajectories[0]
+    assert set(t.final) == {"train_accuracy", "test_accuracy", "test_loss"}
+    assert 0.5 < t.final["test_accuracy"] <= 1
+    head = r.table().splitlines()[0]
+    assert "test acc" in head and "train acc" in head
+    assert Result.load(r.save(tmp_path / "r.json")).trajectories[0].final == t.final

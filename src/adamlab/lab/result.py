@@ -41,6 +41,13 @@ from .metrics import Metrics, compute_metrics, fmt_number
 
 FORMAT = "adamlab.result/1"
 
+#: column titles of the held-out numbers in tables
+_EXTRA_NAMES = {
+    "train_accuracy": "train acc",
+    "test_accuracy": "test acc",
+    "test_loss": "test loss",
+}
+
 
 def _arr(v: Any) -> np.ndarray:
     return np.asarray(v, dtype=np.float64)
@@ -66,6 +73,8 @@ class Trajectory:
             non-finite gradient; the run stopped there (T = diverged_at, or diverged_at − 1
             when the step was refused). None for a complete run.
         diverged_reason: why, in words.
+        final: held-out numbers of the last iterate where the problem defines them (the ML
+            tasks: ``train_accuracy``, ``test_accuracy``, ``test_loss``).
     """
 
     label: str
@@ -80,6 +89,7 @@ class Trajectory:
     diagnostics: dict[str, np.ndarray]
     diverged_at: int | None = None
     diverged_reason: str | None = None
+    final: dict[str, float] = dataclasses.field(default_factory=dict)
 
     @property
     def steps_taken(self) -> int:
@@ -93,6 +103,7 @@ class Trajectory:
             "seed": self.seed,
             "diverged_at": self.diverged_at,
             "diverged_reason": self.diverged_reason,
+            "final": self.final,
         }
         for name in ("x", "loss", "grad_norm", "distance", "step", "step_norm"):
             v = getattr(self, name)
@@ -119,6 +130,7 @@ class Trajectory:
             diagnostics={k: _arr(v) for k, v in d["diagnostics"].items()},
             diverged_at=d.get("diverged_at"),
             diverged_reason=d.get("diverged_reason"),
+            final=dict(d.get("final") or {}),
         )
 
 
@@ -261,7 +273,7 @@ class Result:
     def table(self, tol: float = 1e-3, on: Literal["x", "loss", "grad"] | None = None) -> str:
         """A plain-text table: optimizer, final x (dim ≤ 3), final loss, steps to tolerance.
 
-        With several seeds, one row per optimizer: median final loss, and steps to
+        With several seeds, one row per optimizer: medians over the seeds, and steps to
         tolerance as the median over the seeds that reached it, with how many did.
         """
         rows = self.metrics(tol, on)
@@ -269,7 +281,9 @@ class Result:
         head = ["optimizer"]
         if show_x:
             head.append("final x")
-        head += ["final loss", f"steps to {self.criterion_text(tol, on)}"]
+        extras = list(dict.fromkeys(k for t in self.trajectories for k in t.final))
+        head += ["final loss", *(_EXTRA_NAMES.get(k, k) for k in extras)]
+        head.append(f"steps to {self.criterion_text(tol, on)}")
         body: list[list[str]] = []
         for label in self.labels:
             ms = [m for m in rows if m.label == label]
@@ -280,6 +294,7 @@ class Result:
                     xs = [fmt_number(v) for v in m.final_x]
                     cells.append(xs[0] if len(xs) == 1 else "(" + ", ".join(xs) + ")")
                 cells.append(fmt_number(m.final_loss))
+                cells += [fmt_number(self._final(label, k)) for k in extras]
                 reached = str(m.steps_to_tol) if m.steps_to_tol is not None else "never"
                 if m.diverged_at is not None:
                     reached += f" (diverged at step {m.diverged_at})"
@@ -287,9 +302,10 @@ class Result:
             else:
                 if show_x:
                     cells.append(f"({len(ms)} seeds)")
-                cells.append(fmt_number(float(np.median([m.final_loss for m in ms]))) + " (median)")
+                cells.append(fmt_number(float(np.median([m.final_loss for m in ms]))))
+                cells += [fmt_number(self._final(label, k)) for k in extras]
                 hit = [m.steps_to_tol for m in ms if m.steps_to_tol is not None]
-                text = f"{int(np.median(hit))} (median), " if hit else "never, "
+                text = f"{int(np.median(hit))}, " if hit else "never, "
                 text += f"{len(hit)}/{len(ms)} seeds"
                 div = sum(m.diverged_at is not None for m in ms)
                 if div:
@@ -298,7 +314,12 @@ class Result:
             body.append(cells)
         widths = [max(len(r[i]) for r in [head, *body]) for i in range(len(head))]
         line = lambda r: "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip()  # noqa: E731
-        return "\n".join([line(head), line(["-" * w for w in widths]), *map(line, body)])
+        lines = [line(head), line(["-" * w for w in widths]), *map(line, body)]
+        if len(self.seeds) > 1:
+            lines.append(
+                f"(medians over {len(self.seeds)} seeds; 'steps to' over the seeds that got there)"
+            )
+        return "\n".join(lines)
 
     def diagnostics_table(self, coord: int | None = None, rows: int = 8) -> str:
         """What each optimizer did inside, at a few steps (1, 2, 3, 5, 10, … and the last):
@@ -330,6 +351,11 @@ class Result:
             blocks.append(f"{t.label}{where}:\n" + "\n".join(lines))
         return "\n\n".join(blocks)
 
+    def _final(self, label: str, key: str) -> float | None:
+        """The median over seeds of a trajectory's ``final[key]`` (None where absent)."""
+        vals = [t.final[key] for t in self.trajectories if t.label == label and key in t.final]
+        return float(np.median(vals)) if vals else None
+
     # -- export ------------------------------------------------------------------------------
 
     def manifest(self) -> dict[str, Any]:
@@ -353,6 +379,7 @@ class Result:
                     "seed": t.seed,
                     "diverged_at": t.diverged_at,
                     "diverged_reason": t.diverged_reason,
+                    "final": t.final,
                     "diagnostics": {
                         k: "shared" if v.ndim == 1 else "per-coordinate"
                         for k, v in t.diagnostics.items()
@@ -493,6 +520,7 @@ def _trajectories_from_frame(frame, manifest: dict[str, Any]) -> list[Trajectory
                 diagnostics=diag,
                 diverged_at=run["diverged_at"],
                 diverged_reason=run["diverged_reason"],
+                final=dict(run.get("final") or {}),
             )
         )
     return out

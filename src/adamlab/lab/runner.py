@@ -19,6 +19,9 @@ FULL_RECORD_MAX_DIM = 50
 #: recorded diagnostics come in this order (then any others, as the optimizer reports them)
 DIAGNOSTICS_ORDER = ("m", "m_hat", "v", "v_hat", "bias1", "bias2", "effective_lr")
 
+#: evaluated on the last iterate when the problem has them (the ML tasks)
+FINAL_EVALUATIONS = ("train_accuracy", "test_accuracy", "test_loss")
+
 OptimizerArg = Sequence[Optimizer | str] | Mapping[str, Optimizer | str]
 
 
@@ -206,6 +209,13 @@ def run(
         if np.isnan(gnorms[-1]):  # the last iterate has had no oracle call
             gnorms[-1] = exact_grad_norm(x)
 
+    final = {}
+    if diverged_at is None:  # held-out numbers, for the problems that have them (ML tasks)
+        for name in FINAL_EVALUATIONS:
+            fn = getattr(problem, name, None)
+            if callable(fn):
+                final[name] = float(fn(x))
+
     def with_nan_row(rows: list[np.ndarray]) -> np.ndarray:
         first = np.full(np.shape(rows[0]), np.nan) if rows else np.full(0, np.nan)
         return np.array([first, *rows], dtype=np.float64)
@@ -225,6 +235,7 @@ def run(
         diagnostics={k: with_nan_row(diag[k]) for k in keys},
         diverged_at=diverged_at,
         diverged_reason=reason,
+        final=final,
     )
 
 
