@@ -40,6 +40,7 @@ def plot_loss(
     *,
     what: Quantity = "suboptimality",
     band: Literal["minmax", "iqr"] = "minmax",
+    title: str | None = None,
 ) -> dict[str, dict[str, Any]]:
     """One curve per optimizer against the step t, on a log y axis.
 
@@ -117,7 +118,9 @@ def plot_loss(
         ylabel = _YLABEL["loss"]
     ax.set_xlabel("step t")
     ax.set_ylabel(ylabel)
-    ax.set_title("Progress" if what in ("suboptimality", "loss") else ylabel)
+    if title is None:
+        title = "Progress" if what in ("suboptimality", "loss") else ylabel
+    ax.set_title(title)
     ax.grid(True, which="major", alpha=0.4)
     ax.legend(fontsize="small")
     return out

@@ -12,6 +12,7 @@ from matplotlib.figure import Figure
 
 from ..lab import Result
 from ..lab._io import atomic_path
+from ._common import title_for
 from .curves import plot_iterates, plot_loss
 from .diagnostics import plot_diagnostics
 from .paths import plot_contour, plot_path_1d
@@ -36,7 +37,7 @@ def draw_main(fig: Figure | Any, result: Result) -> dict[str, Any]:
         ax1, ax2 = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1.15, 1]})
         return {"contour": plot_contour(ax1, result), "loss": plot_loss(ax2, result)}
     ax = fig.subplots()
-    return {"loss": plot_loss(ax, result)}
+    return {"loss": plot_loss(ax, result, title=title_for(result))}
 
 
 def _panels(result: Result) -> tuple[str, ...]:
