@@ -74,35 +74,61 @@ def why_not_fused(p: torch.Tensor, state_tensors: list[torch.Tensor]) -> str | N
 
 def adam_step(opt, group: dict[str, Any], core_opt, params: list[torch.Tensor], *, required: bool):
     """Step every parameter of ``params`` the kernels can take; return the others."""
-    if not (numba_available() or triton_available()):
+    has_numba, has_triton = numba_available(), triton_available()
+    if not (has_numba or has_triton):
         return params
-    slots = core_opt.active_slots()
-    keys = [opt.state_keys[s] for s in slots]
+    keys = [opt.state_keys[s] for s in core_opt.active_slots()]
     rest: list[torch.Tensor] = []
-    batches: dict[tuple, list[torch.Tensor]] = defaultdict(list)
+    batches: dict[tuple, list] = defaultdict(list)
     for p in params:
         state = opt.state[p]
         if len(state) == 0:
             opt._init_state(p, core_opt)
-        else:
+        elif any(k not in state for k in keys):
             opt._fill_slots(p, state, core_opt)
-        reason = why_not_fused(p, [state[k] for k in keys])
-        if reason is not None:
+        g = p.grad
+        tensors = [p, g, *(state[k] for k in keys)]
+        # the common case, checked cheaply; anything else asks why_not_fused for the reason
+        fast = (
+            p.dtype in _KIND
+            and (has_numba if p.device.type == "cpu" else p.device.type == "cuda" and has_triton)
+            and g.dtype == p.dtype
+            and g.layout == torch.strided
+            and all(t.is_contiguous() and t.dtype == p.dtype for t in tensors)
+            and all(t.device == p.device for t in tensors)
+        )
+        if not fast:
             if required:
+                reason = why_not_fused(p, tensors[2:]) or "unsupported tensors"
                 raise RuntimeError(
                     f"fused=True, but a parameter of shape {tuple(p.shape)} cannot take the "
                     f"fused kernel: {reason}; pass fused=None to use the reference path for it"
                 )
             rest.append(p)
             continue
-        batches[(p.device, p.dtype, opt.step_number(state))].append(p)
-    for (device, dtype, t), batch in batches.items():
-        if device.type == "cpu":
-            _numba_batch(opt, core_opt, batch, keys, dtype, t)
-        else:
-            _triton_batch(opt, core_opt, batch, keys, dtype, t)
-        torch._foreach_add_([opt.state[p]["step"] for p in batch], 1.0)
+        batches[(p.device, p.dtype)].append((p, tensors, state["step"]))
+    for (device, dtype), items in batches.items():
+        for t, batch in _by_step(items).items():
+            if device.type == "cpu":
+                _numba_batch(core_opt, batch, dtype, t)
+            else:
+                _triton_batch(core_opt, batch, dtype, t)
     return rest
+
+
+def _by_step(items: list) -> dict[int, list]:
+    """Group by step count (the next t), read in one go; the step tensors are incremented
+    here, before the kernels run (they are not read again this step)."""
+    steps = [it[2] for it in items]
+    try:
+        values = torch.stack(steps).tolist()
+    except RuntimeError:  # step tensors of mixed dtypes (hand-edited state): one by one
+        values = [s.item() for s in steps]
+    torch._foreach_add_(steps, 1.0)
+    out: dict[int, list] = defaultdict(list)
+    for it, v in zip(items, values, strict=True):
+        out[int(v) + 1].append(it)
+    return out
 
 
 def _hypers(core_opt, t: int, compute_dtype) -> tuple[np.ndarray, np.ndarray]:
@@ -119,29 +145,27 @@ def _hypers(core_opt, t: int, compute_dtype) -> tuple[np.ndarray, np.ndarray]:
     return sc, fl
 
 
-def _numba_batch(opt, core_opt, batch, keys, dtype, t) -> None:
+def _numba_batch(core_opt, batch, dtype, t) -> None:
     nb = _numba_kernels()
     kind = _KIND[dtype]
     sc, fl = _hypers(core_opt, t, nb.KINDS[kind][2])
     n = len(batch)
     ptrs = np.empty((5, n), dtype=np.int64)
     sizes = np.empty(n, dtype=np.int64)
-    for j, p in enumerate(batch):
-        state = opt.state[p]
-        tensors = [p, p.grad] + [state[k] for k in keys]
-        ptrs[: len(tensors), j] = [x.data_ptr() for x in tensors]
-        if len(tensors) < 5:
-            ptrs[4, j] = ptrs[2, j]  # no v_max: the kernel does not touch it
-        sizes[j] = p.numel() * (2 if p.is_complex() else 1)
+    scale = 2 if dtype.is_complex else 1
+    for j, (p, tensors, _) in enumerate(batch):
+        addrs = [x.data_ptr() for x in tensors]
+        if len(addrs) < 5:
+            addrs.append(addrs[2])  # no v_max: the kernel does not touch it
+        ptrs[:, j] = addrs
+        sizes[j] = p.numel() * scale
     nb.adam_step_ptrs(kind, ptrs, sizes, sc, fl)
 
 
-def _triton_batch(opt, core_opt, batch, keys, dtype, t) -> None:  # pragma: no cover - GPU only
+def _triton_batch(core_opt, batch, dtype, t) -> None:  # pragma: no cover - GPU only
     from ..kernels import triton_adam
 
     sc, fl = _hypers(core_opt, t, np.float64)
-    for p in batch:
-        state = opt.state[p]
-        tensors = [p, p.grad] + [state[k] for k in keys]
+    for _, tensors, _ in batch:
         tensors = [torch.view_as_real(x) if x.is_complex() else x for x in tensors]
         triton_adam.adam_step(*tensors[:4], tensors[4] if len(tensors) > 4 else None, sc, fl)
