@@ -340,3 +340,11 @@ def test_rotation_is_orthogonal_and_is_the_plane_rotation_in_2d():
     Q = rotation(50, 0.7)
     np.testing.assert_allclose(Q @ Q.T, np.eye(50), atol=1e-12)
     np.testing.assert_array_equal(rotation(4, 0.0), np.eye(4))
+
+
+def test_the_seed_quadratic_minimiser_follows_its_centre():
+    from adamlab.problems import Quadratic1D
+
+    q = Quadratic1D(center=-1.5)
+    assert q.x_star.tolist() == [-1.5] and q.loss(q.x_star[None])[0] == 0.0
+    assert Quadratic1D().x_star.tolist() == [2.0]

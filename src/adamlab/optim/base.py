@@ -54,12 +54,27 @@ class TreeDef(NamedTuple):
     children: tuple = ()
 
 
+_NUMPY_XP = array_api_compat.array_namespace(np.empty(0))
+
+
+def namespace(x: Any) -> Any:
+    """The Array-API namespace of ``x`` (NumPy's looked up once: it is on every hot path)."""
+    if type(x) is np.ndarray:
+        return _NUMPY_XP
+    return array_api_compat.array_namespace(x)
+
+
+_LEAF = TreeDef("leaf")
+
+
 def _is_array(x: Any) -> bool:
     return array_api_compat.is_array_api_obj(x) and not isinstance(x, (list, tuple, dict))
 
 
 def tree_flatten(tree: Params, name: str = "params") -> tuple[list[Any], TreeDef, list[str]]:
     """Return the leaves of ``tree``, its structure, and a printable path for each leaf."""
+    if not isinstance(tree, (Mapping, list, tuple)):  # one array: the common case, kept fast
+        return [tree], _LEAF, [name]
     leaves: list[Any] = []
     paths: list[str] = []
 
@@ -116,7 +131,7 @@ def as_leaf(x: Any, path: str) -> Any:
         x = np.asarray(x)
     if not _is_array(x):
         raise TypeError(f"{path} is a {type(x).__name__}, not an array")
-    xp = array_api_compat.array_namespace(x)
+    xp = namespace(x)
     if not xp.isdtype(x.dtype, "real floating"):
         kind = "complex" if xp.isdtype(x.dtype, "complex floating") else "integer or boolean"
         hint = (
@@ -148,7 +163,7 @@ def _leaves_like(grads: Params, treedef: TreeDef, params: list[Any], paths: list
                 f"{gpath} has shape {tuple(g.shape)} but {path} has shape {tuple(x.shape)}"
             )
         if g.dtype != x.dtype:
-            xp = array_api_compat.array_namespace(x)
+            xp = namespace(x)
             if array_api_compat.is_numpy_array(g) and not array_api_compat.is_numpy_array(x):
                 g = xp.asarray(g)
             g = xp.astype(g, x.dtype)
@@ -342,7 +357,11 @@ class Optimizer:
 
     def hypers(self, t: int) -> Hypers:
         """Every hyperparameter at step ``t`` (t = 1 is the first step): schedules called."""
-        h = Hypers({f.name: getattr(self, f.name) for f in dataclasses.fields(self)})  # type: ignore[arg-type]
+        static = self.__dict__.get("_static_hypers")
+        if static is None:  # the dataclass fields, gathered once (the instance is frozen)
+            static = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}  # type: ignore[arg-type]
+            object.__setattr__(self, "_static_hypers", static)
+        h = Hypers(static)
         for name, value in self.raw_hypers().items():
             if callable(value):
                 value = check_value(name, value(t), self.dynamic[name], where=f" at step t={t}")
@@ -388,7 +407,7 @@ class Optimizer:
         per_leaf = []
         for x, path in zip(leaves, paths, strict=True):
             self._check_broadcast(x, path)
-            per_leaf.append(self.init_leaf(array_api_compat.array_namespace(x), x))
+            per_leaf.append(self.init_leaf(namespace(x), x))
         return self._pack(0, treedef, per_leaf, self.scalars_init())
 
     def step(self, params: Params, grads: Params, state: NamedTuple) -> tuple[Params, NamedTuple]:
@@ -418,10 +437,11 @@ class Optimizer:
         h = self.hypers(t)
         scalars = self.scalars_update({k: getattr(state, k) for k in self.scalars_init()}, t, h)
         h.update(scalars)
+        arrays = any(isinstance(v, np.ndarray) for v in h.values())  # decided once per step
         new_x, new_s = [], []
         for x, g, s in zip(leaves, g_leaves, slot_leaves, strict=True):
-            xp = array_api_compat.array_namespace(x)
-            x1, s1 = self.update_leaf(xp, x, g, Hypers(s), t, self._cast(xp, h, x))
+            xp = namespace(x)
+            x1, s1 = self.update_leaf(xp, x, g, Hypers(s), t, self._cast(xp, h, x) if arrays else h)
             new_x.append(_as_dtype(xp, x1, x))
             new_s.append({k: _as_dtype(xp, v, x) for k, v in s1.items()})
         return tree_unflatten(treedef, new_x), self._pack(t, treedef, new_s, scalars)
@@ -447,7 +467,7 @@ class Optimizer:
         per_leaf = []
         for s in self._unpack(state, treedef):
             ref = next(iter(s.values()))
-            xp = array_api_compat.array_namespace(ref)
+            xp = namespace(ref)
             per_leaf.append(self.diagnostics_leaf(xp, Hypers(s), t, self._cast(xp, h, ref)))
         for key in per_leaf[0]:
             out[key] = tree_unflatten(treedef, [d[key] for d in per_leaf])
@@ -457,7 +477,7 @@ class Optimizer:
 
     def _first_nonfinite(self, g_leaves: list, paths: list[str]) -> str | None:
         for g, path in zip(g_leaves, paths, strict=True):
-            xp = array_api_compat.array_namespace(g)
+            xp = namespace(g)
             if not bool(xp.all(xp.isfinite(g))):
                 return "grads" + path[len("params") :]
         return None

@@ -177,6 +177,10 @@ class Quadratic1D(Problem):
     f_star: float | None = 0.0
     center: float = 2.0
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "x_star", np.array([float(self.center)]))  # x* is the centre
+        super().__post_init__()
+
     def loss(self, x: np.ndarray) -> np.ndarray:
         return (x[..., 0] - self.center) ** 2
 
