@@ -417,7 +417,7 @@ class Result:
             write_atomic(path, lambda f: f.write(text))
         elif suffix == ".csv":
             frame = self.to_frame()
-            manifest = json.dumps(self.manifest(), indent=1)
+            manifest = json.dumps(self.manifest(), separators=(",", ":"))
             with atomic_path(path) as tmp:
                 frame.to_csv(tmp, index=False, float_format="%.17g")
                 write_atomic(_sidecar(path), lambda f: f.write(manifest))

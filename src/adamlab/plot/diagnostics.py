@@ -18,6 +18,9 @@ def pick_trajectory(result: Result, label: str | None = None) -> Trajectory:
     for t in result.trajectories:
         if "m_hat" in t.diagnostics:
             return t
+    for t in result.trajectories:  # no step taken: still prefer an Adam-family optimizer
+        if "betas" in t.optimizer:
+            return t
     return result.trajectories[0]
 
 
@@ -64,7 +67,12 @@ def plot_diagnostics(
         return v if v.ndim == 1 else v[:, j]
 
     def missing(ax: Any, what: str) -> None:
-        ax.text(0.5, 0.5, f"{t.optimizer.get('name', '?')} has no {what}", ha="center",
+        why = (
+            "no step taken"
+            if t.steps_taken == 0
+            else f"{t.optimizer.get('name', '?')} has no {what}"
+        )
+        ax.text(0.5, 0.5, why, ha="center",
                 va="center", transform=ax.transAxes, color="0.4")  # fmt: skip
         ax.set_yticks([])
 
