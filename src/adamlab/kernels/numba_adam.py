@@ -230,6 +230,27 @@ def adam_native(ptrs, sizes, chunks, marker, sc, fl):
                 )
 
 
+@njit(fastmath=False, cache=True, nogil=True)
+def adam_native_serial(ptrs, sizes, chunks, marker, sc, fl):
+    """:func:`adam_native` on one thread: for small steps, where waking a thread pool costs
+    more than the work (and OpenMP workers left spinning slow down what follows)."""
+    S, neg, l2, dec, ams_mode, after = _unpack(sc, fl)
+    if ams_mode == AMS_OFF:
+        for c in range(chunks.shape[0]):
+            p, g, m, v, _ = _views(ptrs, sizes, chunks, c, marker)
+            for i in range(p.size):
+                p[i], m[i], v[i], _w = adam_element(
+                    p[i], g[i], m[i], v[i], S[0], S, neg, l2, dec, AMS_OFF, after
+                )
+    else:
+        for c in range(chunks.shape[0]):
+            p, g, m, v, w = _views(ptrs, sizes, chunks, c, marker)
+            for i in range(p.size):
+                p[i], m[i], v[i], w[i] = adam_element(
+                    p[i], g[i], m[i], v[i], w[i], S, neg, l2, dec, ams_mode, after
+                )
+
+
 @njit(parallel=True, fastmath=False, cache=True, nogil=True)
 def adam_bf16(ptrs, sizes, chunks, marker, sc, fl):
     """bfloat16 storage (read as uint16); arithmetic in float32."""
@@ -270,6 +291,23 @@ def adam_f16(ptrs, sizes, chunks, marker, sc, fl):
                 w[i] = f32_to_f16(wi)
 
 
+@njit(cache=True, nogil=True)
+def _bump(addrs, marker, out):
+    for j in range(addrs.size):
+        x = carray(_ptr(addrs[j], marker), 1)
+        out[j] = x[0]
+        x[0] += 1
+
+
+def bump_steps(addrs: list[int], dtype: Any) -> np.ndarray:
+    """Add 1 to the 0-d step tensors at ``addrs`` (float32 or float64, given as a torch or
+    NumPy dtype); return their old values (float64)."""
+    marker = np.empty(0, np.float64 if "64" in str(dtype) else np.float32)
+    out = np.empty(len(addrs), np.float64)
+    _bump(np.asarray(addrs, dtype=np.int64), marker, out)
+    return out
+
+
 @njit(cache=True)
 def convert_f16_to_f32(h):
     """For tests: float16 bits (uint16 array) → float32 array."""
@@ -297,6 +335,9 @@ def convert_f32_to_bf16(x):
 
 # -- host side -----------------------------------------------------------------------------------
 
+#: steps with fewer elements than this run on one thread (float32/float64)
+SERIAL_BELOW = 1 << 17
+
 #: storage kind → (kernel, element type numba sees, compute dtype)
 KINDS: dict[str, tuple[Any, type, type]] = {
     "float32": (adam_native, np.float32, np.float32),
@@ -312,7 +353,10 @@ def adam_step_ptrs(
     """Run the fused step over tensors given by address. ``ptrs``: int64 (5, n) for p, g, m,
     v, v_max (pass m's address for v_max without AMSGrad); ``sizes``: int64 (n,) elements."""
     kernel, elem, _ = KINDS[kind]
-    chunks = chunk_table(tuple(int(s) for s in sizes))
+    key = tuple(sizes.tolist())
+    chunks = chunk_table(key)
+    if kernel is adam_native and (chunks.shape[0] == 1 or sum(key) < SERIAL_BELOW):
+        kernel = adam_native_serial
     kernel(ptrs, sizes, chunks, np.empty(0, dtype=elem), sc, fl)
 
 
@@ -332,9 +376,9 @@ def adam_step_arrays(
 
 
 def warm_up() -> None:
-    """Compile (or load from numba's cache) every kernel variant on tiny arrays."""
+    """Compile (or load from numba's cache) every kernel variant: each storage kind in
+    parallel, and float32/float64 also on one thread."""
     for kind, (_, elem, compute) in KINDS.items():
-        a = [np.zeros(3, dtype=elem) for _ in range(5)]
         sc = adam_scalars(
             t=1, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.0,
             bias_correction=(True, True), eps_root=0.0, dtype=compute,
@@ -343,4 +387,8 @@ def warm_up() -> None:
             maximize=False, weight_decay=0.0, decoupled=False, amsgrad=False,
             amsgrad_variant="raw", eps_placement="after_correction",
         )  # fmt: skip
-        adam_step_arrays(*a, kind=kind, sc=sc, fl=fl)
+        for n in (3, SERIAL_BELOW + 1):
+            adam_step_arrays(*[np.zeros(n, dtype=elem) for _ in range(5)], kind=kind, sc=sc, fl=fl)
+    for dtype in (np.float32, np.float64):
+        step = np.zeros(1, dtype)
+        bump_steps([step.ctypes.data], dtype)

@@ -22,6 +22,7 @@ import torch
 
 from ..kernels import adam_host, numba_available, triton_available
 
+_STEP_KINDS = {torch.float32, torch.float64}
 _KIND = {
     torch.float32: "float32",
     torch.float64: "float64",
@@ -89,14 +90,17 @@ def adam_step(opt, group: dict[str, Any], core_opt, params: list[torch.Tensor], 
         g = p.grad
         tensors = [p, g, *(state[k] for k in keys)]
         # the common case, checked cheaply; anything else asks why_not_fused for the reason
+        dt, cpu = p.dtype, p.is_cpu
         fast = (
-            p.dtype in _KIND
-            and (has_numba if p.device.type == "cpu" else p.device.type == "cuda" and has_triton)
-            and g.dtype == p.dtype
+            dt in _KIND
+            and (has_numba if cpu else p.is_cuda and has_triton)
             and g.layout == torch.strided
-            and all(t.is_contiguous() and t.dtype == p.dtype for t in tensors)
-            and all(t.device == p.device for t in tensors)
         )
+        if fast:
+            for t in tensors:
+                if t.dtype != dt or t.is_cpu != cpu or not t.is_contiguous():
+                    fast = False
+                    break
         if not fast:
             if required:
                 reason = why_not_fused(p, tensors[2:]) or "unsupported tensors"
@@ -120,11 +124,12 @@ def _by_step(items: list) -> dict[int, list]:
     """Group by step count (the next t), read in one go; the step tensors are incremented
     here, before the kernels run (they are not read again this step)."""
     steps = [it[2] for it in items]
-    try:
-        values = torch.stack(steps).tolist()
-    except RuntimeError:  # step tensors of mixed dtypes (hand-edited state): one by one
-        values = [s.item() for s in steps]
-    torch._foreach_add_(steps, 1.0)
+    dtypes = {s.dtype for s in steps}
+    if len(dtypes) == 1 and steps[0].is_cpu and numba_available() and dtypes <= _STEP_KINDS:
+        values = _numba_kernels().bump_steps([s.data_ptr() for s in steps], steps[0].dtype)
+    else:  # the general case (CUDA steps, mixed dtypes): PyTorch's own ops
+        values = torch.stack([s.to("cpu", torch.float64) for s in steps]).tolist()
+        torch._foreach_add_(steps, 1.0)
     out: dict[int, list] = defaultdict(list)
     for it, v in zip(items, values, strict=True):
         out[int(v) + 1].append(it)
