@@ -263,10 +263,7 @@ def _problem_from_args(args: argparse.Namespace) -> Any:
 def _write_figure(result: Any, path: str, diagnostics: bool) -> None:
     from pathlib import Path
 
-    import matplotlib
-
-    matplotlib.use("Agg")  # files only; never a window
-    from . import plot
+    from . import plot  # plain Figure objects, rendered by Agg: no pyplot, no backend switch
 
     if Path(path).suffix.lower() in plot.ANIMATION_FORMATS:
         plot.save_animation(plot.animate(result), path)
@@ -300,7 +297,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
         start=start,
         seed=seeds[0] if len(seeds) == 1 else seeds,
         progress=True,
-        meta={"command": ["adamlab", *sys.argv[1:]] if args._argv is None else args._argv},
+        meta={"command": args.command_line},
     )
     # files first: a closed stdout (`| head`) must not cost the user the figure
     if args.json is not None:
@@ -394,7 +391,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not hasattr(args, "func"):
             parser.print_help()
             return 0
-        args._argv = None if argv is None else ["adamlab", *raw]
+        args.command_line = ["adamlab", *raw]  # recorded in result manifests
         return int(args.func(args) or 0)
     except SystemExit as e:  # argparse (--help, --version, usage errors) and _fail
         return e.code if isinstance(e.code, int) else 0
