@@ -299,10 +299,12 @@ def test_tune_gives_equal_budgets_and_reruns_winners_on_fresh_seeds():
     }
     summary, trials = tune(cands, Valley(), budget=12, steps=100, tune_seeds=[0], eval_seeds=[1, 2])
     assert list(summary.optimizer) == ["adam", "sgd"]
-    assert trials.groupby("optimizer").size().to_dict() == {"adam": 12, "sgd": 12}
+    assert trials.groupby(["phase", "optimizer"]).size().to_dict() == {
+        ("eval", "adam"): 2, ("eval", "sgd"): 2, ("tune", "adam"): 12, ("tune", "sgd"): 12,
+    }  # fmt: skip
     assert summary.attrs["budget"] == 12 and summary.attrs["space_dims"] == {"adam": 1, "sgd": 1}
     for _, row in summary.iterrows():
-        t = trials[trials.optimizer == row.optimizer]
+        t = trials[(trials.optimizer == row.optimizer) & (trials.phase == "tune")]
         assert row.tune_score == t.final_loss[~t.diverged].min()
         assert row.best_config["lr"] in set(t.lr)
 

@@ -39,6 +39,11 @@ def available() -> bool:
 
 _SPLIT = 134217729.0  # 2**27 + 1: Dekker's splitting constant
 _TINY = 2.0**-56  # below this, 1 - β**t rounds to 1.0 whatever the last bits of β**t
+#: half-width (in ULP) of the band around a rounding midpoint where libm pow is called: glibc's
+#: pow errs by at most ~0.511 ULP (exp) + |y·log x|·1.5·2⁻⁶⁸·2⁵³ ULP (log), i.e. ≤ 0.513 ULP
+#: for the βᵗ ≥ 2⁻⁵⁶ that matter (|t·log β| ≤ 39): outside ±0.013 ULP of a midpoint it rounds
+#: correctly. 1/32 leaves a margin of 2.4.
+_BAND = 1.0 / 32
 
 
 def _dd_mul(ph, pl, b, bh, bl):
@@ -56,12 +61,12 @@ def _dd_mul(ph, pl, b, bh, bl):
 def _pow_as_numpy(ph, pl, b, t):
     """β**t exactly as NumPy computes it for an array, from the double-double βᵗ ≈ ph + pl.
 
-    NumPy squares at t = 2 and calls libm ``pow`` otherwise. glibc's pow is within 0.54 ULP
-    of the true βᵗ, so it returns the correctly rounded value unless βᵗ lies within 0.04 ULP
-    of a rounding midpoint. ph is the correctly rounded βᵗ (the double-double error is
-    ~t·2⁻¹⁰⁴); only when pl puts βᵗ within 1/16 ULP of a midpoint (or ph is a power of two)
-    do we call pow itself — about one step in eight — so the result is pow's, bit for bit,
-    at a fraction of the cost. Below 2⁻⁵⁶ only 1 − βᵗ = 1.0 matters, which ph gives.
+    NumPy squares at t = 2 and calls libm ``pow`` otherwise. glibc's pow is within ~0.513 ULP
+    of the true βᵗ here (see ``_BAND``), so it returns the correctly rounded value unless βᵗ
+    lies within 0.013 ULP of a rounding midpoint. ph is the correctly rounded βᵗ (the
+    double-double error is ~t·2⁻¹⁰⁴); only when pl puts βᵗ within 1/32 ULP of a midpoint (or
+    ph is a power of two) do we call pow itself — about one step in sixteen — so the result
+    is pow's, bit for bit, at a fraction of the cost. Below 2⁻⁵⁶ only 1 − βᵗ = 1.0 matters, which ph gives.
     (Scalar reference of the vectorised :func:`_corrections`.)
     """
     if t == 1:
@@ -72,7 +77,7 @@ def _pow_as_numpy(ph, pl, b, t):
         return ph
     m, e = math.frexp(ph)
     u = math.ldexp(1.0, e - 53)
-    if m == 0.5 or abs(abs(pl) - 0.5 * u) < 0.0625 * u:
+    if m == 0.5 or abs(abs(pl) - 0.5 * u) < _BAND * u:
         return math.pow(b, float(t))
     return ph
 
@@ -108,7 +113,7 @@ def _corrections(C, Ph, Pl, b, bh, bl, t, scale):
         ph = Ph[i]
         if ph >= _TINY:
             rel = abs(Pl[i]) * scale[i]
-            if abs(rel - 0.5) < 0.0625 or (bits[i] & _MANT) == 0:
+            if abs(rel - 0.5) < _BAND or (bits[i] & _MANT) == 0:
                 C[i] = 1.0 - math.pow(b[i], float(t))
 
 

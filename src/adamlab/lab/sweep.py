@@ -983,6 +983,7 @@ def tune(
     tune_seeds: Sequence[int] = (0,),
     eval_seeds: Sequence[int] = (100, 101, 102),
     metric: str | None = None,
+    target: float | None = None,
     fixed: Mapping[str, Mapping[str, Any]] | None = None,
     out: str | os.PathLike | None = None,
     engine: str = "auto",
@@ -995,11 +996,13 @@ def tune(
     same ``method`` and ``sample_seed`` from its space (spaces must have the same number of
     dimensions; with ``method="grid"`` the same number of grid points), the same ``steps``
     and ``tune_seeds``. The winner is the configuration with the lowest mean ``metric`` over
-    the tuning seeds — ``heldout_loss`` where the problem has a held-out split, else
-    ``final_loss`` (the exact loss, not the noisy samples the optimizer saw); diverged runs
-    count as +inf. Each winner is rerun on ``eval_seeds`` (fresh seeds, never used for
-    selection). Returns ``(summary, trials)``: one summary row per optimizer (best config,
-    tuning score, evaluation mean/std/min/max) and every trial's row; the fairness terms are
+    the tuning seeds — by default ``heldout_loss`` where the problem has a held-out split,
+    else ``final_loss`` (the exact loss, not the noisy samples the optimizer saw); or e.g.
+    ``"steps_to_target"`` with a ``target``. Diverged runs (and NaN: a target never reached)
+    count as +inf; ties are broken by the (held-out) loss. Each winner is rerun on ``eval_seeds`` (fresh seeds, never used for
+    selection). Returns ``(summary, runs)``: one summary row per optimizer (best config,
+    tuning score, evaluation mean/std/min/max) and every run's row, with ``phase`` "tune"
+    (the search) or "eval" (the winner on the fresh seeds); the fairness terms are
     in ``summary.attrs``.
     """
     import pandas as pd
@@ -1034,6 +1037,7 @@ def tune(
             configs,
             p,
             steps=steps,
+            target=target,
             seeds=list(tune_seeds),
             fixed=(fixed or {}).get(name),
             out=sub,
@@ -1045,13 +1049,18 @@ def tune(
         col = metric or ("heldout_loss" if "heldout_loss" in df else "final_loss")
         score = df[col].where(~df["diverged"] & np.isfinite(df[col]), np.inf)
         mean = score.groupby(df["config_id"]).mean()
-        best = int(mean.idxmin())
+        # ties (e.g. no configuration reached the target) are broken by the loss
+        loss_col = "heldout_loss" if "heldout_loss" in df else "final_loss"
+        loss = df[loss_col].where(~df["diverged"] & np.isfinite(df[loss_col]), np.inf)
+        tie = loss.groupby(df["config_id"]).mean()
+        best = int(min(mean.index, key=lambda c: (mean[c], tie[c])))
         best_cfg = {k: df.loc[df.config_id == best, k].iloc[0] for k in configs[0]}
         ev = sweep(
             opt,
             [best_cfg],
             p,
             steps=steps,
+            target=target,
             seeds=list(eval_seeds),
             fixed=(fixed or {}).get(name),
             out=None if sub is None else sub / "eval",
@@ -1060,7 +1069,8 @@ def tune(
             progress=progress,
             label=name,
         )
-        trials.append(df)
+        trials.append(df.assign(phase="tune"))
+        trials.append(ev.assign(phase="eval"))
         rows.append({
             "optimizer": name, "metric": col, "best_config": best_cfg,
             "tune_score": float(mean.loc[best]),

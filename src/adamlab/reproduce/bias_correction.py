@@ -114,11 +114,12 @@ def reproduce(out: Path, *, quick: bool = False) -> Reproduction:
         + f"\n\nWith beta2 = 0.9999, runs that ended above the initial loss or non-finite: "
         f"{numbers['diverged_without_b2_9999']} of {len(unstable)} without correction, "
         f"{numbers['diverged_with_b2_9999']} of {len(stable)} with it.\n"
-        "Without correction, beta2 close to 1 makes the early steps far too large "
-        "(alpha(1-beta1)/sqrt(1-beta2) = 10 alpha at beta1 = 0.9), so at large learning rates "
-        "training is unstable and ends worse; with correction the three beta2 values behave "
-        "alike. At small learning rates the difference fades, as in the paper; there the\n"
-        "uncorrected run can even end lower, because its too-large early steps act like a\n"
-        "larger learning rate: the correction buys stability across alpha, not a better optimum.\n"
+        "Without correction, beta2 close to 1 makes the early steps far too large\n"
+        "(alpha (1 - beta1)/sqrt(1 - beta2) = 10 alpha at beta1 = 0.9, beta2 = 0.9999), so at\n"
+        "large learning rates training is unstable and ends worse; with correction the three\n"
+        "beta2 values behave alike. At small learning rates the difference fades, as in the\n"
+        "paper; there the uncorrected run can even end lower, because its too-large early\n"
+        "steps act like a larger learning rate: the correction buys stability across alpha,\n"
+        "not a better optimum.\n"
     )
     return finish("bias-correction", out, {"": fig}, summary, numbers, t0)
