@@ -62,6 +62,10 @@ def why_not_fused(p: torch.Tensor, state_tensors: list[torch.Tensor]) -> str | N
     else:
         return f"device {p.device} has no fused kernel"
     g = p.grad
+    if type(p.data) is not torch.Tensor or type(g.data) is not torch.Tensor:
+        return (
+            f"the parameter is a {type(p.data).__name__} (e.g. FSDP2's DTensor), not a plain tensor"
+        )
     if g.dtype != p.dtype or g.device != p.device or g.layout != torch.strided:
         return "the gradient's dtype, device or layout differs from the parameter's"
     for name, t in (("parameter", p), ("gradient", g)):
@@ -98,7 +102,12 @@ def adam_step(opt, group: dict[str, Any], core_opt, params: list[torch.Tensor], 
         )
         if fast:
             for t in tensors:
-                if t.dtype != dt or t.is_cpu != cpu or not t.is_contiguous():
+                if (
+                    t.dtype != dt
+                    or t.is_cpu != cpu
+                    or not t.is_contiguous()
+                    or type(t.data) is not torch.Tensor  # DTensor (FSDP2) and other wrappers
+                ):
                     fast = False
                     break
         if not fast:

@@ -1,0 +1,131 @@
+"""adamlab.torch.Adam under PyTorch's distributed engine: 2 CPU processes, gloo backend.
+
+DistributedDataParallel and FSDP2 (``fully_shard``) each train a small float64 MLP on the
+same global batches as a single-process run; the parameters must agree to float rounding
+(the all-reduce sums in another order). Both distributed runs share one ``spawn``.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import traceback
+
+import pytest
+import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
+
+import adamlab.torch as at
+
+STEPS = 8
+BATCH = 16  # global batch; each of the 2 ranks takes half
+
+
+def make_model() -> torch.nn.Module:
+    torch.manual_seed(0)
+    return torch.nn.Sequential(
+        torch.nn.Linear(6, 16), torch.nn.Tanh(), torch.nn.Linear(16, 3)
+    ).double()
+
+
+def batches():
+    gen = torch.Generator().manual_seed(1)
+    for _ in range(STEPS):
+        yield (
+            torch.randn(BATCH, 6, generator=gen, dtype=torch.float64),
+            torch.randn(BATCH, 3, generator=gen, dtype=torch.float64),
+        )
+
+
+def train(model, opt, rank: int | None):
+    for x, y in batches():
+        if rank is not None:
+            half = BATCH // 2
+            x, y = x[rank * half : (rank + 1) * half], y[rank * half : (rank + 1) * half]
+        opt.zero_grad()
+        torch.nn.functional.mse_loss(model(x), y).backward()
+        opt.step()
+
+
+def _worker(rank: int, port: int, out_dir: str) -> None:
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    torch.set_num_threads(1)
+    dist.init_process_group("gloo", rank=rank, world_size=2)
+    try:
+        # DistributedDataParallel: each rank holds the whole model, gradients are averaged
+        model = torch.nn.parallel.DistributedDataParallel(make_model())
+        opt = at.Adam(model.parameters(), lr=1e-2, weight_decay=1e-3)
+        train(model, opt, rank)
+        if rank == 0:
+            torch.save(
+                [p.detach() for p in model.module.parameters()], os.path.join(out_dir, "ddp.pt")
+            )
+        # FSDP2: parameters sharded across ranks as DTensors
+        try:
+            from torch.distributed.device_mesh import init_device_mesh
+            from torch.distributed.fsdp import fully_shard
+
+            mesh = init_device_mesh("cpu", (2,))
+            model = make_model()
+            for layer in model:
+                if isinstance(layer, torch.nn.Linear):
+                    fully_shard(layer, mesh=mesh)
+            fully_shard(model, mesh=mesh)
+            from torch.distributed.tensor import DTensor
+
+            weight = model[0].weight
+            assert isinstance(weight, DTensor) and weight.to_local().shape[0] == 8  # sharded
+            opt = at.Adam(model.parameters(), lr=1e-2, weight_decay=1e-3)
+            train(model, opt, rank)
+            full = [p.full_tensor().detach() for p in model.parameters()]
+            if rank == 0:
+                torch.save(full, os.path.join(out_dir, "fsdp2.pt"))
+        except Exception:
+            if rank == 0:
+                with open(os.path.join(out_dir, "fsdp2_error.txt"), "w") as f:
+                    f.write(traceback.format_exc())
+    finally:
+        dist.destroy_process_group()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def distributed_run(tmp_path_factory):
+    if not dist.is_available() or not dist.is_gloo_available():
+        pytest.skip("torch.distributed with gloo is not available")
+    out = tmp_path_factory.mktemp("dist")
+    mp.spawn(_worker, args=(_free_port(), str(out)), nprocs=2, join=True)
+    return out
+
+
+@pytest.fixture(scope="module")
+def single_process():
+    model = make_model()
+    train(model, at.Adam(model.parameters(), lr=1e-2, weight_decay=1e-3), None)
+    return [p.detach() for p in model.parameters()]
+
+
+def _assert_same(got, want):
+    assert len(got) == len(want)
+    for a, b in zip(got, want, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-12)
+
+
+def test_ddp_matches_single_process(distributed_run, single_process):
+    got = torch.load(distributed_run / "ddp.pt", weights_only=True)
+    _assert_same(got, single_process)
+    initial = [p.detach() for p in make_model().parameters()]
+    assert any(not torch.allclose(a, b) for a, b in zip(got, initial, strict=True))  # it trained
+
+
+def test_fsdp2_matches_single_process(distributed_run, single_process):
+    error = distributed_run / "fsdp2_error.txt"
+    if error.exists():
+        pytest.fail("FSDP2 (fully_shard) failed on CPU/gloo:\n" + error.read_text())
+    _assert_same(torch.load(distributed_run / "fsdp2.pt", weights_only=True), single_process)
