@@ -314,6 +314,8 @@ def _static_signature(cls: type[Optimizer], config: Mapping[str, Any]) -> str:
 
 
 def _normalise(config: Mapping[str, Any]) -> dict[str, Any]:
+    if all(type(v) in (float, int, bool, str) for v in config.values()):
+        return dict(config)  # already plain (the common case)
     out = {}
     for k, v in config.items():
         v = _plain(v)
@@ -524,7 +526,12 @@ def record_key(
     prefix = hashlib.sha1(
         json.dumps({"p": problem, "o": optimizer, "r": dict(run)}, sort_keys=True).encode()
     )
-    return _key(prefix, json.dumps(_normalise(config), sort_keys=True, default=repr), seed)
+    return _key(prefix, _config_id(_normalise(config)), seed)
+
+
+def _config_id(config: Mapping[str, Any]) -> str:
+    """A canonical text of a (normalised) configuration: sorted (name, repr(value)) pairs."""
+    return repr(sorted(config.items()))
 
 
 def _key(prefix: Any, config_json: str, seed: int) -> str:
@@ -736,7 +743,7 @@ def sweep(
     if eval_every is not None:
         run_settings["eval_every"] = int(eval_every)
 
-    config_json = [json.dumps(c, sort_keys=True, default=repr) for c in configs]
+    config_json = [_config_id(c) for c in configs]
     store = RecordStore(out) if out is not None else None
     done: dict[str, dict] = dict(store.records) if store else {}
     t_start = time.perf_counter()
