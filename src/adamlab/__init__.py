@@ -27,6 +27,7 @@ __version__ = "0.1.0"
 
 _LAZY = {
     "compare": ("adamlab.lab", "compare"),
+    "Result": ("adamlab.lab", "Result"),
     "sweep": ("adamlab.lab.sweep", None),
     "lab": ("adamlab.lab", None),
     "problems": ("adamlab.problems", None),
@@ -56,6 +57,7 @@ __all__ = [
     "Optimizer",
     "RAdam",
     "RMSprop",
+    "Result",
     "__version__",
     "compare",
     "lab",
