@@ -319,3 +319,26 @@ def test_tune_refuses_unequal_search_spaces():
     grids = {"adam": ("adam", {"lr": [0.1, 0.01]}), "sgd": ("sgd", {"lr": [0.1, 0.01, 0.001]})}
     with pytest.raises(ValueError, match="unfair"):
         tune(grids, Valley(), budget=2, steps=5, method="grid")
+
+
+def test_the_digits_mlp_sweep_is_vectorised_and_equals_runs_alone():
+    pytest.importorskip("sklearn")
+    from adamlab.problems import get_problem
+
+    p = get_problem("mlp-digits")
+    configs = grid(lr=[1e-3, 0.1], bias_correction=[True, False])
+    df = sweep("adam", configs, p, steps=12, seeds=[0, 1], eval_every=6)
+    assert df.attrs["engines"] == {"mlp-digits": "vectorized"}
+    assert {"heldout_loss", "heldout_accuracy"} <= set(df)
+    for _, row in df.iloc[::3].iterrows():
+        alone = run_config("adam", configs[row.config_id], p, steps=12, seed=row.seed, eval_every=6)
+        for m in [*METRICS, "heldout_loss"]:
+            assert same(row[m], alone[m]), m
+    # minibatch seeds differ, so the same configuration ends differently across seeds
+    assert df[df.config_id == 0].final_loss.nunique() == 2
+
+
+def test_progress_bar_counts_every_run(capsys):
+    sweep("adam", grid(lr=[0.1, 0.2, 0.3]), Quadratic1D(), steps=5, seeds=2, progress=True)
+    err = capsys.readouterr().err
+    assert "6/6" in err

@@ -783,6 +783,9 @@ def sweep(
         engines[pid] = eng
         resumed_keys.update(k for k in keys.values() if k in done)
         pending = [(cid, s) for (cid, s), key in keys.items() if key not in done]
+        bar = (
+            _bar(len(pending), f"sweep {opt_name} on {pid}", progress) if eng != "process" else None
+        )
         if eng in ("vectorized", "numba"):
             for s in seeds:
                 for sig, cids in all_groups.items():
@@ -814,6 +817,7 @@ def sweep(
                         done[r["key"]] = r
                     if store:
                         store.add(new)
+                    bar.update(len(new))
         elif eng == "loop":
             for cid, s in pending:
                 rec = _run_batch(
@@ -833,9 +837,12 @@ def sweep(
                 done[r["key"]] = r
                 if store:
                     store.add([r])
+                bar.update()
         else:
             for cid, s in pending:
                 todo_proc.append((p, cid, s, keys[(cid, s)]))
+        if bar is not None:
+            bar.close()
         rows.extend(keys.values())
 
     if todo_proc:
@@ -874,6 +881,15 @@ def sweep(
     return table
 
 
+def _bar(total: int, desc: str, progress: bool | None) -> Any:
+    """A tqdm bar (shown on a terminal when ``progress`` is None)."""
+    from tqdm.auto import tqdm
+
+    return tqdm(
+        total=total, desc=desc, unit="run", disable=None if progress is None else not progress
+    )
+
+
 def _run_processes(
     cls,
     configs,
@@ -892,15 +908,8 @@ def _run_processes(
     import multiprocessing as mp
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
-    from tqdm.auto import tqdm
-
     computed = 0
-    bar = tqdm(
-        total=len(todo),
-        desc=f"sweep {cls.name}",
-        unit="run",
-        disable=None if progress is None else not progress,
-    )
+    bar = _bar(len(todo), f"sweep {cls.name}", progress)
     try:
         if workers <= 1:
             for p, cid, s, key in todo:
