@@ -708,8 +708,11 @@ def sweep(
     # validate every configuration before any work starts: one optimizer per group of
     # configurations sharing their static flags, dynamic hyperparameters as (K, 1) arrays
     all_groups: dict[str, list[int]] = {}
-    for cid, c in enumerate(configs):
-        all_groups.setdefault(_static_signature(cls, c), []).append(cid)
+    if all(k in _dynamic(cls) for k in names):  # nothing static: one group
+        all_groups[""] = list(range(len(configs)))
+    else:
+        for cid, c in enumerate(configs):
+            all_groups.setdefault(_static_signature(cls, c), []).append(cid)
     group_opts: dict[str, Optimizer] = {}
     for sig, cids in all_groups.items():
         try:
