@@ -9,15 +9,24 @@ All variants live in one process and are timed in interleaved rounds (each round
 every variant once), so they share the machine's state; the table reports medians. Not a
 test: it never asserts on time.
 
+PyTorch and numba each run an OpenMP thread pool. By default OpenMP workers spin for a while
+after a parallel region, so on a small machine the pool that just ran steals the cores of
+the one that runs next (on 2 cores this doubled every time here). The script therefore sets
+``OMP_WAIT_POLICY=PASSIVE`` (for both pools) unless it is already set; it is recorded in the
+JSON with the load average, because the numbers depend on both.
+
     python benchmarks/bench_adam_step.py                 # 20M parameters, 30 rounds
     python benchmarks/bench_adam_step.py --n 2000000 --rounds 10 --out /tmp/bench.json
 """
 
 from __future__ import annotations
 
+import os
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch and numba start OpenMP
+
 import argparse
 import json
-import os
 import platform
 import statistics
 import sys
@@ -138,6 +147,9 @@ def main(argv: list[str] | None = None) -> int:
             "adamlab": adamlab.__version__,
         },
         "rounds": args.rounds,
+        "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY"),
+        "numba_threading_layer": None,
+        "load_average_before": os.getloadavg(),
         "workloads": {},
     }
     for wname, sizes in workloads.items():
@@ -156,6 +168,8 @@ def main(argv: list[str] | None = None) -> int:
         report["workloads"][wname] = {"tensors": len(sizes), "results": rows}
         del opts
         _print_table(wname, len(sizes), rows)
+    report["numba_threading_layer"] = numba.threading_layer()
+    report["load_average_after"] = os.getloadavg()
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2) + "\n")
     print(f"\nwrote {args.out}")
