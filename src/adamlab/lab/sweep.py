@@ -973,6 +973,10 @@ def _save_table(table, out: Path) -> None:
 
 
 def _numba_supports(opt: Optimizer, problem: Problem) -> bool:
+    from ..optim import Adam
+
+    if type(opt) is not Adam or problem.dim != 2 or "rosenbrock" not in _problem_id(problem):
+        return False  # decided without importing numba (which costs ~0.5 s)
     try:
         from ..kernels import sweep as ks
     except ImportError:  # pragma: no cover
