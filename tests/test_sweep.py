@@ -362,3 +362,17 @@ def test_rare_betas_whose_square_rounds_differently_still_match():
     vec = sweep("adam", configs, Valley(), steps=50, engine="vectorized")
     alone = run_config("adam", configs[0], Valley(), steps=50)
     assert vec.final_x[0] == alone["final_x"]
+
+
+def test_schedules_sweep_alongside_numbers_and_resume(tmp_path):
+    from adamlab.optim.schedules import inverse_sqrt
+
+    configs = grid(beta2=[0.99, 0.999], lr=[0.1, inverse_sqrt(0.5)])
+    df = sweep("adam", configs, Valley(), steps=30, out=tmp_path)
+    for cid in range(4):
+        alone = run_config("adam", configs[cid], Valley(), steps=30)
+        assert same(df.final_loss[cid], alone["final_loss"])
+    again = sweep("adam", configs, Valley(), steps=30, out=tmp_path)
+    assert again.attrs["resumed"] == 4 and again.attrs["computed"] == 0
+    stored = pd.read_parquet(tmp_path / "sweep.parquet")
+    assert list(stored.lr) == ["0.1", "inverse_sqrt(init=0.5)"] * 2

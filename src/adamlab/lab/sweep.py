@@ -301,16 +301,23 @@ def _group_optimizer(cls: type[Optimizer], configs: Sequence[Mapping[str, Any]])
     """One optimizer for configurations that share their static flags: each dynamic
     hyperparameter a (K, 1) array, validated in one go (``nonfinite="propagate"``)."""
     dyn = _dynamic(cls)
-    values = {k: v for k, v in configs[0].items() if k not in dyn}
+    values = {k: v for k, v in configs[0].items() if k not in dyn or not _is_number(v)}
     for k in configs[0]:
-        if k in dyn:
+        if k not in values:
             values[k] = np.array([float(c[k]) for c in configs])[:, None]
     return _build(cls, values, nonfinite="propagate")
 
 
+def _is_number(v: Any) -> bool:
+    """A value that vectorises as a (K, 1) array (schedules and flags do not)."""
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
 def _static_signature(cls: type[Optimizer], config: Mapping[str, Any]) -> str:
+    """What must be equal within a vectorised group: flags, and dynamic hyperparameters
+    given as something other than a number (a schedule)."""
     dyn = _dynamic(cls)
-    return repr(sorted((k, v) for k, v in config.items() if k not in dyn))
+    return repr(sorted((k, v) for k, v in config.items() if k not in dyn or not _is_number(v)))
 
 
 def _normalise(config: Mapping[str, Any]) -> dict[str, Any]:
@@ -469,7 +476,7 @@ def _run_batch(
         x = np.repeat(x0[None, :], K, axis=0)
     else:
         assert K == 1
-        values = {k: (float(v) if k in dyn else v) for k, v in configs[0].items()}
+        values = {k: (float(v) if k in dyn and _is_number(v) else v) for k, v in configs[0].items()}
         opt = _build(cls, values, nonfinite="propagate")
         x = x0[None, :].copy()  # a batch of one: the problem's array code paths, as in a sweep
     oracle = problem.oracle(seed)
@@ -708,7 +715,8 @@ def sweep(
     # validate every configuration before any work starts: one optimizer per group of
     # configurations sharing their static flags, dynamic hyperparameters as (K, 1) arrays
     all_groups: dict[str, list[int]] = {}
-    if all(k in _dynamic(cls) for k in names):  # nothing static: one group
+    if all(k in _dynamic(cls) and _is_number(c[k]) for c in configs for k in names):
+        # nothing static: one group
         all_groups[""] = list(range(len(configs)))
     else:
         for cid, c in enumerate(configs):
@@ -950,6 +958,15 @@ def _run_processes(
     return computed
 
 
+def _storable(v: Any) -> Any:
+    """Table cells Parquet can hold: tuples become lists, schedules their repr."""
+    if isinstance(v, tuple):
+        return [_storable(e) for e in v]
+    if v is None or isinstance(v, (str, int, float, bool, list)):
+        return v
+    return repr(v)
+
+
 def _save_table(table, out: Path) -> None:
     """Write the table atomically: Parquet if pyarrow is there, else CSV."""
     try:
@@ -961,8 +978,11 @@ def _save_table(table, out: Path) -> None:
     tmp = path.with_suffix(path.suffix + ".tmp")
     frame = table.copy()
     for col in frame.columns:
-        if frame[col].dtype == object and frame[col].map(lambda v: isinstance(v, tuple)).any():
-            frame[col] = frame[col].map(lambda v: list(v) if isinstance(v, tuple) else v)
+        if frame[col].dtype == object:
+            frame[col] = frame[col].map(_storable)
+            kinds = {type(v) for v in frame[col] if v is not None}
+            if str in kinds and len(kinds) > 1:  # e.g. numbers and schedules: all as text
+                frame[col] = frame[col].map(lambda v: v if isinstance(v, str) else repr(v))
     getattr(frame, writer)(tmp, index=False)
     os.replace(tmp, path)
 
