@@ -8,6 +8,11 @@ step (PyTorch's CPU sqrt is not always correctly rounded) and bit for bit for fl
 
 from __future__ import annotations
 
+import importlib.util
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 import torch
@@ -331,3 +336,49 @@ def test_fast_path_matches_torch_optim_float64(nb, cfg):
         torch.testing.assert_close(x, y, rtol=1e-10, atol=1e-300)
         for k, v in theirs.state[y].items():
             torch.testing.assert_close(ours.state[x][k], v, rtol=1e-10, atol=1e-300)
+
+
+_TRITON_INTERPRETED = r"""
+import numpy as np, torch
+import adamlab, array_api_compat.torch as xpt
+from adamlab.kernels import adam_host, triton_adam
+from adamlab.optim.base import Hypers
+rng = np.random.default_rng(0)
+for dtype, ulps in ((torch.float32, 4), (torch.float64, 4), (torch.float16, 0), (torch.bfloat16, 1)):
+    for cfg in CONFIGS:
+        opt = adamlab.Adam(lr=1e-2, **cfg)
+        t, n = 7, 3001
+        x, g, m = (torch.from_numpy(rng.standard_normal(n)).to(dtype) for _ in range(3))
+        v = torch.from_numpy(np.abs(rng.standard_normal(n))).to(dtype)
+        w = (v.double() * 1.1).to(dtype)
+        h = opt.hypers(t)
+        sc = adam_host.adam_scalars(t=t, lr=h.lr, beta1=h.beta1, beta2=h.beta2, eps=h.eps,
+            weight_decay=h.weight_decay, bias_correction=opt.bias_correction,
+            eps_root=opt.eps_root, dtype=np.float64)
+        fl = adam_host.adam_flags(maximize=opt.maximize, weight_decay=h.weight_decay,
+            decoupled=opt.decoupled_weight_decay, amsgrad=opt.amsgrad,
+            amsgrad_variant=opt.amsgrad_variant, eps_placement=opt.eps_placement)
+        cd = torch.float64 if dtype == torch.float64 else torch.float32
+        s = Hypers(m=m.to(cd), v=v.to(cd), **({"v_max": w.to(cd)} if opt.amsgrad else {}))
+        xr, sr = opt.update_leaf(xpt, x.to(cd), g.to(cd), s, t, h)
+        xk, mk, vk, wk = x.clone(), m.clone(), v.clone(), w.clone()
+        triton_adam.adam_step(xk, g.clone(), mk, vk, wk if opt.amsgrad else None, sc, fl)
+        pairs = [(xk, xr), (mk, sr["m"]), (vk, sr["v"])] + ([(wk, sr["v_max"])] if opt.amsgrad else [])
+        for got, want in pairs:
+            want = want.to(dtype)
+            tol = ulps * torch.finfo(dtype).eps * want.abs().double().clamp_min(1)
+            assert ((got.double() - want.double()).abs() <= tol).all(), (dtype, cfg)
+print("ok")
+"""
+
+
+@pytest.mark.skipif(importlib.util.find_spec("triton") is None, reason="Triton is not installed")
+def test_triton_kernel_in_the_interpreter_matches_reference():
+    """Without a GPU, Triton's interpreter (TRITON_INTERPRET=1, NumPy underneath) runs the
+    kernel's logic on the CPU. bfloat16 may differ by one ulp: the interpreter converts to
+    bfloat16 by its own rounding."""
+    code = f"CONFIGS = {TORCH_CONFIGS!r}\n" + _TRITON_INTERPRETED
+    env = dict(os.environ, TRITON_INTERPRET="1")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert out.stdout.strip() == "ok"

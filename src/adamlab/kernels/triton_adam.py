@@ -45,7 +45,7 @@ BLOCK = 1024
 def _adam_kernel(
     p_ptr, g_ptr, m_ptr, v_ptr, w_ptr, sc_ptr, n,
     MAXIMIZE: tl.constexpr, WD: tl.constexpr, AMS: tl.constexpr, EPS_MODE: tl.constexpr,
-    BLOCK_SIZE: tl.constexpr,
+    F64: tl.constexpr, BLOCK_SIZE: tl.constexpr,
 ):  # fmt: skip
     pid = tl.program_id(0)
     offs = pid * BLOCK_SIZE + tl.arange(0, BLOCK_SIZE)
@@ -78,22 +78,30 @@ def _adam_kernel(
     v = b2 * v + omb2 * g * g
     if AMS == AMS_CORRECTED:
         w = tl.load(w_ptr + offs, mask=mask).to(ct)
-        w = tl.maximum(w, v / c2)
+        w = tl.maximum(w, v / c2, propagate_nan=tl.PropagateNan.ALL)
         v_hat = w
         v_used = w
     elif AMS == AMS_RAW:
         w = tl.load(w_ptr + offs, mask=mask).to(ct)
-        w = tl.maximum(w, v)
+        w = tl.maximum(w, v, propagate_nan=tl.PropagateNan.ALL)
         v_hat = w / c2
         v_used = w
     else:
         v_hat = v / c2
         v_used = v
+    if EPS_MODE == EPS_AFTER:  # noqa: SIM108 - constexpr branches: only one is compiled
+        r = v_hat + eps_root
+    else:
+        r = v_used + eps_root
+    if F64:  # noqa: SIM108 - sqrt_rn has no float64 form, so it must not be compiled then
+        root = tl.sqrt(r)  # float64 sqrt is IEEE-rounded
+    else:
+        root = tl.sqrt_rn(r)  # tl.sqrt is approximate in float32; sqrt_rn rounds to nearest
     if EPS_MODE == EPS_AFTER:
         m_hat = m / c1
-        x = x - lr * m_hat / (tl.sqrt_rn(v_hat + eps_root) + eps)
+        x = x - lr * m_hat / (root + eps)
     else:
-        x = x - alpha * m / (tl.sqrt_rn(v_used + eps_root) + eps)
+        x = x - alpha * m / (root + eps)
     tl.store(p_ptr + offs, x.to(p_ptr.dtype.element_ty), mask=mask)
     tl.store(m_ptr + offs, m.to(m_ptr.dtype.element_ty), mask=mask)
     tl.store(v_ptr + offs, v.to(v_ptr.dtype.element_ty), mask=mask)
@@ -111,5 +119,5 @@ def adam_step(p, g, m, v, v_max, sc, fl) -> None:
     _adam_kernel[grid](
         p, g, m, v, m if v_max is None else v_max, sc_dev, n,
         MAXIMIZE=bool(fl[_h.F_MAXIMIZE]), WD=int(fl[_h.F_WD]), AMS=int(fl[_h.F_AMSGRAD]),
-        EPS_MODE=int(fl[_h.F_EPS]), BLOCK_SIZE=BLOCK,
+        EPS_MODE=int(fl[_h.F_EPS]), F64=compute == torch.float64, BLOCK_SIZE=BLOCK,
     )  # fmt: skip
