@@ -6,9 +6,10 @@ bfloat16 storage, float64 for float64, results rounded once on store. The per-st
 come from :func:`adamlab.kernels.adam_host.adam_scalars` (float64 on the host) and travel as a
 small device tensor in the compute dtype, so float64 runs keep float64 scalars.
 
-UNTESTED ON A GPU in this repository's CI (it has none): ``tests/test_kernels.py`` runs it
-against the reference when ``torch.cuda.is_available()`` and Triton is importable, and skips
-otherwise.
+NOT YET RUN ON A GPU (CI has none): ``tests/test_kernels.py`` runs it against the reference
+when ``torch.cuda.is_available()`` and Triton is importable, and skips otherwise; where
+Triton is installed without a GPU, a test runs it in Triton's CPU interpreter
+(``TRITON_INTERPRET=1``), which checks the logic but not the GPU code generation.
 """
 
 from __future__ import annotations

@@ -48,8 +48,6 @@ class CoreOptimizer(torch.optim.Optimizer):
     has_step: ClassVar[bool] = True
     #: core per-optimizer scalars kept per parameter by PyTorch, e.g. {"mu_product": ...}
     scalar_keys: ClassVar[dict[str, str]] = {}
-    #: PyTorch's group keys that adamlab accepts for compatibility but that change no math
-    torch_only_keys: ClassVar[tuple[str, ...]] = ("foreach", "capturable", "differentiable")
 
     def __init__(self, params: Iterable[Any], defaults: dict[str, Any]) -> None:
         self._cores: dict[tuple, core_base.Optimizer] = {}
