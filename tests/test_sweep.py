@@ -348,13 +348,10 @@ def test_progress_bar_counts_every_run(capsys):
     assert "6/6" in err
 
 
-# A core rounding issue found by this suite (reported, not fixed here: adamlab.optim is not
-# this module's). For a float β the core computes 1 − β**2 with Python's float power (libm
-# pow); for a (K, 1) array NumPy's ``**2`` is a multiplication. The two round differently
-# for ~0.07 % of β values, so a run alone and its row of a vectorised sweep drift apart by
-# ulps. When the core computes β**t the same way for floats and arrays, this test passes
-# (XPASS, strict) and the marker should go.
-@pytest.mark.xfail(strict=True, reason="core: float beta**2 (pow) != array beta**2 (square)")
+# A core rounding issue this suite found: for a float β, Python's ``β**2`` calls libm pow,
+# while NumPy's ``array**2`` multiplies; they round differently for ~0.07 % of β. The core now
+# computes βᵗ with ``adamlab.optim.base.power`` (β·β at t = 2 on both sides), so a run alone
+# and its row of a vectorised sweep agree bit for bit even for such β.
 def test_rare_betas_whose_square_rounds_differently_still_match():
     beta2 = 0.9932237927262006  # (β·β) != pow(β, 2) in the last bit
     assert beta2 * beta2 != beta2**2

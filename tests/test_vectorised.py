@@ -96,3 +96,13 @@ def test_betas_schedule_uses_the_current_beta_in_the_bias_correction_like_pytorc
     m = 0.5 * 0.1 + 0.5 * 1.0  # m₁ = 0.1 (β₁ = 0.9), then β₁ = 0.5
     assert math.isclose(float(state.m[0]), m)
     assert math.isclose(opt.diagnostics(state)["bias1"], 1 - 0.5**2)
+
+
+def test_betas_whose_square_rounds_differently_under_pow_still_match_bit_for_bit():
+    """Python's float ** 2 is libm pow; NumPy's array ** 2 is a product. The core squares on
+    both sides, so a β where the two differ in the last bit still gives identical rows."""
+    beta2 = 0.9932237927262006  # here (glibc), beta2 * beta2 != beta2 ** 2 in the last bit
+    x0 = np.random.default_rng(4).normal(size=(2, D))
+    together, _ = run(adamlab.Adam(lr=0.05, betas=(0.9, np.array([[beta2], [0.999]]))), x0)
+    alone, _ = run(adamlab.Adam(lr=0.05, betas=(0.9, beta2)), x0[0])
+    np.testing.assert_array_equal(together[0], alone)

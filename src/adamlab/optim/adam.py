@@ -34,6 +34,7 @@ from .base import (
     check_flag,
     check_hyper,
     init_fields,
+    power,
     signed_and_decayed,
 )
 
@@ -155,8 +156,8 @@ class Adam(Optimizer):
     def corrections(self, t: int, h: Hypers) -> tuple[Any, Any]:
         """The divisors used at step t: (1 − β₁ᵗ, 1 − β₂ᵗ), or 1 where correction is off."""
         first, second = self.bias_correction
-        c1 = 1 - h.beta1**t if first else 1.0
-        c2 = 1 - h.beta2**t if second else 1.0
+        c1 = 1 - power(h.beta1, t) if first else 1.0
+        c2 = 1 - power(h.beta2, t) if second else 1.0
         return c1, c2
 
     def update_leaf(self, xp: Any, x: Any, g: Any, s: Hypers, t: int, h: Hypers):
@@ -184,7 +185,7 @@ class Adam(Optimizer):
         return x, new
 
     def diagnostics_shared(self, t: int, h: Hypers) -> dict[str, Any]:
-        return {"bias1": 1 - h.beta1**t, "bias2": 1 - h.beta2**t}
+        return {"bias1": 1 - power(h.beta1, t), "bias2": 1 - power(h.beta2, t)}
 
     def diagnostics_leaf(self, xp: Any, s: Hypers, t: int, h: Hypers) -> dict[str, Any]:
         c1, c2 = self.corrections(t, h)

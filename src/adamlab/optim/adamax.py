@@ -18,6 +18,7 @@ from .base import (
     check_flag,
     check_hyper,
     init_fields,
+    power,
     signed_and_decayed,
 )
 
@@ -74,7 +75,7 @@ class Adamax(Optimizer):
         )
 
     def _c1(self, t: int, h: Hypers) -> Any:
-        return 1 - h.beta1**t if self.bias_correction else 1.0
+        return 1 - power(h.beta1, t) if self.bias_correction else 1.0
 
     def update_leaf(self, xp: Any, x: Any, g: Any, s: Hypers, t: int, h: Hypers):
         x, g = signed_and_decayed(x, g, h)
@@ -83,7 +84,7 @@ class Adamax(Optimizer):
         return x - (h.lr / self._c1(t, h)) * m / u, {"m": m, "u": u}
 
     def diagnostics_shared(self, t: int, h: Hypers) -> dict[str, Any]:
-        return {"bias1": 1 - h.beta1**t}
+        return {"bias1": 1 - power(h.beta1, t)}
 
     def diagnostics_leaf(self, xp: Any, s: Hypers, t: int, h: Hypers) -> dict[str, Any]:
         return {"m_hat": s.m / self._c1(t, h), "effective_lr": h.lr / s.u}

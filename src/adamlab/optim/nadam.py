@@ -23,6 +23,7 @@ from .base import (
     check_flag,
     check_hyper,
     init_fields,
+    power,
     signed_and_decayed,
 )
 
@@ -102,17 +103,17 @@ class NAdam(Optimizer):
         mu, mu_next, prod = self.mu(t, h), self.mu(t + 1, h), h.mu_product
         m = h.beta1 * s.m + (1 - h.beta1) * g
         v = h.beta2 * s.v + (1 - h.beta2) * g * g
-        d = xp.sqrt(v / (1 - h.beta2**t)) + h.eps
+        d = xp.sqrt(v / (1 - power(h.beta2, t))) + h.eps
         x = x - h.lr * (1 - mu) / (1 - prod) * g / d - h.lr * mu_next / (1 - prod * mu_next) * m / d
         return x, {"m": m, "v": v}
 
     def diagnostics_shared(self, t: int, h: Hypers) -> dict[str, Any]:
-        return {"bias1": 1 - h.beta1**t, "bias2": 1 - h.beta2**t, "mu": self.mu(t, h)}
+        return {"bias1": 1 - power(h.beta1, t), "bias2": 1 - power(h.beta2, t), "mu": self.mu(t, h)}
 
     def diagnostics_leaf(self, xp: Any, s: Hypers, t: int, h: Hypers) -> dict[str, Any]:
-        v_hat = s.v / (1 - h.beta2**t)
+        v_hat = s.v / (1 - power(h.beta2, t))
         return {
-            "m_hat": s.m / (1 - h.beta1**t),
+            "m_hat": s.m / (1 - power(h.beta1, t)),
             "v_hat": v_hat,
             "effective_lr": h.lr / (xp.sqrt(v_hat) + h.eps),
         }

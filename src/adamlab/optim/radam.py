@@ -24,6 +24,7 @@ from .base import (
     check_flag,
     check_hyper,
     init_fields,
+    power,
     signed_and_decayed,
 )
 
@@ -94,7 +95,7 @@ class RAdam(Optimizer):
         """(whether ρₜ > 5, rₜ) — arrays when β₂ is an array of configurations."""
         b2 = h.beta2
         rho_inf = 2 / (1 - b2) - 1
-        rho_t = rho_inf - 2 * t * b2**t / (1 - b2**t)
+        rho_t = rho_inf - 2 * t * power(b2, t) / (1 - power(b2, t))
         tractable = rho_t > 5
         if isinstance(tractable, bool):
             if not tractable:
@@ -105,7 +106,7 @@ class RAdam(Optimizer):
         return tractable, r
 
     def _adaptive_lr(self, xp: Any, v: Any, t: int, h: Hypers) -> Any:
-        c2 = 1 - h.beta2**t
+        c2 = 1 - power(h.beta2, t)
         if self.eps_placement == "before_correction":
             return c2**0.5 / (xp.sqrt(v) + h.eps)
         return 1 / (xp.sqrt(v / c2) + h.eps)
@@ -114,7 +115,7 @@ class RAdam(Optimizer):
         x, g = signed_and_decayed(x, g, h, decoupled=self.decoupled_weight_decay)
         m = h.beta1 * s.m + (1 - h.beta1) * g
         v = h.beta2 * s.v + (1 - h.beta2) * g * g
-        m_hat = m / (1 - h.beta1**t)
+        m_hat = m / (1 - power(h.beta1, t))
         tractable, r = self.rectification(xp, t, h)
         if tractable is False:
             return x - h.lr * m_hat, {"m": m, "v": v}
@@ -124,7 +125,7 @@ class RAdam(Optimizer):
         return x - step, {"m": m, "v": v}
 
     def diagnostics_shared(self, t: int, h: Hypers) -> dict[str, Any]:
-        return {"bias1": 1 - h.beta1**t, "bias2": 1 - h.beta2**t}
+        return {"bias1": 1 - power(h.beta1, t), "bias2": 1 - power(h.beta2, t)}
 
     def diagnostics_leaf(self, xp: Any, s: Hypers, t: int, h: Hypers) -> dict[str, Any]:
         tractable, r = self.rectification(xp, t, h)
@@ -136,8 +137,8 @@ class RAdam(Optimizer):
         else:
             effective_lr = xp.where(tractable, adaptive, h.lr + 0 * s.v)
         return {
-            "m_hat": s.m / (1 - h.beta1**t),
-            "v_hat": s.v / (1 - h.beta2**t),
+            "m_hat": s.m / (1 - power(h.beta1, t)),
+            "v_hat": s.v / (1 - power(h.beta2, t)),
             "effective_lr": effective_lr,
             "rectification": r,
         }
