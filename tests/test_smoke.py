@@ -28,7 +28,9 @@ def test_version_flag():
 def test_the_lab_loads_lazily_and_is_reachable_from_the_top():
     code = (
         "import sys, adamlab; assert 'adamlab.lab' not in sys.modules; "
-        "assert callable(adamlab.compare); assert callable(adamlab.sweep.sweep); "
+        "assert callable(adamlab.compare); assert callable(adamlab.sweep); "
+        "assert callable(adamlab.tune) and callable(adamlab.grid); "
+        "assert 'seed' in adamlab.reproduce.REPRODUCTIONS; "
         "assert 'quadratic' in adamlab.problems.PROBLEMS"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)

@@ -13,21 +13,37 @@ from .metrics import Metrics, auc_log_suboptimality, compute_metrics, steps_to_t
 from .result import Result, Surface, Trajectory
 from .runner import compare, get_problem, loss_surface, run
 from .specs import label_for, optimizer_from_spec, parse_spec, parse_value
+from .sweep import (  # the module stays importable as adamlab.lab.sweep
+    LogUniform,
+    OneMinusLogUniform,
+    Uniform,
+    grid,
+    run_config,
+    sample,
+    tune,
+)
 
 __all__ = [
+    "LogUniform",
     "Metrics",
+    "OneMinusLogUniform",
     "Result",
     "Surface",
     "Trajectory",
+    "Uniform",
     "auc_log_suboptimality",
     "compare",
     "compute_metrics",
     "get_problem",
+    "grid",
     "label_for",
     "loss_surface",
     "optimizer_from_spec",
     "parse_spec",
     "parse_value",
     "run",
+    "run_config",
+    "sample",
     "steps_to_tolerance",
+    "tune",
 ]
