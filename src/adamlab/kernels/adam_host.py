@@ -7,6 +7,8 @@ then rounded once to the kernel's compute dtype.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 #: elements per parallel work item: large enough to amortise scheduling, small enough to
@@ -39,14 +41,31 @@ def chunk_table(sizes: tuple[int, ...], chunk: int = CHUNK) -> np.ndarray:
     return table
 
 
+def adam_step_args(opt: Any, t: int, dtype: type) -> tuple[np.ndarray, np.ndarray]:
+    """Scalars and flags of step ``t`` for a core :class:`adamlab.optim.Adam` ``opt``: its
+    hyperparameters at t and its own bias corrections (``opt.corrections``), so the kernels
+    use exactly the reference's values."""
+    h = opt.hypers(t)
+    c1, c2 = opt.corrections(t, h)
+    sc = adam_scalars(
+        c1=c1, c2=c2, lr=h.lr, beta1=h.beta1, beta2=h.beta2, eps=h.eps,
+        weight_decay=h.weight_decay, eps_root=opt.eps_root, dtype=dtype,
+    )  # fmt: skip
+    fl = adam_flags(
+        maximize=opt.maximize, weight_decay=h.weight_decay,
+        decoupled=opt.decoupled_weight_decay, amsgrad=opt.amsgrad,
+        amsgrad_variant=opt.amsgrad_variant, eps_placement=opt.eps_placement,
+    )  # fmt: skip
+    return sc, fl
+
+
 def adam_scalars(
-    *, t: int, lr: float, beta1: float, beta2: float, eps: float, weight_decay: float,
-    bias_correction: tuple[bool, bool], eps_root: float, dtype: type,
+    *, c1: float, c2: float, lr: float, beta1: float, beta2: float, eps: float,
+    weight_decay: float, eps_root: float, dtype: type,
 ) -> np.ndarray:  # fmt: skip
     """The step's scalars, computed as the reference computes them (Python floats, i.e.
-    float64), then rounded once to the compute dtype."""
-    c1 = 1 - beta1**t if bias_correction[0] else 1.0
-    c2 = 1 - beta2**t if bias_correction[1] else 1.0
+    float64), then rounded once to the compute dtype. ``c1``, ``c2``: the corrections
+    1 − β₁ᵗ and 1 − β₂ᵗ (or 1), as ``Adam.corrections`` gives them."""
     sc = [0.0] * 12
     sc[S_B1], sc[S_1MB1], sc[S_B2], sc[S_1MB2] = beta1, 1 - beta1, beta2, 1 - beta2
     sc[S_C1], sc[S_C2], sc[S_LR], sc[S_EPS] = c1, c2, lr, eps

@@ -380,8 +380,8 @@ def warm_up() -> None:
     parallel, and float32/float64 also on one thread."""
     for kind, (_, elem, compute) in KINDS.items():
         sc = adam_scalars(
-            t=1, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.0,
-            bias_correction=(True, True), eps_root=0.0, dtype=compute,
+            c1=0.1, c2=0.001, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.0,
+            eps_root=0.0, dtype=compute,
         )  # fmt: skip
         fl = adam_flags(
             maximize=False, weight_decay=0.0, decoupled=False, amsgrad=False,

@@ -145,24 +145,10 @@ def _by_step(items: list) -> dict[int, list]:
     return out
 
 
-def _hypers(core_opt, t: int, compute_dtype) -> tuple[np.ndarray, np.ndarray]:
-    h = core_opt.hypers(t)
-    sc = adam_host.adam_scalars(
-        t=t, lr=h.lr, beta1=h.beta1, beta2=h.beta2, eps=h.eps, weight_decay=h.weight_decay,
-        bias_correction=core_opt.bias_correction, eps_root=core_opt.eps_root, dtype=compute_dtype,
-    )  # fmt: skip
-    fl = adam_host.adam_flags(
-        maximize=core_opt.maximize, weight_decay=h.weight_decay,
-        decoupled=core_opt.decoupled_weight_decay, amsgrad=core_opt.amsgrad,
-        amsgrad_variant=core_opt.amsgrad_variant, eps_placement=core_opt.eps_placement,
-    )  # fmt: skip
-    return sc, fl
-
-
 def _numba_batch(core_opt, batch, dtype, t) -> None:
     nb = _numba_kernels()
     kind = _KIND[dtype]
-    sc, fl = _hypers(core_opt, t, nb.KINDS[kind][2])
+    sc, fl = adam_host.adam_step_args(core_opt, t, nb.KINDS[kind][2])
     n = len(batch)
     ptrs = np.empty((5, n), dtype=np.int64)
     sizes = np.empty(n, dtype=np.int64)
@@ -179,7 +165,7 @@ def _numba_batch(core_opt, batch, dtype, t) -> None:
 def _triton_batch(core_opt, batch, dtype, t) -> None:  # pragma: no cover - GPU only
     from ..kernels import triton_adam
 
-    sc, fl = _hypers(core_opt, t, np.float64)
+    sc, fl = adam_host.adam_step_args(core_opt, t, np.float64)
     for _, tensors, _ in batch:
         tensors = [torch.view_as_real(x) if x.is_complex() else x for x in tensors]
         triton_adam.adam_step(*tensors[:4], tensors[4] if len(tensors) > 4 else None, sc, fl)
