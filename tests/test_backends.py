@@ -89,3 +89,17 @@ def test_grads_of_another_float_dtype_are_cast_to_the_parameters():
     opt = adamlab.Adam(lr=0.1)
     x1, state = opt.step(x, np.ones(2), opt.init(x))
     assert x1.dtype == np.float32 and state.m.dtype == np.float32
+
+
+@pytest.mark.parametrize("opt", OPTS, ids=IDS)
+def test_the_new_state_shares_no_memory_with_the_inputs(opt):
+    """Zeroing a gradient buffer in place after a step (as training loops do) must not
+    change the optimizer's state."""
+    x, g = np.ones(3), np.array([1.0, -2.0, 3.0])
+    _, state = opt.step(x, g, opt.init(x))
+    before = [np.copy(f) for f in state[1:] if isinstance(f, np.ndarray)]
+    g[...] = 0.0
+    x[...] = 0.0
+    after = [f for f in state[1:] if isinstance(f, np.ndarray)]
+    for b, a in zip(before, after, strict=True):
+        np.testing.assert_array_equal(a, b)

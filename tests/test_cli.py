@@ -165,7 +165,7 @@ def test_bad_input_in_a_fresh_process_has_no_traceback(in_tmp):
     )
     assert proc.returncode == 2 and proc.stdout == ""
     assert proc.stderr.splitlines() == [
-        "adamlab: error: --opt 'adam:lr=-1': Invalid lr: -1; it must lie in [0, inf]"
+        "adamlab: error: --opt 'adam:lr=-1': Invalid lr: -1; it must lie in [0, inf)"
     ]
     assert list(in_tmp.iterdir()) == []
 

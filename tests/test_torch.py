@@ -328,7 +328,7 @@ def test_param_groups_add_param_group_and_no_grad_parameters():
 @pytest.mark.parametrize(
     "cls, kwargs, message",
     [
-        (at.Adam, {"lr": -1.0}, r"Invalid lr: -1.0.*\[0, inf\]"),
+        (at.Adam, {"lr": -1.0}, r"Invalid lr: -1.0.*\[0, inf\)"),
         (at.Adam, {"betas": (1.0, 0.999)}, r"Invalid beta1.*1.0.*\[0, 1\)"),
         (at.AdamW, {"eps": -1e-8}, r"Invalid eps"),
         (at.Adam, {"eps_placement": "middle"}, r"Invalid eps_placement"),

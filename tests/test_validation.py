@@ -12,11 +12,11 @@ from adamlab.optim.base import NonFiniteGradientError
 @pytest.mark.parametrize(
     ("make", "pattern"),
     [
-        (lambda: adamlab.Adam(lr=-0.1), r"Invalid lr: -0\.1.*\[0, inf\]"),
+        (lambda: adamlab.Adam(lr=-0.1), r"Invalid lr: -0\.1.*\[0, inf\)"),
         (lambda: adamlab.Adam(betas=(1.0, 0.999)), r"Invalid beta1 \(betas\[0\]\): 1\.0.*\[0, 1\)"),
         (lambda: adamlab.Adam(betas=(0.9, -0.1)), r"Invalid beta2 \(betas\[1\]\): -0\.1.*\[0, 1\)"),
         (lambda: adamlab.Adam(betas=(0.9,)), r"Invalid betas: \(0\.9,\); expected a pair"),
-        (lambda: adamlab.Adam(eps=-1e-8), r"Invalid eps: -1e-08.*\[0, inf\]"),
+        (lambda: adamlab.Adam(eps=-1e-8), r"Invalid eps: -1e-08.*\[0, inf\)"),
         (lambda: adamlab.Adam(weight_decay=-1), r"Invalid weight_decay: -1"),
         (lambda: adamlab.Adam(eps_root=-1.0), r"Invalid eps_root: -1\.0"),
         (lambda: adamlab.Adam(eps_placement="inside"), r"Invalid eps_placement: 'inside'; choose"),

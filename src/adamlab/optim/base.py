@@ -196,8 +196,8 @@ class Range:
     hi_open: bool = False
 
     def __str__(self) -> str:
-        left = "(" if self.lo_open else "["
-        right = ")" if self.hi_open else "]"
+        left = "(" if self.lo_open or self.lo == -math.inf else "["
+        right = ")" if self.hi_open or self.hi == math.inf else "]"
         fmt = lambda v: "inf" if v == math.inf else "-inf" if v == -math.inf else f"{v:g}"  # noqa: E731
         return f"{left}{fmt(self.lo)}, {fmt(self.hi)}{right}"
 

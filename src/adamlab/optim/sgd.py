@@ -103,7 +103,8 @@ class SGD(Optimizer):
         if not self.active_slots():
             return x - h.lr * g, {}
         mu = h.momentum
-        b = g if t == 1 else mu * s.b + (1 - self.dampening) * g
+        # b₁ = g₁: a copy, so the state never shares memory with the caller's gradient
+        b = xp.asarray(g, copy=True) if t == 1 else mu * s.b + (1 - self.dampening) * g
         d = g + mu * b if self.nesterov else b
         return x - h.lr * d, {"b": b}
 
