@@ -1,4 +1,4 @@
-"""Regenerate the figures in docs/img/ (used by the README and docs/lab.md).
+"""Regenerate the figures in docs/img/ (used by the README).
 
     python docs/make_figures.py
 

@@ -32,7 +32,7 @@ def test_docstring_examples_run(module):
 def test_readme_core_example_runs():
     text = (ROOT / "README.md").read_text()
     block = (
-        text.split("## The core in five lines", 1)[1].split("```python", 1)[1].split("```", 1)[0]
+        text.split("## The core: update rules written once", 1)[1].split("```python", 1)[1].split("```", 1)[0]
     )
     namespace: dict = {}
     exec(compile(block, "README", "exec"), namespace)
