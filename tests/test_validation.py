@@ -23,6 +23,9 @@ from adamlab.optim.base import NonFiniteGradientError
         (lambda: adamlab.Adam(amsgrad_variant="max"), r"Invalid amsgrad_variant: 'max'"),
         (lambda: adamlab.Adam(nonfinite="ignore"), r"Invalid nonfinite: 'ignore'"),
         (lambda: adamlab.Adam(lr=float("nan")), r"Invalid lr: nan"),
+        (lambda: adamlab.Adam(lr=float("inf")), r"Invalid lr: inf; it must lie in \[0, inf\)"),
+        (lambda: adamlab.Adam(eps=float("inf")), r"Invalid eps: inf"),
+        (lambda: adamlab.SGD(weight_decay=float("inf")), r"Invalid weight_decay: inf"),
         (
             lambda: adamlab.Adam(lr=np.array([[0.1], [-1.0]])),
             r"Invalid lr: -1\.0 \(in an array of shape \(2, 1\)\)",

@@ -188,22 +188,32 @@ def _describe(td: TreeDef) -> str:
 
 @dataclasses.dataclass(frozen=True)
 class Range:
-    """A valid interval for a hyperparameter, e.g. ``Range(0, 1, hi_open=True)`` is [0, 1)."""
+    """A valid interval for a hyperparameter, e.g. ``Range(0, 1, hi_open=True)`` is [0, 1).
+
+    An end left as ``None`` is closed when finite and open when infinite ([0, inf) refuses
+    ``inf``); ``hi_open=False`` at infinity admits it on purpose ([0, inf]).
+    """
 
     lo: float = -math.inf
     hi: float = math.inf
-    lo_open: bool = False
-    hi_open: bool = False
+    lo_open: bool | None = None
+    hi_open: bool | None = None
+
+    @property
+    def _open(self) -> tuple[bool, bool]:
+        lo_open = math.isinf(self.lo) if self.lo_open is None else self.lo_open
+        hi_open = math.isinf(self.hi) if self.hi_open is None else self.hi_open
+        return lo_open, hi_open
 
     def __str__(self) -> str:
-        left = "(" if self.lo_open or self.lo == -math.inf else "["
-        right = ")" if self.hi_open or self.hi == math.inf else "]"
+        lo_open, hi_open = self._open
         fmt = lambda v: "inf" if v == math.inf else "-inf" if v == -math.inf else f"{v:g}"  # noqa: E731
-        return f"{left}{fmt(self.lo)}, {fmt(self.hi)}{right}"
+        return f"{'(' if lo_open else '['}{fmt(self.lo)}, {fmt(self.hi)}{')' if hi_open else ']'}"
 
     def holds(self, v: np.ndarray) -> np.ndarray:
-        ok_lo = v > self.lo if self.lo_open else v >= self.lo
-        ok_hi = v < self.hi if self.hi_open else v <= self.hi
+        lo_open, hi_open = self._open
+        ok_lo = v > self.lo if lo_open else v >= self.lo
+        ok_hi = v < self.hi if hi_open else v <= self.hi
         return ok_lo & ok_hi
 
 

@@ -7,6 +7,7 @@ Reference:
 from __future__ import annotations
 
 import dataclasses
+import math
 from typing import Any, ClassVar, NamedTuple
 
 from .base import (
@@ -80,7 +81,11 @@ class NAdam(Optimizer):
             betas=check_betas(self.betas),
             eps=check_hyper("eps", self.eps, NONNEG),
             weight_decay=check_hyper("weight_decay", self.weight_decay, NONNEG),
-            momentum_decay=float(check_hyper("momentum_decay", self.momentum_decay, Range(0.0))),
+            momentum_decay=float(
+                check_hyper(
+                    "momentum_decay", self.momentum_decay, Range(0.0, math.inf, hi_open=False)
+                )
+            ),
             decoupled_weight_decay=check_flag(
                 "decoupled_weight_decay", self.decoupled_weight_decay
             ),
