@@ -191,3 +191,36 @@ def test_external_subcommands_are_registered(monkeypatch, capsys):
     assert run(capsys, "sweep", "--n", "3")[0] == 0 and calls == [3]
     code, _, err = run(capsys, "reproduce")  # their errors get the same one-line treatment
     assert code == 2 and err == "adamlab: error: no such paper\n"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--problem", "rosenbrock:a=abc"], "problem 'rosenbrock': a must be a number, got 'abc'"),
+        (
+            ["--problem", "ill-conditioned:kappa="],
+            "problem 'ill-conditioned': kappa must be a number",
+        ),
+        (["--problem", "noisy-quadratic:sigma=lots"], "sigma must be a number"),
+        (["--steps", "0"], "--steps"),
+    ],
+)
+def test_bad_problem_parameters_and_zero_steps_are_one_line_errors(
+    capsys, tmp_path, monkeypatch, args, message
+):
+    monkeypatch.chdir(tmp_path)
+    code, _out, err = run(capsys, "compare", *args)
+    assert code == 2 and message in err and err.count("\n") == 1 and "Traceback" not in err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_figure_that_cannot_be_drawn_leaves_no_file(capsys, tmp_path, monkeypatch):
+    """A pole on the loss surface (1/x near 0) still draws; and if drawing ever fails, the
+    result file is not written before it."""
+    monkeypatch.chdir(tmp_path)
+    code, _out, err = run(
+        capsys, "compare", "--function", "1/x", "--start", "0.001", "--opt", "sgd:lr=1",
+        "--steps", "5", "--json", "r.json", "--out", "r.png",
+    )  # fmt: skip
+    assert code == 0, err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r.json", "r.png"]

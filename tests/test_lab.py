@@ -337,3 +337,26 @@ def test_ml_tasks_report_held_out_numbers(tmp_path):
     head = r.table().splitlines()[0]
     assert "test acc" in head and "train acc" in head
     assert Result.load(r.save(tmp_path / "r.json")).trajectories[0].final == t.final
+
+
+@pytest.mark.parametrize(
+    "missing", ["problem", "steps", "seeds", "start", "tracked", "trajectories"]
+)
+def test_a_result_file_with_a_missing_field_is_refused_with_a_value_error(tmp_path, missing):
+    path = tmp_path / "r.json"
+    compare("quadratic", ["sgd:lr=0.1"], steps=3).save(path)
+    data = json.loads(path.read_text())
+    del data[missing]
+    path.write_text(json.dumps(data))
+    with pytest.raises(ValueError, match=r"is not a valid adamlab result \(missing field"):
+        Result.load(path)
+
+
+def test_a_result_file_with_malformed_trajectories_is_refused(tmp_path):
+    path = tmp_path / "r.json"
+    compare("quadratic", ["sgd:lr=0.1"], steps=3).save(path)
+    data = json.loads(path.read_text())
+    data["trajectories"] = "oops"
+    path.write_text(json.dumps(data))
+    with pytest.raises(ValueError, match="is not a valid adamlab result"):
+        Result.load(path)

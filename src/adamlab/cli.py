@@ -155,7 +155,7 @@ def build_parser() -> argparse.ArgumentParser:
         "for several; values: numbers, true/false, a/b for pairs); default: the seed pair "
         f"{' and '.join(DEFAULT_OPTS)}",
     )
-    c.add_argument("--steps", type=_nonneg_int, default=50, help="steps per run (default 50)")
+    c.add_argument("--steps", type=_positive_int, default=50, help="steps per run (default 50)")
     c.add_argument("--seed", type=_nonneg_int, default=0, help="noise seed (default 0)")
     c.add_argument(
         "--repeats",
@@ -253,22 +253,23 @@ def _problem_from_args(args: argparse.Namespace) -> Any:
 
     if args.function is None:
         return get_problem(args.problem)
-    try:
-        from .problems import from_expression
-    except ImportError:
-        raise CommandError("--function needs adamlab.problems.from_expression") from None
+    from .problems import from_expression
+
     return from_expression(args.function)
 
 
-def _write_figure(result: Any, path: str, diagnostics: bool) -> None:
+def _figure_writer(result: Any, path: str, diagnostics: bool) -> Any:
+    """Draw the figure now (where drawing can fail) and return the function that saves it,
+    so that a figure that cannot be drawn leaves no file behind, not even the result's."""
     from pathlib import Path
 
     from . import plot  # plain Figure objects, rendered by Agg: no pyplot, no backend switch
 
     if Path(path).suffix.lower() in plot.ANIMATION_FORMATS:
-        plot.save_animation(plot.animate(result), path)
-    else:
-        plot.save_figure(plot.figure_for(result, diagnostics=diagnostics), path)
+        anim = plot.animate(result)
+        return lambda: plot.save_animation(anim, path)
+    fig = plot.figure_for(result, diagnostics=diagnostics)
+    return lambda: plot.save_figure(fig, path)
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
@@ -299,11 +300,13 @@ def cmd_compare(args: argparse.Namespace) -> int:
         progress=True,
         meta={"command": args.command_line},
     )
-    # files first: a closed stdout (`| head`) must not cost the user the figure
+    # draw before writing anything; files before printing: a closed stdout (`| head`) must
+    # not cost the user the figure
+    save_figure = None if out is None else _figure_writer(result, out, args.diagnostics)
     if args.json is not None:
         result.save(args.json)
-    if out is not None:
-        _write_figure(result, out, args.diagnostics)
+    if save_figure is not None:
+        save_figure()
     print(result.table(tol=args.tol))
     if args.diagnostics:
         print()
@@ -323,7 +326,7 @@ def cmd_plot(args: argparse.Namespace) -> int:
     out = args.out or str(Path(args.result).with_suffix(".png"))
     _check_output(out, OUTPUT_FORMATS, "--out")
     result = Result.load(args.result)
-    _write_figure(result, out, args.diagnostics)
+    _figure_writer(result, out, args.diagnostics)()
     print(result.table(tol=args.tol))
     print(f"wrote {out}")
     return 0

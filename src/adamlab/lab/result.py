@@ -435,8 +435,19 @@ class Result:
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> Result:
-        """Read a Result written by :meth:`save` (or ``adamlab compare --json``)."""
-        path = Path(path)
+        """Read a Result written by :meth:`save` (or ``adamlab compare --json``).
+
+        A file that is not a saved result, or whose fields are missing or malformed, raises
+        ``ValueError`` saying so (never a ``KeyError`` from deep inside).
+        """
+        try:
+            return cls._load(Path(path))
+        except (KeyError, TypeError, IndexError, AttributeError) as e:
+            detail = f"missing field {e}" if isinstance(e, KeyError) else str(e)
+            raise ValueError(f"{str(path)!r} is not a valid adamlab result ({detail})") from None
+
+    @classmethod
+    def _load(cls, path: Path) -> Result:
         suffix = path.suffix.lower()
         if suffix == ".json":
             with open(path, encoding="utf-8") as f:

@@ -28,8 +28,8 @@ OptimizerArg = Sequence[Optimizer | str] | Mapping[str, Optimizer | str]
 def get_problem(spec: str | Problem, **kwargs: Any) -> Problem:
     """A problem by name (``"rosenbrock"``), by ``"name:key=value,..."`` spec, or as given.
 
-    Uses the problem package's ``get_problem`` factory where it has one, else the
-    ``PROBLEMS`` registry. Unknown names raise ``ValueError`` listing the known ones.
+    Unknown names, unknown parameters and non-numeric values for numeric parameters raise
+    ``ValueError`` (from :func:`adamlab.problems.get_problem`).
     """
     if isinstance(spec, Problem):
         if kwargs:
@@ -43,17 +43,7 @@ def get_problem(spec: str | Problem, **kwargs: Any) -> Problem:
         if not eq or not key.strip():
             raise ValueError(f"malformed {item!r} in problem {spec!r}; write KEY=VALUE")
         kwargs[key.strip()] = parse_value(value)
-    factory = getattr(problems, "get_problem", None)
-    if factory is not None:
-        return factory(name, **kwargs)
-    registry = problems.PROBLEMS
-    if name not in registry:
-        raise ValueError(f"unknown problem {name!r}; choose one of {', '.join(registry)}")
-    if kwargs:
-        import dataclasses
-
-        return dataclasses.replace(registry[name], **kwargs)
-    return registry[name]
+    return problems.get_problem(name, **kwargs)
 
 
 def _labelled(optimizers: OptimizerArg) -> list[tuple[str, Optimizer]]:

@@ -38,7 +38,8 @@ def plot_path_1d(ax: Axes, result: Result, *, title: str | None = None) -> dict[
             label="minimum x*", linestyle="none",
         )  # fmt: skip
     # a diverged path leaves the picture; the recorded surface spans every sane iterate
-    lo, hi = float(np.nanmin(fx)), float(np.nanmax(fx))
+    finite = fx[np.isfinite(fx)]  # a pole on the surface (1/x) must not set the limits
+    lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
     pad = 0.05 * (hi - lo or 1.0)
     ax.set_xlim(xs[0] - 0.02 * (xs[-1] - xs[0]), xs[-1] + 0.02 * (xs[-1] - xs[0]))
     ax.set_ylim(lo - pad, hi + pad)

@@ -150,12 +150,32 @@ def get_problem(name: str, **kwargs: Any) -> Problem:
                 f"problem {name!r} takes no parameter {bad[0]!r}; "
                 f"its parameters are: {', '.join(accepted) or '(none)'}"
             )
-        problem = FACTORIES[name](**kwargs)
+        _check_numbers(name, kwargs)
+        try:
+            problem = FACTORIES[name](**kwargs)
+        except (TypeError, ValueError) as e:
+            given = ", ".join(f"{k}={v!r}" for k, v in kwargs.items())
+            raise ValueError(f"problem {name!r} with {given}: {e}") from None
     if noise is not None:
         from .noise import with_noise
 
+        _check_numbers(name, noise_kw)
         problem = with_noise(problem, noise, **noise_kw)
     return problem
+
+
+def _check_numbers(name: str, kwargs: dict[str, Any]) -> None:
+    """A parameter whose default is a number must be given a number (``kappa=abc`` names
+    ``kappa``, rather than failing somewhere inside the problem's arithmetic)."""
+    ref = FACTORIES[name]
+    target = ref.base if isinstance(ref, NoisyRef) else ref
+    defaults = {p.name: p.default for p in inspect.signature(target.resolve()).parameters.values()}
+    defaults.update(sigma=1.0, df=1.5)
+    for key, value in kwargs.items():
+        default = defaults.get(key)
+        is_number = lambda v: isinstance(v, (int, float)) and not isinstance(v, bool)  # noqa: E731
+        if is_number(default) and not is_number(value):
+            raise ValueError(f"problem {name!r}: {key} must be a number, got {value!r}")
 
 
 def parameters(name: str) -> list[str]:
