@@ -159,3 +159,11 @@ def test_cli_sweep_prints_best_configurations_writes_table_and_figures(tmp_path,
         assert (tmp_path / f).exists(), f
     rc, out, _ = cli(argv, capsys)  # resumes: nothing recomputed
     assert rc == 0 and "0 runs computed, 20 resumed" in out
+
+
+def test_cli_sweep_refuses_an_unknown_value_before_running_or_writing(tmp_path, capsys):
+    out = tmp_path / "o"
+    argv = ["sweep", "adam", "--problem", "quadratic", "--grid", "lr=0.1", "--value", "nope"]
+    rc, _, err = cli([*argv, "--out", str(out)], capsys)
+    assert rc == 2 and "--value 'nope' is not a metric" in err and err.count("\n") == 1
+    assert not out.exists()

@@ -165,9 +165,20 @@ def parse_seeds(text: str) -> list[int]:
 # -- commands -------------------------------------------------------------------------------------
 
 
+#: the sweep table's metric columns that --value may rank and draw
+VALUES = (
+    "final_loss", "best_loss", "gap", "steps_to_target", "diverged_at", "loss0",
+    "heldout_loss", "heldout_accuracy",
+)  # fmt: skip
+
+
 def cmd_sweep(args: argparse.Namespace) -> int:
     from adamlab.lab.sweep import grid, sample, sweep
 
+    if args.value not in VALUES:  # checked before any work is done or file written
+        raise ValueError(
+            f"--value {args.value!r} is not a metric; choose one of {', '.join(VALUES)}"
+        )
     if not args.grid and not args.sample:
         raise ValueError("give at least one --grid or --sample hyperparameter")
     axes = dict(parse_grid(g) for g in args.grid)
