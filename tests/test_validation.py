@@ -167,3 +167,33 @@ def test_propagate_policy_lets_nan_through_like_pytorch():
     x = np.ones(2)
     x1, state = opt.step(x, np.array([np.nan, 1.0]), opt.init(x))
     assert np.isnan(x1[0]) and np.isfinite(x1[1]) and np.isnan(state.m[0]) and state.t == 1
+
+
+@pytest.mark.parametrize(
+    ("make", "pattern"),
+    [
+        (lambda: adamlab.SGD(dampening=lambda t: 0.1), r"dampening must be a number, got function"),
+        (
+            lambda: adamlab.Adagrad(lr_decay=np.array([0.1, 0.2])),
+            r"lr_decay must be a number, got ndarray",
+        ),
+        (lambda: adamlab.Adam(eps_root=True), r"eps_root must be a number, got bool"),
+    ],
+)
+def test_plain_float_arguments_refuse_schedules_and_arrays(make, pattern):
+    with pytest.raises(TypeError, match=pattern):
+        make()
+
+
+def test_every_optimizer_declares_every_argument_it_validates():
+    """Validation is declarative (Optimizer.__post_init__): every constructor argument is a
+    dynamic or static hyperparameter, a flag, a choice, or checked in check()."""
+    import dataclasses
+
+    for cls in adamlab.OPTIMIZERS.values():
+        declared = (
+            {"betas" if n in ("beta1", "beta2") else n for n in cls.dynamic}
+            | set(cls.static) | set(cls.flags) | set(cls.choices)
+        )  # fmt: skip
+        fields = {f.name for f in dataclasses.fields(cls) if f.name != "_"}
+        assert fields - declared <= {"bias_correction"}, cls  # Adam's pair: check()

@@ -17,10 +17,6 @@ from .base import (
     NonFinitePolicy,
     Optimizer,
     Params,
-    check_choice,
-    check_flag,
-    check_hyper,
-    init_fields,
     signed_and_decayed,
 )
 
@@ -52,6 +48,7 @@ class Adagrad(Optimizer):
     State: ClassVar[type] = AdagradState
     slots: ClassVar[tuple[str, ...]] = ("G",)
     dynamic: ClassVar[dict] = {"lr": NONNEG, "eps": NONNEG, "weight_decay": NONNEG}
+    static: ClassVar[dict] = {"lr_decay": NONNEG, "initial_accumulator_value": NONNEG}
 
     lr: Hyper = 1e-2
     lr_decay: float = 0.0
@@ -61,20 +58,6 @@ class Adagrad(Optimizer):
     _: dataclasses.KW_ONLY
     maximize: bool = False
     nonfinite: NonFinitePolicy = "raise"
-
-    def __post_init__(self) -> None:
-        init_fields(
-            self,
-            lr=check_hyper("lr", self.lr, NONNEG),
-            lr_decay=float(check_hyper("lr_decay", self.lr_decay, NONNEG)),
-            weight_decay=check_hyper("weight_decay", self.weight_decay, NONNEG),
-            initial_accumulator_value=float(
-                check_hyper("initial_accumulator_value", self.initial_accumulator_value, NONNEG)
-            ),
-            eps=check_hyper("eps", self.eps, NONNEG),
-            maximize=check_flag("maximize", self.maximize),
-            nonfinite=check_choice("nonfinite", self.nonfinite, ("raise", "skip", "propagate")),
-        )
 
     def init_leaf(self, xp: Any, x: Any) -> dict[str, Any]:
         return {"G": xp.full_like(x, self.initial_accumulator_value)}

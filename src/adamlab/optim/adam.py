@@ -28,11 +28,8 @@ from .base import (
     NonFinitePolicy,
     Optimizer,
     Params,
-    check_betas,
+    bias_factors,
     check_bias_correction,
-    check_choice,
-    check_flag,
-    check_hyper,
     init_fields,
     power,
     signed_and_decayed,
@@ -103,6 +100,13 @@ class Adam(Optimizer):
     dynamic: ClassVar[dict] = {
         "lr": NONNEG, "beta1": UNIT, "beta2": UNIT, "eps": NONNEG, "weight_decay": NONNEG,
     }  # fmt: skip
+    static: ClassVar[dict] = {"eps_root": NONNEG}
+    flags: ClassVar[tuple[str, ...]] = ("amsgrad", "maximize", "decoupled_weight_decay")
+    choices: ClassVar[dict] = {
+        "eps_placement": ("after_correction", "before_correction"),
+        "amsgrad_variant": ("raw", "corrected"),
+        "nonfinite": ("raise", "skip", "propagate"),
+    }
 
     lr: Hyper = 1e-3
     betas: tuple[Hyper, Hyper] = (0.9, 0.999)
@@ -118,28 +122,8 @@ class Adam(Optimizer):
     amsgrad_variant: AmsgradVariant = "raw"
     nonfinite: NonFinitePolicy = "raise"
 
-    def __post_init__(self) -> None:
-        init_fields(
-            self,
-            lr=check_hyper("lr", self.lr, NONNEG),
-            betas=check_betas(self.betas),
-            eps=check_hyper("eps", self.eps, NONNEG),
-            weight_decay=check_hyper("weight_decay", self.weight_decay, NONNEG),
-            amsgrad=check_flag("amsgrad", self.amsgrad),
-            maximize=check_flag("maximize", self.maximize),
-            decoupled_weight_decay=check_flag(
-                "decoupled_weight_decay", self.decoupled_weight_decay
-            ),
-            bias_correction=check_bias_correction(self.bias_correction),
-            eps_placement=check_choice(
-                "eps_placement", self.eps_placement, ("after_correction", "before_correction")
-            ),
-            eps_root=float(check_hyper("eps_root", self.eps_root, NONNEG)),
-            amsgrad_variant=check_choice(
-                "amsgrad_variant", self.amsgrad_variant, ("raw", "corrected")
-            ),
-            nonfinite=check_choice("nonfinite", self.nonfinite, ("raise", "skip", "propagate")),
-        )
+    def check(self) -> None:
+        init_fields(self, bias_correction=check_bias_correction(self.bias_correction))
         if (
             self.amsgrad
             and self.amsgrad_variant == "corrected"
@@ -185,7 +169,7 @@ class Adam(Optimizer):
         return x, new
 
     def diagnostics_shared(self, t: int, h: Hypers) -> dict[str, Any]:
-        return {"bias1": 1 - power(h.beta1, t), "bias2": 1 - power(h.beta2, t)}
+        return bias_factors(t, h)
 
     def diagnostics_leaf(self, xp: Any, s: Hypers, t: int, h: Hypers) -> dict[str, Any]:
         c1, c2 = self.corrections(t, h)

@@ -13,11 +13,6 @@ from .base import (
     NonFinitePolicy,
     Optimizer,
     Params,
-    check_betas,
-    check_choice,
-    check_flag,
-    check_hyper,
-    init_fields,
     power,
     signed_and_decayed,
 )
@@ -52,6 +47,7 @@ class Adamax(Optimizer):
     dynamic: ClassVar[dict] = {
         "lr": NONNEG, "beta1": UNIT, "beta2": UNIT, "eps": NONNEG, "weight_decay": NONNEG,
     }  # fmt: skip
+    flags: ClassVar[tuple[str, ...]] = ("maximize", "bias_correction")
 
     lr: Hyper = 2e-3
     betas: tuple[Hyper, Hyper] = (0.9, 0.999)
@@ -61,18 +57,6 @@ class Adamax(Optimizer):
     maximize: bool = False
     bias_correction: bool = True
     nonfinite: NonFinitePolicy = "raise"
-
-    def __post_init__(self) -> None:
-        init_fields(
-            self,
-            lr=check_hyper("lr", self.lr, NONNEG),
-            betas=check_betas(self.betas),
-            eps=check_hyper("eps", self.eps, NONNEG),
-            weight_decay=check_hyper("weight_decay", self.weight_decay, NONNEG),
-            maximize=check_flag("maximize", self.maximize),
-            bias_correction=check_flag("bias_correction", self.bias_correction),
-            nonfinite=check_choice("nonfinite", self.nonfinite, ("raise", "skip", "propagate")),
-        )
 
     def _c1(self, t: int, h: Hypers) -> Any:
         return 1 - power(h.beta1, t) if self.bias_correction else 1.0

@@ -325,8 +325,42 @@ class Optimizer:
     #: per-parameter state arrays, in the order of the State fields that follow ``t``
     slots: ClassVar[tuple[str, ...]]
     #: hyperparameters that may be schedules or arrays, and their valid ranges
+    #: (``beta1``/``beta2`` stand for the two entries of ``betas``)
     dynamic: ClassVar[dict[str, Range]] = {}
+    #: hyperparameters that are plain floats, and their valid ranges
+    static: ClassVar[dict[str, Range]] = {}
+    #: switches that are True or False
+    flags: ClassVar[tuple[str, ...]] = ("maximize",)
+    #: arguments that take one of a few names
+    choices: ClassVar[dict[str, tuple[str, ...]]] = {"nonfinite": ("raise", "skip", "propagate")}
     nonfinite: NonFinitePolicy
+
+    def __post_init__(self) -> None:
+        """Validate every argument from the declarations above, then ``check()``.
+
+        Each failure is a ``ValueError`` (or ``TypeError``) naming the argument, the value and
+        the valid range, raised at construction.
+        """
+        values: dict[str, Any] = {}
+        for name, valid in self.dynamic.items():
+            if name in ("beta1", "beta2"):
+                values["betas"] = check_betas(self.betas, valid)  # type: ignore[attr-defined]
+            else:
+                values[name] = check_hyper(name, getattr(self, name), valid)
+        for name, valid in self.static.items():
+            value = getattr(self, name)
+            if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+                raise TypeError(f"{name} must be a number, got {type(value).__name__} {value!r}")
+            values[name] = check_value(name, value, valid)
+        for name in self.flags:
+            values[name] = check_flag(name, getattr(self, name))
+        for name, options in self.choices.items():
+            values[name] = check_choice(name, getattr(self, name), options)
+        init_fields(self, **values)
+        self.check()
+
+    def check(self) -> None:
+        """Rules that tie arguments together (e.g. Nesterov needs momentum); subclass hook."""
 
     # -- subclass hooks ---------------------------------------------------------------------
 
@@ -540,6 +574,11 @@ def power(b: Any, t: int) -> Any:
     sweep agree bit for bit; every other t goes through ``pow`` on both sides.
     """
     return b * b if t == 2 else b**t
+
+
+def bias_factors(t: int, h: Hypers) -> dict[str, Any]:
+    """The bias-correction factors 1 − β₁ᵗ and 1 − β₂ᵗ (what the diagnostics report)."""
+    return {"bias1": 1 - power(h.beta1, t), "bias2": 1 - power(h.beta2, t)}
 
 
 def init_fields(obj: Any, **values: Any) -> None:

@@ -19,11 +19,7 @@ from .base import (
     Optimizer,
     Params,
     Range,
-    check_betas,
-    check_choice,
-    check_flag,
-    check_hyper,
-    init_fields,
+    bias_factors,
     power,
     signed_and_decayed,
 )
@@ -63,6 +59,8 @@ class NAdam(Optimizer):
     dynamic: ClassVar[dict] = {
         "lr": NONNEG, "beta1": UNIT, "beta2": UNIT, "eps": NONNEG, "weight_decay": NONNEG,
     }  # fmt: skip
+    static: ClassVar[dict] = {"momentum_decay": Range(0.0, math.inf, hi_open=False)}
+    flags: ClassVar[tuple[str, ...]] = ("decoupled_weight_decay", "maximize")
 
     lr: Hyper = 2e-3
     betas: tuple[Hyper, Hyper] = (0.9, 0.999)
@@ -73,25 +71,6 @@ class NAdam(Optimizer):
     _: dataclasses.KW_ONLY
     maximize: bool = False
     nonfinite: NonFinitePolicy = "raise"
-
-    def __post_init__(self) -> None:
-        init_fields(
-            self,
-            lr=check_hyper("lr", self.lr, NONNEG),
-            betas=check_betas(self.betas),
-            eps=check_hyper("eps", self.eps, NONNEG),
-            weight_decay=check_hyper("weight_decay", self.weight_decay, NONNEG),
-            momentum_decay=float(
-                check_hyper(
-                    "momentum_decay", self.momentum_decay, Range(0.0, math.inf, hi_open=False)
-                )
-            ),
-            decoupled_weight_decay=check_flag(
-                "decoupled_weight_decay", self.decoupled_weight_decay
-            ),
-            maximize=check_flag("maximize", self.maximize),
-            nonfinite=check_choice("nonfinite", self.nonfinite, ("raise", "skip", "propagate")),
-        )
 
     def mu(self, t: int, h: Hypers) -> Any:
         """Dozat's momentum schedule μₜ = β₁·(1 − ½·0.96^(t·ψ))."""
@@ -113,7 +92,7 @@ class NAdam(Optimizer):
         return x, {"m": m, "v": v}
 
     def diagnostics_shared(self, t: int, h: Hypers) -> dict[str, Any]:
-        return {"bias1": 1 - power(h.beta1, t), "bias2": 1 - power(h.beta2, t), "mu": self.mu(t, h)}
+        return {**bias_factors(t, h), "mu": self.mu(t, h)}
 
     def diagnostics_leaf(self, xp: Any, s: Hypers, t: int, h: Hypers) -> dict[str, Any]:
         v_hat = s.v / (1 - power(h.beta2, t))

@@ -19,11 +19,7 @@ from .base import (
     NonFinitePolicy,
     Optimizer,
     Params,
-    check_betas,
-    check_choice,
-    check_flag,
-    check_hyper,
-    init_fields,
+    bias_factors,
     power,
     signed_and_decayed,
 )
@@ -63,6 +59,11 @@ class RAdam(Optimizer):
     dynamic: ClassVar[dict] = {
         "lr": NONNEG, "beta1": UNIT, "beta2": UNIT, "eps": NONNEG, "weight_decay": NONNEG,
     }  # fmt: skip
+    flags: ClassVar[tuple[str, ...]] = ("decoupled_weight_decay", "maximize")
+    choices: ClassVar[dict] = {
+        "eps_placement": ("after_correction", "before_correction"),
+        "nonfinite": ("raise", "skip", "propagate"),
+    }
 
     lr: Hyper = 1e-3
     betas: tuple[Hyper, Hyper] = (0.9, 0.999)
@@ -73,23 +74,6 @@ class RAdam(Optimizer):
     maximize: bool = False
     eps_placement: EpsPlacement = "before_correction"
     nonfinite: NonFinitePolicy = "raise"
-
-    def __post_init__(self) -> None:
-        init_fields(
-            self,
-            lr=check_hyper("lr", self.lr, NONNEG),
-            betas=check_betas(self.betas),
-            eps=check_hyper("eps", self.eps, NONNEG),
-            weight_decay=check_hyper("weight_decay", self.weight_decay, NONNEG),
-            decoupled_weight_decay=check_flag(
-                "decoupled_weight_decay", self.decoupled_weight_decay
-            ),
-            maximize=check_flag("maximize", self.maximize),
-            eps_placement=check_choice(
-                "eps_placement", self.eps_placement, ("after_correction", "before_correction")
-            ),
-            nonfinite=check_choice("nonfinite", self.nonfinite, ("raise", "skip", "propagate")),
-        )
 
     def rectification(self, xp: Any, t: int, h: Hypers) -> tuple[Any, Any]:
         """(whether ρₜ > 5, rₜ) — arrays when β₂ is an array of configurations."""
@@ -125,7 +109,7 @@ class RAdam(Optimizer):
         return x - step, {"m": m, "v": v}
 
     def diagnostics_shared(self, t: int, h: Hypers) -> dict[str, Any]:
-        return {"bias1": 1 - power(h.beta1, t), "bias2": 1 - power(h.beta2, t)}
+        return bias_factors(t, h)
 
     def diagnostics_leaf(self, xp: Any, s: Hypers, t: int, h: Hypers) -> dict[str, Any]:
         tractable, r = self.rectification(xp, t, h)

@@ -18,10 +18,6 @@ from .base import (
     NonFinitePolicy,
     Optimizer,
     Params,
-    check_choice,
-    check_flag,
-    check_hyper,
-    init_fields,
     is_zero,
     signed_and_decayed,
 )
@@ -63,6 +59,7 @@ class RMSprop(Optimizer):
     dynamic: ClassVar[dict] = {
         "lr": NONNEG, "alpha": UNIT_CLOSED, "eps": NONNEG, "weight_decay": NONNEG, "momentum": NONNEG,
     }  # fmt: skip
+    flags: ClassVar[tuple[str, ...]] = ("centered", "maximize")
 
     lr: Hyper = 1e-2
     alpha: Hyper = 0.99
@@ -73,19 +70,6 @@ class RMSprop(Optimizer):
     _: dataclasses.KW_ONLY
     maximize: bool = False
     nonfinite: NonFinitePolicy = "raise"
-
-    def __post_init__(self) -> None:
-        init_fields(
-            self,
-            lr=check_hyper("lr", self.lr, NONNEG),
-            alpha=check_hyper("alpha", self.alpha, UNIT_CLOSED),
-            eps=check_hyper("eps", self.eps, NONNEG),
-            weight_decay=check_hyper("weight_decay", self.weight_decay, NONNEG),
-            momentum=check_hyper("momentum", self.momentum, NONNEG),
-            centered=check_flag("centered", self.centered),
-            maximize=check_flag("maximize", self.maximize),
-            nonfinite=check_choice("nonfinite", self.nonfinite, ("raise", "skip", "propagate")),
-        )
 
     def active_slots(self) -> tuple[str, ...]:
         return (

@@ -19,10 +19,6 @@ from .base import (
     NonFinitePolicy,
     Optimizer,
     Params,
-    check_choice,
-    check_flag,
-    check_hyper,
-    init_fields,
     is_zero,
     signed_and_decayed,
 )
@@ -68,6 +64,8 @@ class SGD(Optimizer):
     State: ClassVar[type] = SGDState
     slots: ClassVar[tuple[str, ...]] = ("b",)
     dynamic: ClassVar[dict] = {"lr": NONNEG, "momentum": NONNEG, "weight_decay": NONNEG}
+    static: ClassVar[dict] = {"dampening": UNIT_CLOSED}
+    flags: ClassVar[tuple[str, ...]] = ("nesterov", "maximize")
 
     lr: Hyper = 1e-3
     momentum: Hyper = 0.0
@@ -78,17 +76,7 @@ class SGD(Optimizer):
     maximize: bool = False
     nonfinite: NonFinitePolicy = "raise"
 
-    def __post_init__(self) -> None:
-        init_fields(
-            self,
-            lr=check_hyper("lr", self.lr, NONNEG),
-            momentum=check_hyper("momentum", self.momentum, NONNEG),
-            dampening=float(check_hyper("dampening", self.dampening, UNIT_CLOSED)),
-            weight_decay=check_hyper("weight_decay", self.weight_decay, NONNEG),
-            nesterov=check_flag("nesterov", self.nesterov),
-            maximize=check_flag("maximize", self.maximize),
-            nonfinite=check_choice("nonfinite", self.nonfinite, ("raise", "skip", "propagate")),
-        )
+    def check(self) -> None:
         if self.nesterov and (is_zero(self.momentum) or self.dampening != 0):
             raise ValueError(
                 f"Invalid nesterov=True with momentum={self.momentum!r} and dampening="
