@@ -360,3 +360,20 @@ def test_a_result_file_with_malformed_trajectories_is_refused(tmp_path):
     path.write_text(json.dumps(data))
     with pytest.raises(ValueError, match="is not a valid adamlab result"):
         Result.load(path)
+
+
+def test_saved_json_is_strict_json_even_for_a_diverged_run(tmp_path):
+    """No bare NaN/Infinity tokens (JavaScript's JSON.parse refuses them); they load back."""
+    result = compare("quadratic", ["sgd:lr=5"], steps=800)  # diverges to inf
+    assert result.trajectories[0].diverged_at is not None
+    path = result.save(tmp_path / "r.json")
+
+    def refuse(token):
+        raise ValueError(f"non-standard JSON token {token}")
+
+    json.loads(path.read_text(), parse_constant=refuse)
+    back = Result.load(path)
+    t0, t1 = result.trajectories[0], back.trajectories[0]
+    np.testing.assert_array_equal(t1.loss, t0.loss)
+    np.testing.assert_array_equal(t1.step, t0.step)  # row 0 is NaN on both sides
+    assert back.table() == result.table()

@@ -6,11 +6,15 @@ A reader never sees a half-written file, and a failed write leaves nothing behin
 from __future__ import annotations
 
 import contextlib
+import json
+import math
 import os
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
+
+import numpy as np
 
 
 @contextlib.contextmanager
@@ -73,3 +77,29 @@ def check_writable(path: str | os.PathLike[str]) -> Path:
     os.close(fd)
     os.unlink(probe)
     return target
+
+
+_NONFINITE = {math.inf: "Infinity", -math.inf: "-Infinity"}
+
+
+def strict_json(obj: Any) -> Any:
+    """``obj`` with every non-finite float as the string "NaN", "Infinity" or "-Infinity".
+
+    Python writes bare ``NaN`` tokens, which are not JSON: strict parsers (JavaScript's
+    ``JSON.parse``, jq) refuse them. NumPy reads the strings back as floats
+    (``np.asarray(["NaN", 1.0], dtype=float)``), so loaders need no special case.
+    """
+    if isinstance(obj, (np.generic, np.ndarray)):
+        obj = obj.tolist()
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else ("NaN" if obj != obj else _NONFINITE[obj])
+    if isinstance(obj, dict):
+        return {k: strict_json(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [strict_json(v) for v in obj]
+    return obj
+
+
+def dumps(obj: Any, **kwargs: Any) -> str:
+    """``json.dumps`` that writes valid JSON whatever floats ``obj`` holds."""
+    return json.dumps(strict_json(obj), allow_nan=False, **kwargs)

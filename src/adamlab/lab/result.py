@@ -36,7 +36,7 @@ import numpy as np
 if TYPE_CHECKING:  # pandas is an optional extra, imported only when a table is asked for
     import pandas
 
-from ._io import atomic_path, write_atomic
+from ._io import atomic_path, dumps, write_atomic
 from .metrics import Metrics, compute_metrics, fmt_number
 
 FORMAT = "adamlab.result/1"
@@ -130,7 +130,7 @@ class Trajectory:
             diagnostics={k: _arr(v) for k, v in d["diagnostics"].items()},
             diverged_at=d.get("diverged_at"),
             diverged_reason=d.get("diverged_reason"),
-            final=dict(d.get("final") or {}),
+            final={k: float(v) for k, v in (d.get("final") or {}).items()},
         )
 
 
@@ -229,7 +229,8 @@ class Result:
 
     @property
     def f_star(self) -> float | None:
-        return self.problem.get("f_star")
+        fs = self.problem.get("f_star")
+        return None if fs is None else float(fs)
 
     @property
     def x_star(self) -> np.ndarray | None:
@@ -413,11 +414,11 @@ class Result:
         path = Path(path)
         suffix = path.suffix.lower()
         if suffix == ".json":
-            text = json.dumps(self.to_dict(), separators=(",", ":"))
+            text = dumps(self.to_dict(), separators=(",", ":"))
             write_atomic(path, lambda f: f.write(text))
         elif suffix == ".csv":
             frame = self.to_frame()
-            manifest = json.dumps(self.manifest(), separators=(",", ":"))
+            manifest = dumps(self.manifest(), separators=(",", ":"))
             with atomic_path(path) as tmp:
                 frame.to_csv(tmp, index=False, float_format="%.17g")
                 write_atomic(_sidecar(path), lambda f: f.write(manifest))
@@ -426,7 +427,7 @@ class Result:
             pa, pq = _pyarrow()
             table = pa.Table.from_pandas(frame, preserve_index=False)
             meta = dict(table.schema.metadata or {})
-            meta[b"adamlab"] = json.dumps(self.manifest()).encode()
+            meta[b"adamlab"] = dumps(self.manifest()).encode()
             with atomic_path(path) as tmp:
                 pq.write_table(table.replace_schema_metadata(meta), tmp)
         else:

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from ..lab._io import atomic_path, dumps, write_atomic
 
 
 @dataclasses.dataclass
@@ -45,16 +46,13 @@ def prepare_out(out: str | os.PathLike) -> Path:
 
 
 def write_text(path: Path, text: str) -> Path:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+    write_atomic(path, lambda f: f.write(text))
     return path
 
 
 def save_png(fig: Any, path: Path, dpi: int = 110) -> Path:
-    tmp = path.with_name(f".{path.stem}.tmp.png")
-    fig.savefig(tmp, dpi=dpi)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=dpi, format="png")
     return path
 
 
@@ -67,9 +65,7 @@ def finish(
         stem = f"repro-{name}" + (f"-{suffix}" if suffix else "")
         pngs.append(save_png(fig, out / f"{stem}.png"))
     txt = write_text(out / f"repro-{name}.txt", summary.rstrip() + "\n")
-    js = write_text(
-        out / f"repro-{name}.json", json.dumps(numbers, indent=2, default=_plain) + "\n"
-    )
+    js = write_text(out / f"repro-{name}.json", dumps(numbers, indent=2, default=_plain) + "\n")
     return Reproduction(name, pngs, summary, numbers, time.perf_counter() - t0, [*pngs, txt, js])
 
 
