@@ -7,6 +7,7 @@ import json
 
 import numpy as np
 import pytest
+from oracles import seed_lesson
 
 import adamlab
 from adamlab.lab import (
@@ -21,36 +22,6 @@ from adamlab.lab import (
 from adamlab.problems import Problem, Quadratic1D
 
 
-def lesson_loop(steps: int = 50):
-    """The seed lesson's hand-written loop, verbatim (its plotting left out)."""
-
-    def grad(x):
-        return 2 * (x - 2)
-
-    alpha = 0.1
-    beta1 = 0.9
-    beta2 = 0.999
-    eps = 1e-8
-    x_sgd = 8.0
-    sgd_traj = [x_sgd]
-    x_adam = 8.0
-    m = 0
-    v = 0
-    adam_traj = [x_adam]
-    for t in range(1, steps + 1):
-        g = grad(x_sgd)
-        x_sgd -= alpha * g
-        sgd_traj.append(x_sgd)
-        g = grad(x_adam)
-        m = beta1 * m + (1 - beta1) * g
-        v = beta2 * v + (1 - beta2) * (g**2)
-        m_hat = m / (1 - beta1**t)
-        v_hat = v / (1 - beta2**t)
-        x_adam -= alpha * m_hat / (np.sqrt(v_hat) + eps)
-        adam_traj.append(x_adam)
-    return sgd_traj, adam_traj
-
-
 def seed_result() -> Result:
     return compare(
         Quadratic1D(),
@@ -59,8 +30,8 @@ def seed_result() -> Result:
     )
 
 
-def test_seed_demo_is_bit_identical_to_the_lesson_loop():
-    sgd_ref, adam_ref = lesson_loop()
+def test_seed_demo_is_bit_identical_to_the_seed_lesson():
+    sgd_ref, adam_ref = seed_lesson()
     r = seed_result()
     sgd, adam = r.trajectories
     assert sgd.x.shape == adam.x.shape == (51, 1)

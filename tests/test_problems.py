@@ -4,6 +4,7 @@ import math
 
 import numpy as np
 import pytest
+from oracles import central_differences
 
 import adamlab
 from adamlab.problems import (
@@ -50,16 +51,6 @@ def random_points(problem: Problem, shape, seed=0) -> np.ndarray:
     rng = np.random.default_rng(seed)
     lo, hi = problem.domain[:, 0], problem.domain[:, 1]
     return lo + (hi - lo) * rng.random((*shape, problem.dim))
-
-
-def central_differences(f, x: np.ndarray, h: float = 1e-6) -> np.ndarray:
-    """∂f/∂xᵢ by central differences, for every point of a batch at once."""
-    g = np.empty_like(x)
-    for i in range(x.shape[-1]):
-        e = np.zeros(x.shape[-1])
-        e[i] = h
-        g[..., i] = (f(x + e) - f(x - e)) / (2 * h)
-    return g
 
 
 @pytest.mark.parametrize("problem", all_cheap_problems(), ids=ids(all_cheap_problems()))

@@ -4,26 +4,9 @@ import itertools
 import math
 
 import numpy as np
+from oracles import seed_lesson
 
 import adamlab
-
-
-def by_hand(steps=50, alpha=0.1, beta1=0.9, beta2=0.999, eps=1e-8):
-    """The lesson's loop, verbatim in its arithmetic (Kingma & Ba, Algorithm 1)."""
-    x_sgd, x_adam, m, v = 8.0, 8.0, 0.0, 0.0
-    sgd, adam = [x_sgd], [x_adam]
-    for t in range(1, steps + 1):
-        g = 2 * (x_sgd - 2)
-        x_sgd -= alpha * g
-        sgd.append(x_sgd)
-        g = 2 * (x_adam - 2)
-        m = beta1 * m + (1 - beta1) * g
-        v = beta2 * v + (1 - beta2) * (g**2)
-        m_hat = m / (1 - beta1**t)
-        v_hat = v / (1 - beta2**t)
-        x_adam -= alpha * m_hat / (math.sqrt(v_hat) + eps)
-        adam.append(x_adam)
-    return sgd, adam
 
 
 def run(opt, steps=50):
@@ -37,18 +20,18 @@ def run(opt, steps=50):
 
 
 def test_every_iterate_equals_the_hand_written_equations_in_float64():
-    sgd, adam = by_hand()
+    sgd, adam = seed_lesson()
     assert run(adamlab.SGD(lr=0.1)) == sgd
     assert run(adamlab.Adam(lr=0.1, betas=(0.9, 0.999), eps=1e-8)) == adam
 
 
 def test_first_adam_step_is_alpha_in_the_direction_of_minus_the_gradient():
-    _, adam = by_hand(steps=1)
+    _, adam = seed_lesson(steps=1)
     assert math.isclose(adam[1], 8.0 - 0.1 * 12 / (12 + 1e-8), rel_tol=0, abs_tol=1e-15)
 
 
 def test_the_seed_story_sgd_converges_geometrically_adam_walks_at_about_alpha():
-    sgd, adam = by_hand()
+    sgd, adam = seed_lesson()
     # SGD on (x-2)^2 with lr 0.1 contracts the error by 0.8 per step (up to the rounding of
     # x - 2 near 2, where the error is ~1e-4 and x carries ~4e-16 absolute)
     assert all(math.isclose(b - 2, 0.8 * (a - 2), rel_tol=1e-9) for a, b in itertools.pairwise(sgd))
