@@ -93,3 +93,74 @@ def test_numba_engine_refuses_what_it_cannot_fuse():
         sweep("sgd", grid(lr=[0.1]), "rosenbrock", steps=3, engine="numba")
     auto = sweep("adam", grid(lr=[0.1], amsgrad=[True]), "rosenbrock", steps=3)
     assert auto.attrs["engines"] == {"rosenbrock": "vectorized"}
+
+
+def test_corrections_are_one_minus_numpys_powers_bit_for_bit():
+    """The block pass (vectorised flags, pow only where its result could matter) gives
+    1 − β**t exactly as NumPy computes it, hard cases and powers of two included."""
+    rng = np.random.default_rng(11)
+    b = np.concatenate(
+        [
+            1 - 10 ** rng.uniform(-7, 0, 2000),  # β near 1 (the common case for β2)
+            10 ** rng.uniform(-3, 0, 500),  # small β: βᵗ < 1/8 after a few steps
+            [0.0, 0.5, 0.25, 0.125, 0.75, 0.9, 0.99, 0.999, 0.9999, 1e-200, 2.0**-30],
+        ]
+    )
+    n = len(b)
+    C, Ph, Pl = np.ones(n), np.ones(n), np.zeros(n)
+    bh = ks._SPLIT * b - (ks._SPLIT * b - b)
+    bl = b - bh
+    scale, ulp = np.empty(n), np.empty(n)
+    for t in range(1, 400):
+        ks._corrections(C, Ph, Pl, b, bh, bl, t, scale, ulp)
+        assert np.array_equal(C, 1 - b**t), t
+
+
+def test_tracking_records_the_first_non_finite_loss():
+    """A start whose loss overflows: diverged_at, best loss and hits as the reference."""
+    lr0, b1, b2, eps = hypers(64, seed=5)
+    huge = 10 ** np.random.default_rng(6).uniform(70, 80, 64)  # x⁴ overflows after step 1, or not
+    for lr, x0 in [(lr0, (1e200, 1e200)), (lr0, (0.999, 0.998)), (huge, (-1.2, 1.0))]:
+        x_ref, losses = reference(lr, b1, b2, eps, 30, x0=x0)
+        out = ks.adam_rosenbrock(lr, b1, b2, eps, steps=30, x0=x0, target=1e-3)
+        assert np.array_equal(out["x"], x_ref, equal_nan=True)
+        dead = np.array(
+            [
+                np.argmax(~np.isfinite(c)) + 1 if (~np.isfinite(c)).any() else np.nan
+                for c in losses.T
+            ]
+        )
+        assert np.array_equal(out["diverged_at"], dead, equal_nan=True), x0
+        with np.errstate(all="ignore"):
+            f0 = Rosenbrock().loss(np.array([x0], float))[0]
+        finite = np.where(np.isfinite(losses), losses, np.inf)
+        assert np.array_equal(out["best_loss"], np.minimum(finite.min(axis=0), f0))
+        ok = np.isfinite(losses) & (losses <= 1e-3) & (np.cumsum(~np.isfinite(losses), 0) == 0)
+        hit = np.array([np.argmax(c) + 1 if c.any() else np.nan for c in ok.T])
+        if f0 <= 1e-3:
+            hit[:] = 0
+        assert np.array_equal(out["steps_to_target"], hit, equal_nan=True), x0
+        if lr is huge:
+            assert 0 < np.isnan(out["diverged_at"]).sum() < len(lr)
+
+
+def test_the_columnar_table_equals_the_per_record_one(tmp_path):
+    """Without ``out`` the numba sweep builds its table from the kernel's columns; with
+    ``out`` (records to store) from one dict per run. Same rows, values, dtypes, attrs."""
+    pd = pytest.importorskip("pandas")
+    cases = [
+        dict(configs=grid(lr=[0.1, 1e-3, 1], beta2=[0.9, 0.999]), seeds=[2, 0, 2]),
+        dict(configs=grid(lr=[0.1, 0.01], bias_correction=[True, False], beta1=[0.0, 0.9])),
+        dict(configs=[{"lr": 0.1}, {"lr": 2}], fixed={"betas": (0.5, 0.9)}, target=1e-4),
+        dict(configs=grid(lr=[0.3, 0.03]), problems=["rosenbrock", Rosenbrock(a=2.0)]),
+        dict(configs=grid(lr=[0.1, 0.1, 0.3])),  # a repeated configuration: one key
+    ]
+    for i, kw in enumerate(cases):
+        problems = kw.pop("problems", "rosenbrock")
+        configs = kw.pop("configs")
+        fast = sweep("adam", configs, problems, steps=40, engine="numba", **kw)
+        slow = sweep(
+            "adam", configs, problems, steps=40, engine="numba", out=tmp_path / str(i), **kw
+        )
+        pd.testing.assert_frame_equal(fast, slow, check_exact=True)
+        assert {**fast.attrs, "seconds": 0} == {**slow.attrs, "seconds": 0}

@@ -29,7 +29,7 @@ try:
 except ImportError:  # pragma: no cover - numba is the "fast" extra
     numba = None
 
-__all__ = ["adam_rosenbrock", "available", "run_records", "supports"]
+__all__ = ["adam_rosenbrock", "available", "run_columns", "run_records", "supports"]
 
 
 def available() -> bool:
@@ -82,15 +82,21 @@ def _pow_as_numpy(ph, pl, b, t):
     return ph
 
 
-_EXP = 0x7FF
-_MANT = (1 << 52) - 1
+_EXP_FIELD = np.uint64(0x7FF << 52)
+_MANT = np.uint64((1 << 52) - 1)
+_SCALE_BITS = np.uint64(2098 << 52)  # biased exponent of 1/ulp(ph) is 2098 - e (e: ph's)
+_ULP_BITS = np.uint64(52 << 52)  # biased exponent of ulp(ph) is e - 52
 
 
-def _corrections(C, Ph, Pl, b, bh, bl, t, scale):
+def _corrections(C, Ph, Pl, b, bh, bl, t, scale, ulp):
     """C ← 1 − β**t for a block, advancing the double-double powers Ph + Pl by one step.
 
-    The same rule as :func:`_pow_as_numpy`, written so that the common path vectorises:
-    ulp(ph) comes from the exponent bits, and pow is called only for the rare hard cases.
+    The same rule as :func:`_pow_as_numpy`, written so that the common path vectorises
+    (AVX2: the exponent and ULP come from masks and subtractions of the bits, no shifts):
+    a first pass computes C = 1 − ph and flags the hard cases, a second calls pow for
+    those only. A hard case whose possible pow results — ph or a neighbour, pow being
+    within 0.513 ULP of βᵗ and ph within 0.5 ULP — all give the same 1 − β**t needs no
+    pow: for βᵗ < 1/8 the subtraction rounds away the last bits of βᵗ almost always.
     """
     n = C.shape[0]
     for i in range(n):
@@ -103,17 +109,29 @@ def _corrections(C, Ph, Pl, b, bh, bl, t, scale):
         for i in range(n):
             C[i] = 1.0 - b[i] * b[i]
         return
-    bits = Ph.view(np.int64)
-    sbits = scale.view(np.int64)
-    for i in range(n):  # scale = 1/ulp(ph) = 2^(52 - E), from the biased exponent field
-        sbits[i] = (2098 - ((bits[i] >> 52) & _EXP)) << 52
-    for i in range(n):
-        C[i] = 1.0 - Ph[i]
+    bits = Ph.view(np.uint64)
+    sbits = scale.view(np.uint64)
+    ubits = ulp.view(np.uint64)
+    for i in range(n):  # scale = 1/ulp(ph) = 2^(52 - E), ulp(ph) = 2^(E - 52)
+        e = bits[i] & _EXP_FIELD
+        sbits[i] = _SCALE_BITS - e
+        ubits[i] = e - _ULP_BITS  # ph >= 2^-56 wherever it is used: a normal number
+    hard = 0
     for i in range(n):
         ph = Ph[i]
-        if ph >= _TINY:
-            rel = abs(Pl[i]) * scale[i]
-            if abs(rel - 0.5) < _BAND or (bits[i] & _MANT) == 0:
+        c = 1.0 - ph
+        C[i] = c
+        pow2 = (bits[i] & _MANT) == 0  # ph = 2^E: the ULP below is half the one above
+        near = abs(abs(Pl[i]) * scale[i] - 0.5) < _BAND
+        u = ulp[i]
+        up = 1.0 - (ph + u)
+        down = 1.0 - (ph - (0.5 * u if pow2 else u))
+        h = (ph >= _TINY) & (near | pow2) & ((up != c) | (down != c))
+        scale[i] = 1.0 if h else 0.0
+        hard += h
+    if hard:
+        for i in range(n):
+            if scale[i] != 0.0:
                 C[i] = 1.0 - math.pow(b[i], float(t))
 
 
@@ -139,6 +157,7 @@ def _chunk(x0, lr, b1, b2, eps, steps, bc1, bc2, a, bb, target, f_star, track, o
     O1 = np.empty(n)
     O2 = np.empty(n)
     scale = np.empty(n)
+    ulp = np.empty(n)
     best = np.empty(n)
     hit = np.full(n, np.nan)
     dead = np.full(n, np.nan)
@@ -159,43 +178,70 @@ def _chunk(x0, lr, b1, b2, eps, steps, bc1, bc2, a, bb, target, f_star, track, o
             hit[i] = 0.0
     for t in range(1, steps + 1):
         if bc1:
-            _corrections(C1, P1h, P1l, b1, B1h, B1l, t, scale)
+            _corrections(C1, P1h, P1l, b1, B1h, B1l, t, scale, ulp)
         if bc2:
-            _corrections(C2, P2h, P2l, b2, B2h, B2l, t, scale)
-        for i in range(n):
-            x = X[i]
-            y = Y[i]
-            r = y - x * x
-            g0 = m4b * x * r - 2.0 * (a - x)
-            g1 = two_b * r
-            m0 = b1[i] * M0[i] + O1[i] * g0
-            m1 = b1[i] * M1[i] + O1[i] * g1
-            v0 = b2[i] * V0[i] + O2[i] * g0 * g0
-            v1 = b2[i] * V1[i] + O2[i] * g1 * g1
-            M0[i] = m0
-            M1[i] = m1
-            V0[i] = v0
-            V1[i] = v1
-            X[i] = x - lr[i] * (m0 / C1[i]) / (math.sqrt(v0 / C2[i]) + eps[i])
-            Y[i] = y - lr[i] * (m1 / C1[i]) / (math.sqrt(v1 / C2[i]) + eps[i])
-        if track:
+            _corrections(C2, P2h, P2l, b2, B2h, B2l, t, scale, ulp)
+        if track and t > 1:
+            # track the loss at x_{t-1} here: it shares r = y − x² and a − x with the
+            # gradient (selects, no branches: the loop still vectorises)
+            tp = float(t - 1)
             for i in range(n):
                 x = X[i]
-                r = Y[i] - x * x
-                f = bb * (r * r) + (a - x) * (a - x)
-                if f - f == 0.0:  # finite
-                    if f < best[i]:
-                        best[i] = f
-                    if f - f_star <= target and hit[i] != hit[i] and dead[i] != dead[i]:
-                        hit[i] = t
-                elif dead[i] != dead[i]:
-                    dead[i] = t
+                y = Y[i]
+                r = y - x * x
+                d = a - x
+                f = bb * (r * r) + d * d
+                ok = f - f == 0.0  # finite
+                best[i] = f if ok and f < best[i] else best[i]
+                live = dead[i] != dead[i]  # no non-finite loss yet
+                reach = ok and live and f - f_star <= target and hit[i] != hit[i]
+                hit[i] = tp if reach else hit[i]
+                dead[i] = tp if live and not ok else dead[i]
+                g0 = m4b * x * r - 2.0 * d
+                g1 = two_b * r
+                m0 = b1[i] * M0[i] + O1[i] * g0
+                m1 = b1[i] * M1[i] + O1[i] * g1
+                v0 = b2[i] * V0[i] + O2[i] * g0 * g0
+                v1 = b2[i] * V1[i] + O2[i] * g1 * g1
+                M0[i] = m0
+                M1[i] = m1
+                V0[i] = v0
+                V1[i] = v1
+                X[i] = x - lr[i] * (m0 / C1[i]) / (math.sqrt(v0 / C2[i]) + eps[i])
+                Y[i] = y - lr[i] * (m1 / C1[i]) / (math.sqrt(v1 / C2[i]) + eps[i])
+        else:
+            for i in range(n):
+                x = X[i]
+                y = Y[i]
+                r = y - x * x
+                g0 = m4b * x * r - 2.0 * (a - x)
+                g1 = two_b * r
+                m0 = b1[i] * M0[i] + O1[i] * g0
+                m1 = b1[i] * M1[i] + O1[i] * g1
+                v0 = b2[i] * V0[i] + O2[i] * g0 * g0
+                v1 = b2[i] * V1[i] + O2[i] * g1 * g1
+                M0[i] = m0
+                M1[i] = m1
+                V0[i] = v0
+                V1[i] = v1
+                X[i] = x - lr[i] * (m0 / C1[i]) / (math.sqrt(v0 / C2[i]) + eps[i])
+                Y[i] = y - lr[i] * (m1 / C1[i]) / (math.sqrt(v1 / C2[i]) + eps[i])
+    tp = float(steps)
     for i in range(n):
         x = X[i]
         r = Y[i] - x * x
+        f = bb * (r * r) + (a - x) * (a - x)
+        if track:
+            if f - f == 0.0:  # finite
+                if f < best[i]:
+                    best[i] = f
+                if f - f_star <= target and hit[i] != hit[i] and dead[i] != dead[i]:
+                    hit[i] = tp
+            elif dead[i] != dead[i]:
+                dead[i] = tp
         out[i, 0] = x
         out[i, 1] = Y[i]
-        stats[i, 0] = bb * (r * r) + (a - x) * (a - x)
+        stats[i, 0] = f
         stats[i, 1] = best[i]
         stats[i, 2] = hit[i]
         stats[i, 3] = dead[i]
@@ -278,7 +324,8 @@ def adam_rosenbrock(
             for v in (lr, beta1, beta2, eps)
         )
     )
-    lr, beta1, beta2, eps = (np.ascontiguousarray(v) for v in (lr, beta1, beta2, eps))
+    # fresh writable copies: one compiled specialisation (a read-only view is another type)
+    lr, beta1, beta2, eps = (np.array(v, dtype=np.float64) for v in (lr, beta1, beta2, eps))
     if isinstance(bias_correction, (bool, np.bool_)):
         bias_correction = (bool(bias_correction), bool(bias_correction))
     x0 = np.asarray(x0, dtype=np.float64)
@@ -328,11 +375,14 @@ def supports(opt: Any, problem: Any) -> bool:
     )
 
 
-def run_records(
+def run_columns(
     opt: Any, problem: Any, *, steps: int, target: float | None, start: Any = None
-) -> list[dict[str, Any]]:
-    """The sweep engine's records for one group of K configurations: ``opt`` holds each
-    hyperparameter as a float or a (K, 1) array (see :func:`supports`)."""
+) -> dict[str, np.ndarray]:
+    """The sweep engine's metrics for one group of K configurations, as columns: ``opt``
+    holds each hyperparameter as a float or a (K, 1) array (see :func:`supports`).
+
+    ``final_loss``, ``best_loss``, ``gap``, ``steps_to_target``, ``diverged_at``, ``loss0``
+    (float64, shape (K,)), ``diverged`` (bool) and ``final_x`` (K, 2)."""
     hyper = [np.ravel(np.asarray(v, dtype=np.float64)) for v in (opt.lr, *opt.betas, opt.eps)]
     K = max(h.size for h in hyper)
     lr, b1, b2, eps = (np.broadcast_to(h, (K,)) for h in hyper)
@@ -346,15 +396,26 @@ def run_records(
     f_star = problem.f_star
     final = res["final_loss"]
     gap = final - f_star if f_star is not None else np.full(K, math.nan)
-    diverged = ~np.isfinite(final) | (final > f0)
-    cols = zip(
-        final.tolist(), res["best_loss"].tolist(), gap.tolist(),
-        res["steps_to_target"].tolist(), res["diverged_at"].tolist(), diverged.tolist(),
-        res["x"].tolist(), strict=True,
-    )  # fmt: skip
+    with np.errstate(invalid="ignore"):
+        diverged = ~np.isfinite(final) | (final > f0)
+    return {
+        "final_loss": final, "best_loss": res["best_loss"], "gap": gap,
+        "steps_to_target": res["steps_to_target"], "diverged_at": res["diverged_at"],
+        "diverged": diverged, "loss0": np.full(K, f0), "final_x": res["x"],
+    }  # fmt: skip
+
+
+def run_records(
+    opt: Any, problem: Any, *, steps: int, target: float | None, start: Any = None
+) -> list[dict[str, Any]]:
+    """The sweep engine's records for one group of K configurations: ``opt`` holds each
+    hyperparameter as a float or a (K, 1) array (see :func:`supports`)."""
+    cols = run_columns(opt, problem, steps=steps, target=target, start=start)
     names = ("final_loss", "best_loss", "gap", "steps_to_target", "diverged_at", "diverged")
+    values = zip(*(cols[k].tolist() for k in names), strict=True)
+    f0 = float(cols["loss0"][0]) if len(cols["loss0"]) else math.nan
     out = []
-    for *vals, xk in cols:
+    for vals, xk in zip(values, cols["final_x"].tolist(), strict=True):
         rec = dict(zip(names, vals, strict=True))
         rec["loss0"] = f0
         rec["final_x"] = xk

@@ -49,6 +49,7 @@ import hashlib
 import itertools
 import json
 import math
+import operator
 import os
 import time
 from collections.abc import Iterable, Mapping, Sequence
@@ -304,7 +305,10 @@ def _group_optimizer(cls: type[Optimizer], configs: Sequence[Mapping[str, Any]])
     values = {k: v for k, v in configs[0].items() if k not in dyn or not _is_number(v)}
     for k in configs[0]:
         if k not in values:
-            values[k] = np.array([float(c[k]) for c in configs])[:, None]
+            col = list(map(operator.itemgetter(k), configs))
+            if set(map(type, col)) != {float}:
+                col = [float(v) for v in col]
+            values[k] = np.array(col, dtype=float)[:, None]
     return _build(cls, values, nonfinite="propagate")
 
 
@@ -329,6 +333,48 @@ def _normalise(config: Mapping[str, Any]) -> dict[str, Any]:
         if isinstance(v, tuple) and k == "bias_correction":
             v = tuple(bool(e) for e in v)
         out[k] = v
+    return out
+
+
+_PLAIN = frozenset((float, int, bool, str))
+
+
+def _all_plain(configs: Sequence[Mapping[str, Any]]) -> bool:
+    """True when every value is a plain float, int, bool or str (nothing to normalise)."""
+    types = set(map(type, itertools.chain.from_iterable(c.values() for c in configs)))
+    return types <= _PLAIN
+
+
+def _numbers(configs: Sequence[Mapping[str, Any]], name: str) -> bool:
+    """True when every configuration's ``name`` is a number (:func:`_is_number`)."""
+    col = list(map(operator.itemgetter(name), configs))
+    if set(map(type, col)) <= {float, int}:
+        return True
+    return all(_is_number(v) for v in col)
+
+
+def _config_ids(configs: Sequence[Mapping[str, Any]], names: Sequence[str]) -> list[str]:
+    """:func:`_config_id` of every configuration (all with exactly the keys ``names``): the
+    same text, ``repr(sorted(config.items()))``, from one format string."""
+    order = sorted(names)
+    pairs = ("(" + repr(name).replace("%", "%%") + ", %r)" for name in order)
+    fmt = "[" + ", ".join(pairs) + "]"
+    if len(order) == 1:
+        (name,) = order
+        return [fmt % (c[name],) for c in configs]
+    get = operator.itemgetter(*order)
+    return [fmt % get(c) for c in configs]
+
+
+def _keys(prefix: Any, config_json: Sequence[str], seeds: Sequence[int]) -> list[str]:
+    """:func:`_key` for every (configuration, seed), configuration-major."""
+    copy = prefix.copy
+    out = []
+    for cj in config_json:
+        for seed in seeds:
+            h = copy()
+            h.update(f"|{cj}|{seed}".encode())
+            out.append(h.hexdigest()[:20])
     return out
 
 
@@ -701,21 +747,28 @@ def sweep(
             if n is None:
                 raise ValueError(f"method={method!r} needs n, the number of configurations")
             configs = sample(configs, n, method=method, seed=sample_seed)
-    configs = [_normalise({**(fixed or {}), **c}) for c in configs]
+    configs = list(configs)
+    if fixed or not all(type(c) is dict for c in configs):
+        base = dict(fixed or {})
+        configs = [{**base, **c} for c in configs]  # fixed values first
+    # (the caller's dicts are only read, never changed: no copy needed)
+    if not _all_plain(configs):
+        configs = [_normalise(c) for c in configs]
     if not configs:
         raise ValueError("no configurations to run")
-    names = list(dict.fromkeys(k for c in configs for k in c))
+    names = list(dict.fromkeys(itertools.chain.from_iterable(configs)))
     _check_config_names(cls, names)
     for c in configs:
-        missing = [k for k in names if k not in c]
-        if missing:
+        if len(c) != len(names):  # every key of c is in names: c lacks some
+            missing = [k for k in names if k not in c]
             raise ValueError(
                 f"configuration {c} lacks {missing}: give every configuration the same keys"
             )
     # validate every configuration before any work starts: one optimizer per group of
     # configurations sharing their static flags, dynamic hyperparameters as (K, 1) arrays
     all_groups: dict[str, list[int]] = {}
-    if all(k in _dynamic(cls) and _is_number(c[k]) for c in configs for k in names):
+    dyn = _dynamic(cls)
+    if all(k in dyn and _numbers(configs, k) for k in names):
         # nothing static: one group
         all_groups[""] = list(range(len(configs)))
     else:
@@ -737,6 +790,7 @@ def sweep(
     seeds = [int(s) for s in seeds]
     if not seeds:
         raise ValueError("seeds is empty")
+    useeds = list(dict.fromkeys(seeds))  # a repeated seed is one run
     if not isinstance(steps, (int, np.integer)) or steps < 1:
         raise ValueError(f"steps must be a positive integer, got {steps!r}")
     if engine not in ("auto", "vectorized", "numba", "process", "loop"):
@@ -754,10 +808,43 @@ def sweep(
     if eval_every is not None:
         run_settings["eval_every"] = int(eval_every)
 
-    config_json = [_config_id(c) for c in configs]
+    config_json = _config_ids(configs, names)
     store = RecordStore(out) if out is not None else None
-    done: dict[str, dict] = dict(store.records) if store else {}
     t_start = time.perf_counter()
+    # every row's key, in table order: per problem, configuration-major, seed-minor
+    row_keys: list[list[str]] = []
+    for p in plist:
+        prefix = hashlib.sha1(
+            json.dumps(
+                {"p": _problem_id(p), "o": cls.name, "r": run_settings}, sort_keys=True
+            ).encode()
+        )
+        row_keys.append(_keys(prefix, config_json, useeds))
+
+    if store is None and _fused(engine, plist, group_opts):
+        # Adam on Rosenbrock without a record store: the kernel's columns go straight into
+        # the table (no per-run dicts); the same rows, values and dtypes as the general path
+        n_keys = sum(len(k) for k in row_keys)
+        if len(set(itertools.chain.from_iterable(row_keys))) == n_keys:
+            columns = _numba_columns(
+                configs, names, all_groups, group_opts, plist, useeds, row_keys, opt_name,
+                steps=steps, target=target, start=start, progress=progress,
+            )  # fmt: skip
+            table = pd.DataFrame(columns)
+            table.attrs.update(
+                computed=n_keys,
+                resumed=0,
+                seconds=time.perf_counter() - t_start,
+                optimizer=opt_name,
+                steps=int(steps),
+                seeds=seeds,
+                target=target,
+                n_configs=len(configs),
+                engines={_problem_id(p): "numba" for p in plist},
+            )
+            return table
+
+    done: dict[str, dict] = dict(store.records) if store else {}
     computed = 0
     resumed_keys: set[str] = set()
     rows: list[dict] = []
@@ -770,27 +857,10 @@ def sweep(
 
     todo_proc: list[tuple] = []
     engines: dict[str, str] = {}
-    for p in plist:
+    for p, key_list in zip(plist, row_keys, strict=True):
         pid = _problem_id(p)
-        prefix = hashlib.sha1(
-            json.dumps({"p": pid, "o": cls.name, "r": run_settings}, sort_keys=True).encode()
-        )
-        keys = {
-            (cid, s): _key(prefix, cjson, s) for cid, cjson in enumerate(config_json) for s in seeds
-        }
-        eng = engine
-        if eng == "auto":
-            eng = "vectorized" if _can_vectorise(p) else "process"
-            if eng == "vectorized" and all(_numba_supports(o, p) for o in group_opts.values()):
-                eng = "numba"
-        elif eng == "numba":
-            for o in group_opts.values():
-                if not _numba_supports(o, p):
-                    raise ValueError(
-                        f"engine='numba' has a fused kernel for plain Adam on the 2-D "
-                        f"Rosenbrock only, not {type(o).__name__} on {pid!r}; use "
-                        "engine='vectorized'"
-                    )
+        keys = dict(zip(itertools.product(range(len(configs)), useeds), key_list, strict=True))
+        eng = _pick_engine(engine, p, group_opts)
         engines[pid] = eng
         resumed_keys.update(k for k in keys.values() if k in done)
         pending = [(cid, s) for (cid, s), key in keys.items() if key not in done]
@@ -798,7 +868,7 @@ def sweep(
             _bar(len(pending), f"sweep {opt_name} on {pid}", progress) if eng != "process" else None
         )
         if eng in ("vectorized", "numba"):
-            for s in seeds:
+            for s in useeds:
                 for sig, cids in all_groups.items():
                     todo = [cid for cid in cids if keys[(cid, s)] not in done]
                     if not todo:
@@ -1008,6 +1078,99 @@ def _run_numba(opt: Optimizer, problem, *, steps, target, start) -> list[dict[st
     from ..kernels import sweep as ks
 
     return ks.run_records(opt, problem, steps=steps, target=target, start=start)
+
+
+def _pick_engine(engine: str, p: Problem, group_opts: Mapping[str, Optimizer]) -> str:
+    """The engine that runs problem ``p`` ("auto" resolved); a ValueError if "numba" was
+    asked for and the kernel cannot run every group."""
+    if engine == "auto":
+        eng = "vectorized" if _can_vectorise(p) else "process"
+        if eng == "vectorized" and all(_numba_supports(o, p) for o in group_opts.values()):
+            eng = "numba"
+        return eng
+    if engine == "numba":
+        for o in group_opts.values():
+            if not _numba_supports(o, p):
+                raise ValueError(
+                    f"engine='numba' has a fused kernel for plain Adam on the 2-D "
+                    f"Rosenbrock only, not {type(o).__name__} on {_problem_id(p)!r}; use "
+                    "engine='vectorized'"
+                )
+    return engine
+
+
+def _fused(engine: str, plist: Sequence[Problem], group_opts: Mapping[str, Optimizer]) -> bool:
+    """True when every problem runs on the numba kernel."""
+    if engine not in ("auto", "numba"):
+        return False
+    try:
+        return all(_pick_engine(engine, p, group_opts) == "numba" for p in plist)
+    except ValueError:
+        return False  # the general path raises it, at the same point as always
+
+
+def _table_column(values: list[Any], name: str) -> Any:
+    """A config column for the table, typed as pandas types it from the rows' dicts."""
+    kinds = set(map(type, values))
+    if kinds == {float}:
+        return np.array(values, dtype=np.float64)
+    if kinds == {bool}:
+        return np.array(values, dtype=bool)
+    import pandas as pd
+
+    return pd.DataFrame([{name: v} for v in values])[name].to_numpy()
+
+
+def _numba_columns(
+    configs, names, all_groups, group_opts, plist, seeds, row_keys, opt_name,
+    *, steps, target, start, progress,
+) -> dict[str, Any]:  # fmt: skip
+    """The sweep table's columns, every problem on the numba kernel (no record store).
+
+    The same rows, in the same order (per problem, configuration-major, seed-minor), as the
+    per-record path builds from its dicts. The kernel is deterministic and the problem not
+    stochastic, so each group runs once and its results fill the rows of every seed.
+    """
+    from ..kernels import sweep as ks
+
+    K, S = len(configs), len(seeds)
+    n = K * S
+    metrics: dict[str, list[np.ndarray]] = {}
+    for p in plist:
+        cols: dict[str, np.ndarray] = {}
+        bar = _bar(n, f"sweep {opt_name} on {_problem_id(p)}", progress)
+        try:
+            for sig, cids in all_groups.items():
+                res = ks.run_columns(group_opts[sig], p, steps=steps, target=target, start=start)
+                if not cols:
+                    cols = {k: np.empty((n, *v.shape[1:]), v.dtype) for k, v in res.items()}
+                rows = np.asarray(cids) * S
+                for j in range(S):
+                    for k, v in res.items():
+                        cols[k][rows + j] = v
+                    bar.update(len(cids))
+        finally:
+            bar.close()
+        for k, v in cols.items():
+            metrics.setdefault(k, []).append(v)
+    P = len(plist)
+    cid = np.repeat(np.arange(K, dtype=np.int64), S)
+    table: dict[str, Any] = {
+        "problem": [pid for p in plist for pid in [_problem_id(p)] * n],
+        "optimizer": [opt_name] * (n * P),
+        "config_id": np.tile(cid, P),
+        "seed": np.tile(np.array(seeds, dtype=np.int64), K * P),
+    }
+    for name in names:
+        col = _table_column(list(map(operator.itemgetter(name), configs)), name)
+        table[name] = np.tile(np.repeat(col, S), P)
+    for k, parts in metrics.items():
+        v = np.concatenate(parts)
+        if k == "final_x":  # a list of coordinates per row, as in a record
+            v = np.fromiter(v.tolist(), dtype=object, count=len(v))
+        table[k] = v
+    table["key"] = list(itertools.chain.from_iterable(row_keys))
+    return table
 
 
 # --------------------------------------------------------------------------------------------
