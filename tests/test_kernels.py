@@ -8,6 +8,7 @@ step (PyTorch's CPU sqrt is not always correctly rounded) and bit for bit for fl
 
 from __future__ import annotations
 
+import copy
 import importlib.util
 import os
 import subprocess
@@ -249,6 +250,152 @@ def test_mixed_groups_dtypes_steps_and_fallbacks(nb):
         fast.step()
         ref.step()
     assert fast.state[a[3]]["step"].item() == 10 and fast.state[a[0]]["step"].item() == 20
+    for x, y in zip(a, b, strict=True):
+        eps = torch.finfo(y.dtype).eps
+        torch.testing.assert_close(x, y, rtol=8 * eps, atol=8 * eps)
+
+
+class _Uncached(at.Adam):
+    """The fused path without its per-group plan: every step classifies every parameter."""
+
+    def _fast_step(self, group, core_opt, params):
+        self._fused_plans.clear()
+        return super()._fast_step(group, core_opt, params)
+
+
+def _replace_param_data(opts, i):
+    for o in opts:
+        p = o.param_groups[0]["params"][i]
+        p.data = p.data.flip(0).contiguous() * 0.5  # new memory, same size
+
+
+def _reset_state_tensor(opts, i):
+    for o in opts:
+        p = o.param_groups[0]["params"][i]
+        o.state[p]["exp_avg"] = torch.zeros_like(p)
+
+
+def _repoint_state_tensor(opts, i):
+    for o in opts:
+        p = o.param_groups[0]["params"][i]
+        m = o.state[p]["exp_avg"]
+        m.data = m.data.clone() * 0.5  # same tensor object, new memory
+
+
+def _load_state_dict(opts, i):
+    for o in opts:
+        o.load_state_dict(o.state_dict())
+
+
+def _load_other_state_dict(opts, i):
+    sd = opts[-1].state_dict()  # the reference's state, into all three (copies: the
+    for o in opts:  # loaded tensors become the optimizer's state, not copies of them)
+        o.load_state_dict(copy.deepcopy(sd))
+
+
+def _clear_state(opts, i):
+    for o in opts:
+        o.state.clear()
+
+
+def _switch_amsgrad(opts, i):
+    for o in opts:
+        o.param_groups[0]["amsgrad"] = True
+
+
+def _add_group(opts, i):
+    rng = np.random.default_rng(99)
+    x = torch.from_numpy(rng.standard_normal((3, 4))).float()
+    for o in opts:
+        o.add_param_group({"params": [x.clone().requires_grad_()], "lr": 2e-2})
+
+
+def _drop_grad(opts, i):
+    for o in opts:
+        o.param_groups[0]["params"][i].grad = None
+
+
+def _grad_float64(opts, i):  # the parameter becomes float64 (its state too, via load)
+    for o in opts:
+        p = o.param_groups[0]["params"][i]
+        p.data = p.data.double()
+        o.state[p] = {k: v if k == "step" else v.double() for k, v in o.state[p].items()}
+
+
+def _non_contiguous(opts, i):  # a parameter becomes non-contiguous: reference path for it
+    for o in opts:
+        p = o.param_groups[0]["params"][i]
+        p.data = p.data.transpose(0, -1).contiguous().transpose(0, -1)
+        o.state[p] = {
+            k: v if k == "step" else v.transpose(0, -1).contiguous().transpose(0, -1)
+            for k, v in o.state[p].items()
+        }
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        _replace_param_data, _reset_state_tensor, _repoint_state_tensor, _load_state_dict,
+        _load_other_state_dict, _clear_state, _switch_amsgrad, _add_group, _drop_grad,
+        _grad_float64, _non_contiguous,
+    ],
+    ids=lambda f: f.__name__.strip("_"),
+)  # fmt: skip
+def test_cached_plan_is_invalidated_by_every_change(nb, event):
+    """Later steps reuse a per-group plan (addresses, sizes, chunk table). After each kind of
+    change between steps, the cached optimizer equals one that rebuilds everything every step
+    bit for bit, and the reference path to a few ulps."""
+    rng = np.random.default_rng(11)
+    shapes = [(5, 7), (300,), (3,), (2, 2, 2), (adam_host.CHUNK + 5,)]
+    params = [torch.from_numpy(rng.standard_normal(s)).float() for s in shapes]
+    copies = [[p.clone().requires_grad_() for p in params] for _ in range(3)]
+    cached = at.Adam(copies[0], lr=1e-2)
+    uncached = _Uncached(copies[1], lr=1e-2)
+    ref = at.Adam(copies[2], lr=1e-2, fused=False)
+    opts = [cached, uncached, ref]
+    for i in range(12):
+        if i == 6:
+            event(opts, 3)
+        params_now = [[p for g in o.param_groups for p in g["params"]] for o in opts]
+        g = [torch.from_numpy(rng.standard_normal(p.shape)).to(p.dtype) for p in params_now[0]]
+        for ps in params_now:
+            for p, gi in zip(ps, g, strict=True):
+                if not (event is _drop_grad and i == 6 and p is ps[3]):
+                    p.grad = gi.clone()
+        plan = cached._fused_plans.get(id(cached.param_groups[0]))
+        for o in opts:
+            o.step()
+        if 2 <= i < 6:  # steady state: the plan is reused, not rebuilt
+            assert cached._fused_plans[id(cached.param_groups[0])] is plan
+    a, b, c = ([p for g in o.param_groups for p in g["params"]] for o in opts)
+    assert len(a) == len(b) == len(c)
+    for x, y, z in zip(a, b, c, strict=True):
+        assert torch.equal(x, y)
+        sx, sy, sz = cached.state[x], uncached.state[y], ref.state[z]
+        assert sx.keys() == sy.keys() == sz.keys()
+        for k in sx:
+            assert torch.equal(sx[k], sy[k]), k
+        eps = torch.finfo(z.dtype).eps
+        for u, w in [(x, z)] + [(sx[k], sz[k]) for k in sz]:
+            torch.testing.assert_close(
+                u.detach(), w.detach(), rtol=8 * eps, atol=8 * eps * max(1.0, w.abs().max().item())
+            )
+
+
+def test_cached_plan_steps_parameters_with_different_step_counts(nb):
+    """A parameter whose state was reset restarts at t = 1 while the others go on: one plan,
+    two step counts, as the full path does."""
+    rng = np.random.default_rng(12)
+    params = [torch.from_numpy(rng.standard_normal(n)).float() for n in (10, 20, 30)]
+    a, b, fast, ref = _pair(params, {})
+    for i in range(8):
+        if i == 4:
+            for o, ps in ((fast, a), (ref, b)):
+                o.state[ps[1]]["step"].zero_()
+        _feed(rng, a, b)
+        fast.step()
+        ref.step()
+    assert fast.state[a[1]]["step"].item() == 4 and fast.state[a[0]]["step"].item() == 8
     for x, y in zip(a, b, strict=True):
         eps = torch.finfo(y.dtype).eps
         torch.testing.assert_close(x, y, rtol=8 * eps, atol=8 * eps)

@@ -299,7 +299,7 @@ def _bump(addrs, marker, out):
         x[0] += 1
 
 
-def bump_steps(addrs: list[int], dtype: Any) -> np.ndarray:
+def bump_steps(addrs: list[int] | np.ndarray, dtype: Any) -> np.ndarray:
     """Add 1 to the 0-d step tensors at ``addrs`` (float32 or float64, given as a torch or
     NumPy dtype); return their old values (float64)."""
     marker = np.empty(0, np.float64 if "64" in str(dtype) else np.float32)
@@ -347,17 +347,25 @@ KINDS: dict[str, tuple[Any, type, type]] = {
 }
 
 
-def adam_step_ptrs(
-    kind: str, ptrs: np.ndarray, sizes: np.ndarray, sc: np.ndarray, fl: np.ndarray
-) -> None:
-    """Run the fused step over tensors given by address. ``ptrs``: int64 (5, n) for p, g, m,
-    v, v_max (pass m's address for v_max without AMSGrad); ``sizes``: int64 (n,) elements."""
+def launch_plan(kind: str, sizes: np.ndarray) -> tuple[Any, np.ndarray, np.ndarray]:
+    """What a launch over tensors of ``sizes`` (int64 elements) needs besides the addresses
+    and the step's scalars: (kernel, chunk table, marker array). Callers that step the same
+    tensors again keep it (:mod:`adamlab.torch.fast` does)."""
     kernel, elem, _ = KINDS[kind]
     key = tuple(sizes.tolist())
     chunks = chunk_table(key)
     if kernel is adam_native and (chunks.shape[0] == 1 or sum(key) < SERIAL_BELOW):
         kernel = adam_native_serial
-    kernel(ptrs, sizes, chunks, np.empty(0, dtype=elem), sc, fl)
+    return kernel, chunks, np.empty(0, dtype=elem)
+
+
+def adam_step_ptrs(
+    kind: str, ptrs: np.ndarray, sizes: np.ndarray, sc: np.ndarray, fl: np.ndarray
+) -> None:
+    """Run the fused step over tensors given by address. ``ptrs``: int64 (5, n) for p, g, m,
+    v, v_max (pass m's address for v_max without AMSGrad); ``sizes``: int64 (n,) elements."""
+    kernel, chunks, marker = launch_plan(kind, sizes)
+    kernel(ptrs, sizes, chunks, marker, sc, fl)
 
 
 def adam_step_arrays(

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import operator
 import warnings
 from collections.abc import Callable, Iterable
 from typing import Any, ClassVar
@@ -23,6 +24,8 @@ from torch.optim.optimizer import _get_scalar_dtype
 from ..optim import base as core_base
 
 _LOW_PRECISION = (torch.float16, torch.bfloat16)
+_grad_of = operator.attrgetter("grad")
+_is_sparse = operator.attrgetter("is_sparse")
 
 
 def _plain(value: Any) -> Any:
@@ -51,6 +54,8 @@ class CoreOptimizer(torch.optim.Optimizer):
 
     def __init__(self, params: Iterable[Any], defaults: dict[str, Any]) -> None:
         self._cores: dict[tuple, core_base.Optimizer] = {}
+        #: per-group plans of the fused step (:mod:`adamlab.torch.fast`), by id(group)
+        self._fused_plans: dict[int, Any] = {}
         super().__init__(params, defaults)
 
     # -- construction and checkpoints --------------------------------------------------------
@@ -84,6 +89,7 @@ class CoreOptimizer(torch.optim.Optimizer):
         super().__setstate__(state)
         if not hasattr(self, "_cores"):
             self._cores = {}
+        self._fused_plans = {}  # new state and groups: plans are rebuilt at the next step
         for group in self.param_groups:
             for key, value in self.defaults.items():
                 if key != "params":
@@ -162,13 +168,13 @@ class CoreOptimizer(torch.optim.Optimizer):
         for group in self.param_groups:
             core = self.core(group)
             params = [p for p in group["params"] if p.grad is not None]
-            for p in params:
-                if p.grad.is_sparse:
-                    raise RuntimeError(
-                        f"adamlab.torch.{type(self).__name__} does not support sparse gradients "
-                        f"(parameter of shape {tuple(p.shape)}); use torch.optim.SparseAdam, or "
-                        "a dense embedding (sparse=False)"
-                    )
+            if any(map(_is_sparse, map(_grad_of, params))):
+                p = next(p for p in params if p.grad.is_sparse)
+                raise RuntimeError(
+                    f"adamlab.torch.{type(self).__name__} does not support sparse gradients "
+                    f"(parameter of shape {tuple(p.shape)}); use torch.optim.SparseAdam, or "
+                    "a dense embedding (sparse=False)"
+                )
             params = self._fast_step(group, core, params)
             for p in params:
                 self._reference_step(p, group, core)

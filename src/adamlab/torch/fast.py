@@ -14,6 +14,8 @@ reference path, the core's ``update_leaf``. Both give the same numbers (tests ch
 from __future__ import annotations
 
 import functools
+import operator
+import weakref
 from collections import defaultdict
 from typing import Any
 
@@ -78,55 +80,219 @@ def why_not_fused(p: torch.Tensor, state_tensors: list[torch.Tensor]) -> str | N
 
 
 def adam_step(opt, group: dict[str, Any], core_opt, params: list[torch.Tensor], *, required: bool):
-    """Step every parameter of ``params`` the kernels can take; return the others."""
+    """Step every parameter of ``params`` the kernels can take; return the others.
+
+    The first step of a group classifies its parameters one by one (and creates their state);
+    when the group's fused parameters are all on the CPU, it also keeps a :class:`_Plan`
+    (addresses, sizes, chunk table, kernel) that later steps reuse after a cheap check that
+    nothing it relies on has changed. Any change (a parameter added, removed or re-pointed with
+    ``p.data = …``, new state from ``load_state_dict`` or by hand, a gradient of another
+    dtype, size or layout, ``amsgrad`` switched) fails the check, and that step takes the full
+    path again, which rebuilds the plan.
+    """
     has_numba, has_triton = numba_available(), triton_available()
     if not (has_numba or has_triton):
         return params
-    keys = [opt.state_keys[s] for s in core_opt.active_slots()]
+    keys = tuple(opt.state_keys[s] for s in core_opt.active_slots())
+    plans = opt.__dict__.setdefault("_fused_plans", {})  # (set by CoreOptimizer)
+    plan = plans.get(id(group))
+    if plan is not None and plan.group is group and has_numba and not (required and plan.rest):
+        rest = plan.try_step(opt, keys, core_opt, params, has_numba, has_triton)
+        if rest is not None:
+            return rest
+        del plans[id(group)]
     rest: list[torch.Tensor] = []
     batches: dict[tuple, list] = defaultdict(list)
     for p in params:
-        state = opt.state[p]
-        if len(state) == 0:
-            opt._init_state(p, core_opt)
-        elif any(k not in state for k in keys):
-            opt._fill_slots(p, state, core_opt)
-        g = p.grad
-        tensors = [p, g, *(state[k] for k in keys)]
-        # the common case, checked cheaply; anything else asks why_not_fused for the reason
-        dt, cpu = p.dtype, p.is_cpu
-        fast = (
-            dt in _KIND
-            and (has_numba if cpu else p.is_cuda and has_triton)
-            and g.layout == torch.strided
-        )
-        if fast:
-            for t in tensors:
-                if (
-                    t.dtype != dt
-                    or t.is_cpu != cpu
-                    or not t.is_contiguous()
-                    or type(t.data) is not torch.Tensor  # DTensor (FSDP2) and other wrappers
-                ):
-                    fast = False
-                    break
-        if not fast:
+        tensors = _classify(opt, p, keys, core_opt, has_numba, has_triton)
+        if tensors is None:
             if required:
-                reason = why_not_fused(p, tensors[2:]) or "unsupported tensors"
+                state = opt.state[p]
+                reason = why_not_fused(p, [state[k] for k in keys]) or "unsupported tensors"
                 raise RuntimeError(
                     f"fused=True, but a parameter of shape {tuple(p.shape)} cannot take the "
                     f"fused kernel: {reason}; pass fused=None to use the reference path for it"
                 )
             rest.append(p)
             continue
-        batches[(p.device, p.dtype)].append((p, tensors, state["step"]))
+        batches[(p.device, p.dtype)].append((p, tensors, opt.state[p]["step"]))
     for (device, dtype), items in batches.items():
         for t, batch in _by_step(items).items():
             if device.type == "cpu":
                 _numba_batch(core_opt, batch, dtype, t)
             else:
                 _triton_batch(core_opt, batch, dtype, t)
+    if has_numba:
+        plan = _Plan.build(opt, group, keys, params, batches, rest)
+        if plan is not None:
+            live = {id(g) for g in opt.param_groups}
+            for key in [k for k in plans if k not in live]:
+                del plans[key]  # groups gone (load_state_dict replaces them)
+            plans[id(group)] = plan
     return rest
+
+
+def _classify(opt, p, keys, core_opt, has_numba, has_triton) -> list[torch.Tensor] | None:
+    """Create ``p``'s state where it lacks some; return [p, g, *state tensors] if the kernels
+    can take ``p`` this step, else None."""
+    state = opt.state[p]
+    if len(state) == 0:
+        opt._init_state(p, core_opt)
+    elif any(k not in state for k in keys):
+        opt._fill_slots(p, state, core_opt)
+    g = p.grad
+    tensors = [p, g, *(state[k] for k in keys)]
+    # the common case, checked cheaply; anything else asks why_not_fused for the reason
+    dt, cpu = p.dtype, p.is_cpu
+    if not (
+        dt in _KIND and (has_numba if cpu else p.is_cuda and has_triton) and g.layout == _STRIDED
+    ):
+        return None
+    for t in tensors:
+        if (
+            t.dtype != dt
+            or t.is_cpu != cpu
+            or not t.is_contiguous()
+            or type(t.data) is not torch.Tensor  # DTensor (FSDP2) and other wrappers
+        ):
+            return None
+    return tensors
+
+
+_STRIDED = torch.strided
+_data_ptr = torch.Tensor.data_ptr
+_numel = torch.Tensor.numel
+_is_contiguous = torch.Tensor.is_contiguous
+_dtype_of = operator.attrgetter("dtype")
+_layout_of = operator.attrgetter("layout")
+
+
+class _Plan:
+    """A group's fused CPU step, kept between steps: which parameters take the kernel, their
+    addresses, sizes, chunk tables and kernels, with what the cheap check compares against.
+
+    It keeps the group (whose parameters the group holds anyway) and weak references to the
+    state tensors, so it never keeps memory alive that the optimizer has let go. The check
+    (:meth:`try_step`) compares, per step: the group's parameters with a gradient (by
+    identity), their addresses, the state tensors (by identity and address, so a replaced or
+    re-pointed tensor is caught), and each gradient's dtype, size, layout, type and
+    contiguity (gradients are new tensors every step under ``zero_grad(set_to_none=True)``).
+    """
+
+    __slots__ = (
+        "dtypes", "fast", "group", "ids", "keys", "launches", "numels", "p_ptrs", "rest",
+        "slot_ptrs", "slot_refs", "state", "step_addrs", "step_dtype",
+    )  # fmt: skip
+
+    @classmethod
+    def build(cls, opt, group, keys, params, batches, rest) -> _Plan | None:
+        if any(device.type != "cpu" for device, _ in batches):
+            return None
+        fast = [it for items in batches.values() for it in items]
+        if not fast:
+            return None
+        steps = [it[2] for it in fast]
+        step_dtype = steps[0].dtype
+        if step_dtype not in _STEP_KINDS or any(
+            s.dtype != step_dtype or not s.is_cpu or s.dim() != 0 for s in steps
+        ):
+            return None
+        nb = _numba_kernels()
+        plan = cls()
+        plan.group, plan.state, plan.keys = group, opt.state, keys
+        plan.ids = list(map(id, params))
+        plan.fast = [it[0] for it in fast]
+        plan.rest = list(rest)
+        plan.p_ptrs = list(map(_data_ptr, plan.fast))
+        plan.numels = [it[0].numel() for it in fast]
+        plan.dtypes = [it[0].dtype for it in fast]
+        slots = [[it[1][2 + j] for it in fast] for j in range(len(keys))] + [steps]
+        plan.slot_refs = [[weakref.ref(t) for t in ts] for ts in slots]
+        plan.slot_ptrs = [list(map(_data_ptr, ts)) for ts in slots]
+        plan.step_addrs = np.array(plan.slot_ptrs[-1], dtype=np.int64)
+        plan.step_dtype = step_dtype
+        plan.launches = []
+        start = 0
+        for (_, dtype), items in batches.items():
+            n = len(items)
+            kind = _KIND[dtype]
+            scale = 2 if dtype.is_complex else 1
+            ptrs = np.empty((5, n), dtype=np.int64)
+            ptrs[0] = plan.p_ptrs[start : start + n]
+            for row, j in ((2, 0), (3, 1), (4, 2 if len(keys) > 2 else 0)):
+                ptrs[row] = plan.slot_ptrs[j][start : start + n]  # no v_max: m's, untouched
+            sizes = np.array(plan.numels[start : start + n], dtype=np.int64) * scale
+            kernel, chunks, marker = nb.launch_plan(kind, sizes)
+            plan.launches.append(
+                _Launch(start, n, kind, ptrs, sizes, kernel, chunks, marker, dtype)
+            )
+            start += n
+        return plan
+
+    def try_step(self, opt, keys, core_opt, params, has_numba, has_triton):
+        """Run the step from the plan and return the parameters left to the reference path,
+        or None (nothing done) if the plan no longer holds."""
+        if opt.state is not self.state or keys != self.keys or list(map(id, params)) != self.ids:
+            return None
+        fast = self.fast
+        if list(map(_data_ptr, fast)) != self.p_ptrs:
+            return None
+        grads = [p.grad for p in fast]
+        n = len(grads)
+        if (
+            list(map(type, grads)).count(torch.Tensor) != n
+            or list(map(_layout_of, grads)).count(_STRIDED) != n
+            or list(map(_dtype_of, grads)) != self.dtypes
+            or list(map(_numel, grads)) != self.numels
+            or not all(map(_is_contiguous, grads))
+        ):
+            return None
+        states = list(map(opt.state.__getitem__, fast))
+        try:
+            for key, refs, ptrs in zip(
+                (*self.keys, "step"), self.slot_refs, self.slot_ptrs, strict=True
+            ):
+                tensors = list(map(operator.itemgetter(key), states))
+                if not all(map(operator.is_, tensors, [r() for r in refs])):
+                    return None
+                if list(map(_data_ptr, tensors)) != ptrs:
+                    return None
+        except KeyError:
+            return None
+        for p in self.rest:  # still not fusable? (and its state created, as the full path does)
+            if _classify(opt, p, keys, core_opt, has_numba, has_triton) is not None:
+                return None
+        g_ptrs = list(map(_data_ptr, grads))
+        t_old = _numba_kernels().bump_steps(self.step_addrs, self.step_dtype)
+        for launch in self.launches:
+            launch.run(core_opt, g_ptrs, t_old)
+        return list(self.rest)
+
+
+class _Launch:
+    """One kernel launch of a plan: the parameters of one dtype (positions start … start+n)."""
+
+    __slots__ = ("chunks", "dtype", "kernel", "kind", "marker", "n", "ptrs", "sizes", "start")
+
+    def __init__(self, start, n, kind, ptrs, sizes, kernel, chunks, marker, dtype):
+        self.start, self.n, self.kind, self.ptrs, self.sizes = start, n, kind, ptrs, sizes
+        self.kernel, self.chunks, self.marker, self.dtype = kernel, chunks, marker, dtype
+
+    def run(self, core_opt, g_ptrs: list[int], t_old: np.ndarray) -> None:
+        nb = _numba_kernels()
+        lo, hi = self.start, self.start + self.n
+        self.ptrs[1] = g_ptrs[lo:hi]
+        t_old = t_old[lo:hi]
+        compute = nb.KINDS[self.kind][2]
+        if (t_old == t_old[0]).all():  # the usual case: one step count, one launch
+            sc, fl = adam_host.adam_step_args(core_opt, int(t_old[0]) + 1, compute)
+            self.kernel(self.ptrs, self.sizes, self.chunks, self.marker, sc, fl)
+            return
+        for t in np.unique(t_old):  # parameters added later have their own step counts
+            sel = np.flatnonzero(t_old == t)
+            sc, fl = adam_host.adam_step_args(core_opt, int(t) + 1, compute)
+            ptrs = np.ascontiguousarray(self.ptrs[:, sel])
+            nb.adam_step_ptrs(self.kind, ptrs, np.ascontiguousarray(self.sizes[sel]), sc, fl)
 
 
 def _by_step(items: list) -> dict[int, list]:
