@@ -373,3 +373,14 @@ def test_schedules_sweep_alongside_numbers_and_resume(tmp_path):
     assert again.attrs["resumed"] == 4 and again.attrs["computed"] == 0
     stored = pd.read_parquet(tmp_path / "sweep.parquet")
     assert list(stored.lr) == ["0.1", "inverse_sqrt(init=0.5)"] * 2
+
+
+def test_problems_take_the_same_specs_as_compare_and_keep_them_apart():
+    from adamlab.problems import get_problem
+
+    configs = [{"lr": 0.05}]
+    df = sweep("adam", configs, ["rosenbrock", "rosenbrock:a=2"], steps=40, engine="vectorized")
+    assert list(df.problem) == ["rosenbrock", "rosenbrock:a=2"]
+    alone = run_config("adam", configs[0], get_problem("rosenbrock", a=2.0), steps=40)
+    assert df.final_loss.iloc[1] == alone["final_loss"]
+    assert df.final_loss.iloc[0] != df.final_loss.iloc[1]

@@ -384,21 +384,20 @@ def _keys(prefix: Any, config_json: Sequence[str], seeds: Sequence[int]) -> list
 
 
 def _problem(p: Problem | str) -> Problem:
+    """A problem, or one named like ``compare``'s: ``"rosenbrock"`` or ``"rosenbrock:a=2"``.
+
+    A problem built from a spec with parameters is named by the spec, so its records, resume
+    keys and table rows never mix with the default problem's.
+    """
     if isinstance(p, Problem):
         return p
-    if isinstance(p, str):
-        from .. import problems
+    if not isinstance(p, str):
+        raise TypeError(f"problem must be a Problem or a name, got {p!r}")
+    from .runner import get_problem
 
-        get = getattr(problems, "get_problem", None)
-        if get is not None:
-            return get(p)
-        try:
-            return problems.PROBLEMS[p]
-        except KeyError:
-            raise ValueError(
-                f"unknown problem {p!r}; choose one of {', '.join(problems.PROBLEMS)}"
-            ) from None
-    raise TypeError(f"problem must be a Problem or a name, got {p!r}")
+    problem = get_problem(p)
+    spec = p.strip()
+    return problem if ":" not in spec else dataclasses.replace(problem, name=spec)
 
 
 def _problem_id(p: Problem) -> str:
