@@ -72,6 +72,14 @@ class CoreOptimizer(torch.optim.Optimizer):
             raise
 
     def _check_torch_flags(self, group: dict[str, Any]) -> None:
+        for key, value in group.items():
+            values = value if key == "betas" and isinstance(value, (tuple, list)) else (value,)
+            if key != "params" and any(callable(v) and not torch.is_tensor(v) for v in values):
+                raise TypeError(
+                    f"{key} is a callable: adamlab.torch optimizers take numbers or tensors, as "
+                    "torch.optim does; schedule them with torch.optim.lr_scheduler (the core "
+                    "optimizers in adamlab.optim take schedules)"
+                )
         if group.get("capturable"):
             raise ValueError(
                 f"capturable=True (CUDA graph capture) is not supported by adamlab.torch."
