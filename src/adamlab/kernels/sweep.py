@@ -347,22 +347,16 @@ def adam_rosenbrock(
 # --------------------------------------------------------------------------------------------
 
 
-def supports(opt: Any, problem: Any) -> bool:
-    """True when ``opt`` (constant hyperparameters: floats or (K, 1) arrays) on ``problem``
-    is what the kernel computes: plain Adam — no AMSGrad, weight decay, maximize, eps_root,
-    §2 ε placement or schedules — on the deterministic 2-D Rosenbrock."""
+def supports(opt: Any) -> bool:
+    """True when ``opt`` (constant hyperparameters: floats or (K, 1) arrays) is what the
+    kernel computes: plain Adam — no AMSGrad, weight decay, maximize, eps_root, §2 ε
+    placement or schedules. (Whether the *problem* is the deterministic 2-D Rosenbrock the
+    kernel differentiates is the caller's check: ``adamlab.lab.sweep``.)"""
     if _kernel is None:
         return False
     from ..optim import Adam
-    from ..problems.base import Problem
 
-    try:
-        from ..problems.analytic import Rosenbrock
-    except ImportError:  # pragma: no cover
-        return False
-    if type(problem) is not Rosenbrock or problem.dim != 2 or problem.stochastic:
-        return False
-    if type(problem).project is not Problem.project or type(opt) is not Adam:
+    if type(opt) is not Adam:
         return False
     if any(callable(v) for v in (opt.lr, *opt.betas, opt.eps)):
         return False

@@ -1062,15 +1062,20 @@ def _save_table(table, out: Path) -> None:
 
 
 def _numba_supports(opt: Optimizer, problem: Problem) -> bool:
+    """The fused kernel computes plain Adam on the deterministic, unprojected 2-D Rosenbrock
+    (with the problem's own a, b); anything else takes the vectorised NumPy path."""
     from ..optim import Adam
+    from ..problems.analytic import Rosenbrock
 
-    if type(opt) is not Adam or problem.dim != 2 or "rosenbrock" not in _problem_id(problem):
+    if type(opt) is not Adam or type(problem) is not Rosenbrock:
         return False  # decided without importing numba (which costs ~0.5 s)
+    if problem.dim != 2 or problem.stochastic or type(problem).project is not Problem.project:
+        return False
     try:
         from ..kernels import sweep as ks
     except ImportError:  # pragma: no cover
         return False
-    return ks.supports(opt, problem)
+    return ks.supports(opt)
 
 
 def _run_numba(opt: Optimizer, problem, *, steps, target, start) -> list[dict[str, Any]]:
