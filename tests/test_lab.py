@@ -348,3 +348,27 @@ def test_saved_json_is_strict_json_even_for_a_diverged_run(tmp_path):
     np.testing.assert_array_equal(t1.loss, t0.loss)
     np.testing.assert_array_equal(t1.step, t0.step)  # row 0 is NaN on both sides
     assert back.table() == result.table()
+
+
+def test_progress_summarises_the_seeds_step_by_step():
+    result = compare("noisy-quadratic", ["sgd:lr=0.1", "sgd:lr=1.2"], steps=30, seed=[0, 1, 2])
+    p = result.progress(result.labels[0])
+    losses = np.array([t.loss for t in result.trajectories if t.label == result.labels[0]])
+    assert p.seeds == 3 and p.steps.tolist() == list(range(31))
+    np.testing.assert_array_equal(p.median, np.median(losses, axis=0))  # f* = 0
+    np.testing.assert_array_equal(p.low, losses.min(axis=0))
+    np.testing.assert_array_equal(p.high, losses.max(axis=0))
+    iqr = result.progress(result.labels[0], band="iqr")
+    np.testing.assert_allclose(iqr.low, np.percentile(losses, 25, axis=0))
+    assert p.diverged == [] and p.diverged_at is None and p.all_positive
+    with pytest.raises(ValueError, match="no trajectory labelled 'nope'"):
+        result.progress("nope")
+
+
+def test_progress_marks_where_diverged_runs_left_the_picture():
+    result = compare("quadratic", ["sgd:lr=5"], steps=800)
+    p = result.progress(result.labels[0], what="loss")
+    t = result.trajectories[0]
+    ((step, value),) = p.diverged
+    assert p.diverged_at == t.diverged_at and np.isfinite(value) and step < t.diverged_at + 1
+    assert np.isnan(p.median[-1]) or step == len(p.steps) - 1

@@ -10,7 +10,7 @@ prints a table, computes metrics, exports to pandas / CSV / Parquet / JSON and l
 """
 
 from .metrics import Metrics, auc_log_suboptimality, compute_metrics, steps_to_tolerance
-from .result import Result, Surface, Trajectory
+from .result import Progress, Result, Surface, Trajectory
 from .runner import compare, get_problem, loss_surface, run
 from .specs import label_for, optimizer_from_spec, parse_spec, parse_value
 from .sweep import (  # the module stays importable as adamlab.lab.sweep
@@ -27,6 +27,7 @@ __all__ = [
     "LogUniform",
     "Metrics",
     "OneMinusLogUniform",
+    "Progress",
     "Result",
     "Surface",
     "Trajectory",

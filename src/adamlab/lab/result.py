@@ -37,7 +37,7 @@ if TYPE_CHECKING:  # pandas is an optional extra, imported only when a table is 
     import pandas
 
 from ._io import atomic_path, dumps, write_atomic
-from .metrics import Metrics, compute_metrics, fmt_number
+from .metrics import FLOOR, Metrics, compute_metrics, fmt_number, suboptimality
 
 FORMAT = "adamlab.result/1"
 
@@ -163,6 +163,28 @@ def _versions() -> dict[str, str]:
     return out
 
 
+@dataclasses.dataclass(frozen=True, eq=False)
+class Progress:
+    """One optimizer's progress against the step, summarised over its seeds.
+
+    ``median``, ``low`` and ``high`` are per step t = 0 … T (NaN where no run is left:
+    after a divergence); ``low``/``high`` span the min–max or the quartiles. ``diverged``
+    holds, per diverged run, its last finite (step, value); ``all_positive`` says whether
+    every finite value is > 0 (a log axis can show it).
+    """
+
+    label: str
+    what: str
+    steps: np.ndarray
+    median: np.ndarray
+    low: np.ndarray
+    high: np.ndarray
+    seeds: int
+    diverged: list[tuple[int, float]]
+    diverged_at: int | None
+    all_positive: bool
+
+
 def _frame_columns(t: Trajectory, tracked: list[int]) -> dict[str, np.ndarray]:
     n = len(t.loss)
     cols: dict[str, Any] = {
@@ -252,6 +274,58 @@ class Result:
         """One :class:`Metrics` per trajectory (see :func:`compute_metrics`)."""
         on = on or self.default_criterion()
         return [compute_metrics(t, f_star=self.f_star, tol=tol, on=on) for t in self.trajectories]
+
+    def series(self, t: Trajectory, what: str = "suboptimality") -> np.ndarray:
+        """A trajectory's per-step ``suboptimality`` (f − f*, or the loss where f* is unknown;
+        exact zeros at 1e−16 so a log scale can show them), ``loss``, ``grad_norm`` or
+        ``distance``."""
+        if what == "suboptimality":
+            y = suboptimality(t.loss, self.f_star)
+            return np.where(y <= 0, FLOOR, y)
+        if what == "distance":
+            if t.distance is None:
+                raise ValueError("no distances recorded: the problem has no known x*")
+            return t.distance
+        if what not in ("loss", "grad_norm"):
+            raise ValueError(
+                f"unknown quantity {what!r}; choose suboptimality, loss, grad_norm or distance"
+            )
+        return getattr(t, what)
+
+    def progress(
+        self, label: str, what: str = "suboptimality", band: Literal["minmax", "iqr"] = "minmax"
+    ) -> Progress:
+        """The median over seeds of :meth:`series` at every step, with a min–max or
+        interquartile band (what :func:`adamlab.plot.plot_loss` draws)."""
+        import warnings
+
+        runs = [t for t in self.trajectories if t.label == label]
+        if not runs:
+            raise ValueError(f"no trajectory labelled {label!r}; labels: {self.labels}")
+        series = [self.series(t, what) for t in runs]
+        Y = np.full((len(runs), max(len(y) for y in series)), np.nan)
+        for i, y in enumerate(series):
+            Y[i, : len(y)] = y
+        Y[~np.isfinite(Y)] = np.nan
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns after divergence
+            median = np.nanmedian(Y, axis=0)
+            low, high = (
+                (np.nanmin(Y, axis=0), np.nanmax(Y, axis=0))
+                if band == "minmax"
+                else (np.nanpercentile(Y, 25, axis=0), np.nanpercentile(Y, 75, axis=0))
+            )
+        diverged = []
+        for t, y in zip(runs, series, strict=True):
+            ok = np.flatnonzero(np.isfinite(y))
+            if t.diverged_at is not None and ok.size:
+                diverged.append((int(ok[-1]), float(y[ok[-1]])))
+        first = next((t.diverged_at for t in runs if t.diverged_at is not None), None)
+        return Progress(
+            label=label, what=what, steps=np.arange(Y.shape[1]), median=median, low=low,
+            high=high, seeds=len(runs), diverged=diverged, diverged_at=first,
+            all_positive=bool(np.all(np.nan_to_num(Y, nan=1.0) > 0)),
+        )  # fmt: skip
 
     def criterion_text(
         self, tol: float = 1e-3, on: Literal["x", "loss", "grad"] | None = None

@@ -6,9 +6,6 @@ from typing import Any
 
 MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*", "h", "<")
 
-#: suboptimality is drawn at this value when it is exactly 0 (log axes cannot show 0)
-LOG_FLOOR = 1e-16
-
 
 def colors(result: Any) -> dict[str, str]:
     """One colour per optimizer label, the same in every panel (matplotlib's C0, C1, …)."""

@@ -9,7 +9,7 @@ import numpy as np
 from matplotlib.axes import Axes
 
 from ..lab import Result
-from ._common import LOG_FLOOR, colors
+from ._common import colors
 
 _TOP = 1e150
 
@@ -21,17 +21,6 @@ _YLABEL = {
     "grad_norm": "‖∇f(xₜ)‖",
     "distance": "‖xₜ − x*‖",
 }
-
-
-def _series(result: Result, t: Any, what: Quantity) -> np.ndarray:
-    if what == "suboptimality":
-        y = t.loss - (result.f_star or 0.0)
-        return np.where(y <= 0, LOG_FLOOR, y)  # an exact 0 is drawn at the floor
-    if what == "distance":
-        if t.distance is None:
-            raise ValueError("no distances recorded: the problem has no known x*")
-        return t.distance
-    return getattr(t, what)
 
 
 def plot_loss(
@@ -55,45 +44,21 @@ def plot_loss(
     out: dict[str, dict[str, Any]] = {}
     positive = True
     for label in result.labels:
-        runs = [t for t in result.trajectories if t.label == label]
-        n = max(len(t.loss) for t in runs)
-        Y = np.full((len(runs), n), np.nan)
-        for i, t in enumerate(runs):
-            y = _series(result, t, what)
-            Y[i, : len(y)] = y
-        Y[~np.isfinite(Y)] = np.nan
-        Y = np.minimum(Y, _TOP)  # beyond this a run has escaped; log-axis margins would overflow
-        steps = np.arange(n)
-        with np.errstate(all="ignore"):
-            import warnings
-
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns after divergence
-                mid = np.nanmedian(Y, axis=0)
-                lo, hi = (
-                    (np.nanmin(Y, axis=0), np.nanmax(Y, axis=0))
-                    if band == "minmax"
-                    else (np.nanpercentile(Y, 25, axis=0), np.nanpercentile(Y, 75, axis=0))
-                )
-        suffix = f" (median of {len(runs)} seeds)" if len(runs) > 1 else ""
-        (line,) = ax.plot(steps, mid, color=col[label], lw=1.5, label=label + suffix)
+        p = result.progress(label, what, band)
+        # beyond _TOP a run has escaped; log-axis margins would overflow
+        mid, lo, hi = (np.minimum(a, _TOP) for a in (p.median, p.low, p.high))
+        suffix = f" (median of {p.seeds} seeds)" if p.seeds > 1 else ""
+        (line,) = ax.plot(p.steps, mid, color=col[label], lw=1.5, label=label + suffix)
         entry: dict[str, Any] = {"line": line, "band": None, "diverged": None}
-        if len(runs) > 1:
-            entry["band"] = ax.fill_between(steps, lo, hi, color=col[label], alpha=0.2, lw=0)
-        div = [t for t in runs if t.diverged_at is not None]
-        if div:
-            xs, ys = [], []
-            for t in div:
-                y = _series(result, t, what)
-                ok = np.flatnonzero(np.isfinite(y))
-                if ok.size:
-                    xs.append(ok[-1])
-                    ys.append(min(y[ok[-1]], _TOP))
+        if p.seeds > 1:
+            entry["band"] = ax.fill_between(p.steps, lo, hi, color=col[label], alpha=0.2, lw=0)
+        if p.diverged:
+            xs, ys = zip(*p.diverged, strict=True)
             (entry["diverged"],) = ax.plot(
-                xs, ys, "x", ms=10, mew=2, color=col[label], linestyle="none",
-                label=f"{label}: diverged at step {div[0].diverged_at}",
+                xs, np.minimum(ys, _TOP), "x", ms=10, mew=2, color=col[label], linestyle="none",
+                label=f"{label}: diverged at step {p.diverged_at}",
             )  # fmt: skip
-        positive &= bool(np.all(np.nan_to_num(Y, nan=1.0) > 0))
+        positive &= p.all_positive
         out[label] = entry
     if positive:
         ax.set_yscale("log")
