@@ -441,18 +441,13 @@ def _heldout(problem: Problem, x: np.ndarray) -> dict[str, np.ndarray]:
     """Held-out metrics where the problem provides them (ML tasks)."""
     out = {}
     for attr, col in (
-        ("heldout_loss", "heldout_loss"),
         ("test_loss", "heldout_loss"),
-        ("heldout_accuracy", "heldout_accuracy"),
         ("test_accuracy", "heldout_accuracy"),
         ("accuracy", "accuracy"),
     ):
         fn = getattr(problem, attr, None)
-        if callable(fn) and col not in out:
-            try:
-                out[col] = np.asarray(fn(x), dtype=float)
-            except TypeError:
-                continue
+        if callable(fn):  # a problem whose metric fails should fail loudly, not vanish
+            out[col] = np.asarray(fn(x), dtype=float)
     return out
 
 
