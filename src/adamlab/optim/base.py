@@ -343,9 +343,9 @@ class Optimizer:
         """
         values: dict[str, Any] = {}
         for name, valid in self.dynamic.items():
-            if name in ("beta1", "beta2"):
+            if name == "beta1":  # the pair, checked once (beta2 shares its range)
                 values["betas"] = check_betas(self.betas, valid)  # type: ignore[attr-defined]
-            else:
+            elif name != "beta2":
                 values[name] = check_hyper(name, getattr(self, name), valid)
         for name, valid in self.static.items():
             value = getattr(self, name)
