@@ -97,14 +97,14 @@ def adam_step(opt, group: dict[str, Any], core_opt, params: list[torch.Tensor], 
     plans = opt.__dict__.setdefault("_fused_plans", {})  # (set by CoreOptimizer)
     plan = plans.get(id(group))
     if plan is not None and plan.group is group and has_numba and not (required and plan.rest):
-        rest = plan.try_step(opt, keys, core_opt, params, has_numba, has_triton)
+        rest = plan.try_step(opt, keys, core_opt, params)
         if rest is not None:
             return rest
         del plans[id(group)]
     rest: list[torch.Tensor] = []
     batches: dict[tuple, list] = defaultdict(list)
     for p in params:
-        tensors = _classify(opt, p, keys, core_opt, has_numba, has_triton)
+        tensors = _classify(opt, p, keys, core_opt)
         if tensors is None:
             if required:
                 state = opt.state[p]
@@ -132,7 +132,7 @@ def adam_step(opt, group: dict[str, Any], core_opt, params: list[torch.Tensor], 
     return rest
 
 
-def _classify(opt, p, keys, core_opt, has_numba, has_triton) -> list[torch.Tensor] | None:
+def _classify(opt, p, keys, core_opt) -> list[torch.Tensor] | None:
     """Create ``p``'s state where it lacks some; return [p, g, *state tensors] if the kernels
     can take ``p`` this step, else None."""
     state = opt.state[p]
@@ -140,23 +140,10 @@ def _classify(opt, p, keys, core_opt, has_numba, has_triton) -> list[torch.Tenso
         opt._init_state(p, core_opt)
     elif any(k not in state for k in keys):
         opt._fill_slots(p, state, core_opt)
-    g = p.grad
-    tensors = [p, g, *(state[k] for k in keys)]
-    # the common case, checked cheaply; anything else asks why_not_fused for the reason
-    dt, cpu = p.dtype, p.is_cpu
-    if not (
-        dt in _KIND and (has_numba if cpu else p.is_cuda and has_triton) and g.layout == _STRIDED
-    ):
-        return None
-    for t in tensors:
-        if (
-            t.dtype != dt
-            or t.is_cpu != cpu
-            or not t.is_contiguous()
-            or type(t.data) is not torch.Tensor  # DTensor (FSDP2) and other wrappers
-        ):
-            return None
-    return tensors
+    tensors = [p, p.grad, *(state[k] for k in keys)]
+    # one predicate decides, and explains a refusal (fused=True): why_not_fused. It runs on a
+    # group's first step and after changes only; steady-state steps reuse the _Plan.
+    return tensors if why_not_fused(p, tensors[2:]) is None else None
 
 
 _STRIDED = torch.strided
@@ -229,7 +216,7 @@ class _Plan:
             start += n
         return plan
 
-    def try_step(self, opt, keys, core_opt, params, has_numba, has_triton):
+    def try_step(self, opt, keys, core_opt, params):
         """Run the step from the plan and return the parameters left to the reference path,
         or None (nothing done) if the plan no longer holds."""
         if opt.state is not self.state or keys != self.keys or list(map(id, params)) != self.ids:
@@ -260,7 +247,7 @@ class _Plan:
         except KeyError:
             return None
         for p in self.rest:  # still not fusable? (and its state created, as the full path does)
-            if _classify(opt, p, keys, core_opt, has_numba, has_triton) is not None:
+            if _classify(opt, p, keys, core_opt) is not None:
                 return None
         g_ptrs = list(map(_data_ptr, grads))
         t_old = _numba_kernels().bump_steps(self.step_addrs, self.step_dtype)
