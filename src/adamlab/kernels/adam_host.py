@@ -7,6 +7,7 @@ then rounded once to the kernel's compute dtype.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -70,7 +71,7 @@ def adam_scalars(
     sc[S_B1], sc[S_1MB1], sc[S_B2], sc[S_1MB2] = beta1, 1 - beta1, beta2, 1 - beta2
     sc[S_C1], sc[S_C2], sc[S_LR], sc[S_EPS] = c1, c2, lr, eps
     sc[S_WD], sc[S_DECAY] = weight_decay, 1 - lr * weight_decay
-    sc[S_ALPHA], sc[S_EPS_ROOT] = lr * c2**0.5 / c1, eps_root
+    sc[S_ALPHA], sc[S_EPS_ROOT] = lr * math.sqrt(c2) / c1, eps_root
     return np.array(sc, dtype=dtype)
 
 

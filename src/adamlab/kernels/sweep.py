@@ -12,7 +12,9 @@ The arithmetic is the reference's, operation for operation, so results agree wit
   r = y − x·x; ∂x = (−4b)·x·r − 2(a − x); ∂y = (2b)·r;  loss = b·(r·r) + (a − x)²;
 * m ← β₁m + (1 − β₁)g;  v ← β₂v + ((1 − β₂)g)g;  (no fused multiply-add: numba does
   not contract without ``fastmath``);
-* βᵗ as NumPy computes ``beta ** t`` for an array: ``β·β`` at t = 2, libm ``pow`` otherwise;
+* βᵗ correctly rounded, with the core's double-double product and rounding rule
+  (:mod:`adamlab.optim.powers`); where that rule cannot decide (about t·2⁻⁴² of the cases) the
+  configuration is flagged (``exact`` False) and rerun on the reference path;
 * x ← x − (α·m̂)/(√v̂ + ε) with m̂ = m/(1 − β₁ᵗ), v̂ = v/(1 − β₂ᵗ) (or /1 without correction).
 """
 
@@ -24,12 +26,14 @@ from typing import Any
 
 import numpy as np
 
+from ..optim import powers
+
 try:
     import numba
 except ImportError:  # pragma: no cover - numba is the "fast" extra
     numba = None
 
-__all__ = ["adam_rosenbrock", "available", "run_columns", "run_records", "supports"]
+__all__ = ["adam_rosenbrock", "available", "run_columns", "supports"]
 
 
 def available() -> bool:
@@ -37,105 +41,44 @@ def available() -> bool:
     return numba is not None
 
 
-_SPLIT = 134217729.0  # 2**27 + 1: Dekker's splitting constant
-_TINY = 2.0**-56  # below this, 1 - β**t rounds to 1.0 whatever the last bits of β**t
-#: half-width (in ULP) of the band around a rounding midpoint where libm pow is called: glibc's
-#: pow errs by at most ~0.511 ULP (exp) + |y·log x|·1.5·2⁻⁶⁸·2⁵³ ULP (log), i.e. ≤ 0.513 ULP
-#: for the βᵗ ≥ 2⁻⁵⁶ that matter (|t·log β| ≤ 39): outside ±0.013 ULP of a midpoint it rounds
-#: correctly. 1/32 leaves a margin of 2.4.
-_BAND = 1.0 / 32
-
-
-def _dd_mul(ph, pl, b, bh, bl):
-    """(ph + pl)·b in double-double (Dekker's exact product; ``bh + bl`` is b split)."""
-    p = ph * b
-    c = _SPLIT * ph
-    ah = c - (c - ph)
-    al = ph - ah
-    e = ((ah * bh - p) + ah * bl + al * bh) + al * bl
-    lo = e + pl * b
-    s = p + lo
-    return s, lo - (s - p)
-
-
-def _pow_as_numpy(ph, pl, b, t):
-    """β**t exactly as NumPy computes it for an array, from the double-double βᵗ ≈ ph + pl.
-
-    NumPy squares at t = 2 and calls libm ``pow`` otherwise. glibc's pow is within ~0.513 ULP
-    of the true βᵗ here (see ``_BAND``), so it returns the correctly rounded value unless βᵗ
-    lies within 0.013 ULP of a rounding midpoint. ph is the correctly rounded βᵗ (the
-    double-double error is ~t·2⁻¹⁰⁴); only when pl puts βᵗ within 1/32 ULP of a midpoint (or
-    ph is a power of two) do we call pow itself — about one step in sixteen — so the result
-    is pow's, bit for bit, at a fraction of the cost. Below 2⁻⁵⁶ only 1 − βᵗ = 1.0 matters, which ph gives.
-    (Scalar reference of the vectorised :func:`_corrections`.)
-    """
-    if t == 1:
-        return b
-    if t == 2:
-        return b * b
-    if ph < _TINY:
-        return ph
-    m, e = math.frexp(ph)
-    u = math.ldexp(1.0, e - 53)
-    if m == 0.5 or abs(abs(pl) - 0.5 * u) < _BAND * u:
-        return math.pow(b, float(t))
-    return ph
-
-
 _EXP_FIELD = np.uint64(0x7FF << 52)
 _MANT = np.uint64((1 << 52) - 1)
-_SCALE_BITS = np.uint64(2098 << 52)  # biased exponent of 1/ulp(ph) is 2098 - e (e: ph's)
-_ULP_BITS = np.uint64(52 << 52)  # biased exponent of ulp(ph) is e - 52
+_ULP_BITS = np.uint64(52 << 52)  # biased exponent of ulp(ph) is that of ph minus 52
+_TINY = 2.0**-55  # below, 1 − βᵗ rounds to 1.0 whatever the last bits of βᵗ
 
 
-def _corrections(C, Ph, Pl, b, bh, bl, t, scale, ulp):
-    """C ← 1 − β**t for a block, advancing the double-double powers Ph + Pl by one step.
+def _corrections(C, Ph, Pl, b, t, scale, U, sure):
+    """C ← 1 − βᵗ for a block, with βᵗ correctly rounded as :func:`adamlab.optim.powers.power`
+    gives it; Ph + Pl (a double-double βᵗ⁻¹) advances by one step.
 
-    The same rule as :func:`_pow_as_numpy`, written so that the common path vectorises
-    (AVX2: the exponent and ULP come from masks and subtractions of the bits, no shifts):
-    a first pass computes C = 1 − ph and flags the hard cases, a second calls pow for
-    those only. A hard case whose possible pow results — ph or a neighbour, pow being
-    within 0.513 ULP of βᵗ and ph within 0.5 ULP — all give the same 1 − β**t needs no
-    pow: for βᵗ < 1/8 the subtraction rounds away the last bits of βᵗ almost always.
+    The same product (``powers.dd_mul``) and the same rule as the core: Ph is the correctly
+    rounded βᵗ unless Pl puts βᵗ within the error bound of a rounding midpoint (half an ulp,
+    a quarter below a power of two). There ``sure`` is cleared and the caller reruns that
+    configuration on the reference path (about t·2⁻⁴² of the cases). Below 2⁻⁵⁵ the last bits
+    of βᵗ no longer matter: 1 − βᵗ is 1.0. Written so that the loops vectorise (the ULP comes
+    from the exponent bits, through the scratch array ``U``).
     """
     n = C.shape[0]
     for i in range(n):
-        Ph[i], Pl[i] = _dd_mul(Ph[i], Pl[i], b[i], bh[i], bl[i])
-    if t == 1:
-        for i in range(n):
-            C[i] = 1.0 - b[i]
-        return
-    if t == 2:
-        for i in range(n):
-            C[i] = 1.0 - b[i] * b[i]
-        return
+        Ph[i], Pl[i] = _dd_mul(Ph[i], Pl[i], b[i], 0.0)
+    err = _margin(t) * scale
     bits = Ph.view(np.uint64)
-    sbits = scale.view(np.uint64)
-    ubits = ulp.view(np.uint64)
-    for i in range(n):  # scale = 1/ulp(ph) = 2^(52 - E), ulp(ph) = 2^(E - 52)
-        e = bits[i] & _EXP_FIELD
-        sbits[i] = _SCALE_BITS - e
-        ubits[i] = e - _ULP_BITS  # ph >= 2^-56 wherever it is used: a normal number
-    hard = 0
+    ubits = U.view(np.uint64)
+    for i in range(n):  # ulp(ph) = 2^(E − 52); garbage below 2^-969, where it is not used
+        ubits[i] = (bits[i] & _EXP_FIELD) - _ULP_BITS
     for i in range(n):
         ph = Ph[i]
-        c = 1.0 - ph
-        C[i] = c
-        pow2 = (bits[i] & _MANT) == 0  # ph = 2^E: the ULP below is half the one above
-        near = abs(abs(Pl[i]) * scale[i] - 0.5) < _BAND
-        u = ulp[i]
-        up = 1.0 - (ph + u)
-        down = 1.0 - (ph - (0.5 * u if pow2 else u))
-        h = (ph >= _TINY) & (near | pow2) & ((up != c) | (down != c))
-        scale[i] = 1.0 if h else 0.0
-        hard += h
-    if hard:
-        for i in range(n):
-            if scale[i] != 0.0:
-                C[i] = 1.0 - math.pow(b[i], float(t))
+        pl = Pl[i]
+        C[i] = 1.0 - ph
+        u = U[i]
+        below = 0.25 * u if (bits[i] & _MANT) == 0 else 0.5 * u
+        e = err * ph
+        ok = (ph < _TINY) | ((pl < 0.5 * u - e) & (pl > e - below))
+        sure[i] = sure[i] & ok
 
 
-def _chunk(x0, lr, b1, b2, eps, steps, bc1, bc2, a, bb, target, f_star, track, out, stats):
+def _chunk(x0, lr, b1, b2, eps, steps, bc1, bc2, a, bb, target, f_star, track, scale, out,
+           stats, sure):  # fmt: skip
     """All steps for one block of configurations; the inner loops over the block vectorise."""
     n = lr.shape[0]
     X = np.full(n, x0[0])
@@ -150,26 +93,16 @@ def _chunk(x0, lr, b1, b2, eps, steps, bc1, bc2, a, bb, target, f_star, track, o
     P2l = np.zeros(n)
     C1 = np.ones(n)
     C2 = np.ones(n)
-    B1h = np.empty(n)
-    B1l = np.empty(n)
-    B2h = np.empty(n)
-    B2l = np.empty(n)
     O1 = np.empty(n)
     O2 = np.empty(n)
-    scale = np.empty(n)
-    ulp = np.empty(n)
+    U = np.empty(n)
     best = np.empty(n)
     hit = np.full(n, np.nan)
     dead = np.full(n, np.nan)
     m4b = -4.0 * bb
     two_b = 2.0 * bb
     for i in range(n):
-        c = _SPLIT * b1[i]
-        B1h[i] = c - (c - b1[i])
-        B1l[i] = b1[i] - B1h[i]
-        c = _SPLIT * b2[i]
-        B2h[i] = c - (c - b2[i])
-        B2l[i] = b2[i] - B2h[i]
+        sure[i] = True
         O1[i] = 1.0 - b1[i]
         O2[i] = 1.0 - b2[i]
         r = Y[i] - X[i] * X[i]
@@ -178,9 +111,9 @@ def _chunk(x0, lr, b1, b2, eps, steps, bc1, bc2, a, bb, target, f_star, track, o
             hit[i] = 0.0
     for t in range(1, steps + 1):
         if bc1:
-            _corrections(C1, P1h, P1l, b1, B1h, B1l, t, scale, ulp)
+            _corrections(C1, P1h, P1l, b1, t, scale, U, sure)
         if bc2:
-            _corrections(C2, P2h, P2l, b2, B2h, B2l, t, scale, ulp)
+            _corrections(C2, P2h, P2l, b2, t, scale, U, sure)
         if track and t > 1:
             # track the loss at x_{t-1} here: it shares r = y − x² and a − x with the
             # gradient (selects, no branches: the loop still vectorises)
@@ -250,46 +183,51 @@ def _chunk(x0, lr, b1, b2, eps, steps, bc1, bc2, a, bb, target, f_star, track, o
 _BLOCK = 256  # configurations per block: ~20 arrays of 2 KiB stay in L1
 
 
-def _adam_rosenbrock(x0, lr, b1, b2, eps, steps, bc1, bc2, a, bb, target, f_star, track):
+def _adam_rosenbrock(x0, lr, b1, b2, eps, steps, bc1, bc2, a, bb, target, f_star, track, scale):
     K = lr.shape[0]
     out = np.empty((K, 2))
     stats = np.empty((K, 4))
+    sure = np.empty(K, dtype=np.bool_)
     nblocks = (K + _BLOCK - 1) // _BLOCK
     for j in numba.prange(nblocks):
         s = j * _BLOCK
         e = min(K, s + _BLOCK)
         _chunk(
             x0, lr[s:e], b1[s:e], b2[s:e], eps[s:e], steps, bc1, bc2, a, bb, target, f_star,
-            track, out[s:e], stats[s:e],
+            track, scale, out[s:e], stats[s:e], sure[s:e],
         )  # fmt: skip
-    return out, stats
+    return out, stats, sure
 
 
-def _powers(b, steps):
-    """β**t for t = 1..steps as NumPy gives it (for tests): shape (len(b), steps)."""
+def _bias_factors(b, steps, scale):
+    """1 − βᵗ for t = 1..steps as the kernel computes it, and whether each was certain (for
+    the tests): shapes (len(b), steps)."""
     K = b.shape[0]
-    out = np.empty((K, steps))
+    C = np.empty((K, steps))
+    certain = np.empty((K, steps), dtype=np.bool_)
     for k in numba.prange(K):
-        B = b[k]
-        c = _SPLIT * B
-        bh = c - (c - B)
-        bl = B - bh
-        ph = 1.0
-        pl = 0.0
+        c = np.ones(1)
+        ph = np.ones(1)
+        pl = np.zeros(1)
+        u = np.empty(1)
+        ok = np.ones(1, dtype=np.bool_)
+        bk = b[k : k + 1]
         for t in range(1, steps + 1):
-            ph, pl = _dd_mul(ph, pl, B, bh, bl)
-            out[k, t - 1] = _pow_as_numpy(ph, pl, B, t)
-    return out
+            ok[0] = True
+            _corrections(c, ph, pl, bk, t, scale, u, ok)
+            C[k, t - 1] = c[0]
+            certain[k, t - 1] = ok[0]
+    return C, certain
 
 
 if numba is not None:
     _jit = numba.njit(inline="always", cache=True, error_model="numpy")
-    _dd_mul = _jit(_dd_mul)
-    _pow_as_numpy = _jit(_pow_as_numpy)
+    _dd_mul = _jit(powers.dd_mul)
+    _margin = _jit(powers.margin)
     _corrections = numba.njit(cache=True, error_model="numpy")(_corrections)
     _chunk = numba.njit(cache=True, error_model="numpy")(_chunk)
     _kernel = numba.njit(parallel=True, cache=True, error_model="numpy")(_adam_rosenbrock)
-    _powers = numba.njit(parallel=True, cache=True, error_model="numpy")(_powers)
+    _bias_factors = numba.njit(parallel=True, cache=True, error_model="numpy")(_bias_factors)
 else:  # pragma: no cover
     _kernel = None
 
@@ -308,6 +246,7 @@ def adam_rosenbrock(
     target: float | None = None,
     f_star: float = 0.0,
     track: bool = True,
+    _margin_scale: float = 1.0,
 ) -> dict[str, np.ndarray]:
     """Run K Adam configurations on 2-D Rosenbrock for ``steps`` steps in one fused kernel.
 
@@ -315,6 +254,10 @@ def adam_rosenbrock(
     Returns ``x`` (K, 2) and, with ``track``, per configuration ``final_loss``, ``best_loss``,
     ``steps_to_target`` (first t with loss − f* ≤ target, NaN if never) and ``diverged_at``
     (first t with a non-finite loss). ``track=False`` skips the per-step loss (pure speed).
+    ``exact`` (K,) is False for a configuration whose βᵗ the kernel could not round with
+    certainty at some step (about t·2⁻⁴² of the cases): its results are not the reference's, and
+    the caller must rerun it on the reference path. ``_margin_scale`` widens the error bound
+    (tests use it to force that path).
     """
     if _kernel is None:  # pragma: no cover
         raise ImportError("adamlab.kernels.sweep needs numba (pip install 'adamlab[fast]')")
@@ -332,11 +275,11 @@ def adam_rosenbrock(
     if x0.shape != (2,):
         raise ValueError(f"x0 must have shape (2,), got {x0.shape}")
     tgt = -math.inf if target is None else float(target)
-    x, stats = _kernel(
+    x, stats, sure = _kernel(
         x0, lr, beta1, beta2, eps, int(steps), bias_correction[0], bias_correction[1],
-        float(a), float(b), tgt, float(f_star), bool(track),
+        float(a), float(b), tgt, float(f_star), bool(track), float(_margin_scale),
     )  # fmt: skip
-    out = {"x": x, "final_loss": stats[:, 0]}
+    out = {"x": x, "final_loss": stats[:, 0], "exact": sure}
     if track:
         out.update(best_loss=stats[:, 1], steps_to_target=stats[:, 2], diverged_at=stats[:, 3])
     return out
@@ -376,7 +319,8 @@ def run_columns(
     holds each hyperparameter as a float or a (K, 1) array (see :func:`supports`).
 
     ``final_loss``, ``best_loss``, ``gap``, ``steps_to_target``, ``diverged_at``, ``loss0``
-    (float64, shape (K,)), ``diverged`` (bool) and ``final_x`` (K, 2)."""
+    (float64, shape (K,)), ``diverged`` (bool), ``final_x`` (K, 2) and ``exact`` (bool: False
+    where the caller must rerun the configuration on the reference path)."""
     hyper = [np.ravel(np.asarray(v, dtype=np.float64)) for v in (opt.lr, *opt.betas, opt.eps)]
     K = max(h.size for h in hyper)
     lr, b1, b2, eps = (np.broadcast_to(h, (K,)) for h in hyper)
@@ -396,22 +340,5 @@ def run_columns(
         "final_loss": final, "best_loss": res["best_loss"], "gap": gap,
         "steps_to_target": res["steps_to_target"], "diverged_at": res["diverged_at"],
         "diverged": diverged, "loss0": np.full(K, f0), "final_x": res["x"],
+        "exact": res["exact"],
     }  # fmt: skip
-
-
-def run_records(
-    opt: Any, problem: Any, *, steps: int, target: float | None, start: Any = None
-) -> list[dict[str, Any]]:
-    """The sweep engine's records for one group of K configurations: ``opt`` holds each
-    hyperparameter as a float or a (K, 1) array (see :func:`supports`)."""
-    cols = run_columns(opt, problem, steps=steps, target=target, start=start)
-    names = ("final_loss", "best_loss", "gap", "steps_to_target", "diverged_at", "diverged")
-    values = zip(*(cols[k].tolist() for k in names), strict=True)
-    f0 = float(cols["loss0"][0]) if len(cols["loss0"]) else math.nan
-    out = []
-    for vals, xk in zip(values, cols["final_x"].tolist(), strict=True):
-        rec = dict(zip(names, vals, strict=True))
-        rec["loss0"] = f0
-        rec["final_x"] = xk
-        out.append(rec)
-    return out

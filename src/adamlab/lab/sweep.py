@@ -821,7 +821,7 @@ def sweep(
         n_keys = sum(len(k) for k in row_keys)
         if len(set(itertools.chain.from_iterable(row_keys))) == n_keys:
             columns = _numba_columns(
-                configs, names, all_groups, group_opts, plist, useeds, row_keys, opt_name,
+                cls, configs, names, all_groups, group_opts, plist, useeds, row_keys, opt_name,
                 steps=steps, target=target, start=start, progress=progress,
             )  # fmt: skip
             table = pd.DataFrame(columns)
@@ -871,8 +871,8 @@ def sweep(
                         o = group_opts[sig] if len(todo) == len(cids) else None
                         batch = [configs[cid] for cid in todo]
                         recs = _run_numba(
-                            o or _group_optimizer(cls, batch), p, steps=steps, target=target,
-                            start=start,
+                            cls, o or _group_optimizer(cls, batch), batch, p, steps=steps,
+                            seed=s, target=target, start=start,
                         )  # fmt: skip
                     else:  # in chunks that keep (K, dim) arrays small; rows are independent
                         size = max(1, _VECTOR_BUDGET // p.dim)
@@ -1073,10 +1073,42 @@ def _numba_supports(opt: Optimizer, problem: Problem) -> bool:
     return ks.supports(opt)
 
 
-def _run_numba(opt: Optimizer, problem, *, steps, target, start) -> list[dict[str, Any]]:
+def _kernel_columns(
+    cls: type[Optimizer], opt: Optimizer, configs: Sequence[Mapping[str, Any]], problem: Problem,
+    *, steps: int, seed: int, target: float | None, start: Any,
+) -> dict[str, np.ndarray]:  # fmt: skip
+    """The kernel's columns for one group; the rare configurations whose βᵗ the kernel could
+    not round with certainty (``exact`` False) are rerun here on the reference path."""
     from ..kernels import sweep as ks
 
-    return ks.run_records(opt, problem, steps=steps, target=target, start=start)
+    res = ks.run_columns(opt, problem, steps=steps, target=target, start=start)
+    exact = res.pop("exact")
+    redo = np.flatnonzero(~exact)
+    if redo.size:
+        recs = _run_batch(
+            cls, [configs[i] for i in redo], problem, steps=steps, seed=seed, target=target,
+            start=start,
+        )  # fmt: skip
+        for i, rec in zip(redo, recs, strict=True):
+            for k, col in res.items():
+                col[i] = rec[k]
+    return res
+
+
+def _run_numba(cls, opt, configs, problem, *, steps, seed, target, start) -> list[dict[str, Any]]:
+    """The kernel's results for one group as records (dicts), as ``_run_batch`` returns them."""
+    cols = _kernel_columns(
+        cls, opt, configs, problem, steps=steps, seed=seed, target=target, start=start
+    )
+    names = ("final_loss", "best_loss", "gap", "steps_to_target", "diverged_at", "diverged")
+    values = zip(*(cols[k].tolist() for k in names), strict=True)
+    out = []
+    for vals, f0, xk in zip(values, cols["loss0"].tolist(), cols["final_x"].tolist(), strict=True):
+        rec = dict(zip(names, vals, strict=True))
+        rec["loss0"] = f0
+        rec["final_x"] = xk
+        out.append(rec)
+    return out
 
 
 def _pick_engine(engine: str, p: Problem, group_opts: Mapping[str, Optimizer]) -> str:
@@ -1121,7 +1153,7 @@ def _table_column(values: list[Any], name: str) -> Any:
 
 
 def _numba_columns(
-    configs, names, all_groups, group_opts, plist, seeds, row_keys, opt_name,
+    cls, configs, names, all_groups, group_opts, plist, seeds, row_keys, opt_name,
     *, steps, target, start, progress,
 ) -> dict[str, Any]:  # fmt: skip
     """The sweep table's columns, every problem on the numba kernel (no record store).
@@ -1130,8 +1162,6 @@ def _numba_columns(
     per-record path builds from its dicts. The kernel is deterministic and the problem not
     stochastic, so each group runs once and its results fill the rows of every seed.
     """
-    from ..kernels import sweep as ks
-
     K, S = len(configs), len(seeds)
     n = K * S
     metrics: dict[str, list[np.ndarray]] = {}
@@ -1140,7 +1170,10 @@ def _numba_columns(
         bar = _bar(n, f"sweep {opt_name} on {_problem_id(p)}", progress)
         try:
             for sig, cids in all_groups.items():
-                res = ks.run_columns(group_opts[sig], p, steps=steps, target=target, start=start)
+                res = _kernel_columns(
+                    cls, group_opts[sig], [configs[c] for c in cids], p, steps=steps,
+                    seed=seeds[0], target=target, start=start,
+                )  # fmt: skip
                 if not cols:
                     cols = {k: np.empty((n, *v.shape[1:]), v.dtype) for k, v in res.items()}
                 rows = np.asarray(cids) * S

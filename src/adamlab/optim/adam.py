@@ -33,6 +33,7 @@ from .base import (
     init_fields,
     power,
     signed_and_decayed,
+    sqrt,
 )
 
 EpsPlacement = Literal["after_correction", "before_correction"]
@@ -164,7 +165,7 @@ class Adam(Optimizer):
             m_hat = m / c1
             x = x - lr * m_hat / (xp.sqrt(v_hat + self.eps_root) + eps)
         else:  # §2: αₜ = α·√(1 − β₂ᵗ)/(1 − β₁ᵗ), ε̂ added to the uncorrected √vₜ
-            alpha_t = lr * c2**0.5 / c1
+            alpha_t = lr * sqrt(c2) / c1
             x = x - alpha_t * m / (xp.sqrt(v + self.eps_root) + eps)
         return x, new
 
@@ -180,7 +181,7 @@ class Adam(Optimizer):
         if self.eps_placement == "after_correction":
             effective_lr = h.lr / (xp.sqrt(v_hat + self.eps_root) + h.eps)
         else:
-            effective_lr = h.lr * c2**0.5 / (xp.sqrt(v_hat * c2 + self.eps_root) + h.eps)
+            effective_lr = h.lr * sqrt(c2) / (xp.sqrt(v_hat * c2 + self.eps_root) + h.eps)
         return {"m_hat": s.m / c1, "v_hat": v_hat, "effective_lr": effective_lr}
 
 

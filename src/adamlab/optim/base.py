@@ -32,6 +32,8 @@ from typing import Any, ClassVar, Literal, NamedTuple
 import array_api_compat
 import numpy as np
 
+from .powers import power
+
 Params = Any  # an array, or a (nested) list / tuple / dict of arrays
 Hyper = Any  # float, a schedule (callable of t), or an array broadcasting against params
 NonFinitePolicy = Literal["raise", "skip", "propagate"]
@@ -565,15 +567,12 @@ class Optimizer:
         return [{name: per_slot[name][i] for name in per_slot} for i in range(_count(treedef))]
 
 
-def power(b: Any, t: int) -> Any:
-    """βᵗ with the same bits for a float β and for an array of them.
-
-    NumPy computes ``array ** 2`` as ``array * array`` (correctly rounded), while Python's
-    ``float ** 2`` calls libm's ``pow``, which differs in the last bit for about 0.1 % of β.
-    Squaring explicitly at t = 2 makes a configuration run alone and its row in a vectorised
-    sweep agree bit for bit; every other t goes through ``pow`` on both sides.
-    """
-    return b * b if t == 2 else b**t
+def sqrt(v: Any) -> Any:
+    """√v, correctly rounded, for a float or an array (never ``v ** 0.5``, which is libm's
+    ``pow`` for a float and NumPy's ``sqrt`` for an array: not always the same bits)."""
+    if isinstance(v, (float, int)):
+        return math.sqrt(v)
+    return namespace(v).sqrt(v)
 
 
 def bias_factors(t: int, h: Hypers) -> dict[str, Any]:

@@ -7,9 +7,11 @@ Reference:
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from typing import Any, ClassVar, NamedTuple
 
+from .. import _exact
 from .base import (
     NONNEG,
     UNIT,
@@ -23,6 +25,14 @@ from .base import (
     power,
     signed_and_decayed,
 )
+
+_LN_096 = float(_exact.log(0.96))
+
+
+@functools.lru_cache(maxsize=4096)
+def _decay_096(x: float) -> float:
+    """0.96ˣ for x ≥ 0 (x = ∞ gives 0: optax's constant-μ NAdam)."""
+    return float(_exact.exp(x * _LN_096)) if x != math.inf else 0.0
 
 
 class NAdamState(NamedTuple):
@@ -73,8 +83,12 @@ class NAdam(Optimizer):
     nonfinite: NonFinitePolicy = "raise"
 
     def mu(self, t: int, h: Hypers) -> Any:
-        """Dozat's momentum schedule μₜ = β₁·(1 − ½·0.96^(t·ψ))."""
-        return h.beta1 * (1 - 0.5 * 0.96 ** (t * self.momentum_decay))
+        """Dozat's momentum schedule μₜ = β₁·(1 − ½·0.96^(t·ψ)).
+
+        0.96^(tψ) = exp(tψ·ln 0.96) with adamlab's own ``exp`` (the same bits on every
+        machine; libm's ``pow`` need not be), cached per step.
+        """
+        return h.beta1 * (1 - 0.5 * _decay_096(t * self.momentum_decay))
 
     def scalars_init(self) -> dict[str, Any]:
         return {"mu_product": 1.0}

@@ -22,6 +22,7 @@ from .base import (
     bias_factors,
     power,
     signed_and_decayed,
+    sqrt,
 )
 
 
@@ -86,13 +87,13 @@ class RAdam(Optimizer):
                 return False, 1.0
         else:  # keep the unselected entries finite: r = 1 where ρₜ ≤ 5
             rho_t = xp.where(tractable, rho_t, rho_inf)
-        r = ((rho_t - 4) * (rho_t - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * rho_t)) ** 0.5
+        r = sqrt((rho_t - 4) * (rho_t - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * rho_t))
         return tractable, r
 
     def _adaptive_lr(self, xp: Any, v: Any, t: int, h: Hypers) -> Any:
         c2 = 1 - power(h.beta2, t)
         if self.eps_placement == "before_correction":
-            return c2**0.5 / (xp.sqrt(v) + h.eps)
+            return sqrt(c2) / (xp.sqrt(v) + h.eps)
         return 1 / (xp.sqrt(v / c2) + h.eps)
 
     def update_leaf(self, xp: Any, x: Any, g: Any, s: Hypers, t: int, h: Hypers):

@@ -11,7 +11,9 @@ from __future__ import annotations
 import dataclasses
 import math
 
+from .. import _exact
 from .base import NONNEG, Range, check_value
+from .powers import power
 
 __all__ = ["constant", "cosine", "exponential_decay", "inverse_sqrt", "linear_warmup", "step_decay"]
 
@@ -58,7 +60,7 @@ class step_decay(Schedule):  # noqa: N801
         object.__setattr__(self, "gamma", check_value("gamma", self.gamma, Range(0.0, 1.0)))
 
     def __call__(self, t: int) -> float:
-        return self.init * self.gamma ** ((t - 1) // self.step_size)
+        return self.init * power(self.gamma, (t - 1) // self.step_size)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -73,7 +75,7 @@ class exponential_decay(Schedule):  # noqa: N801
         object.__setattr__(self, "gamma", check_value("gamma", self.gamma, Range(0.0, 1.0)))
 
     def __call__(self, t: int) -> float:
-        return self.init * self.gamma ** (t - 1)
+        return self.init * power(self.gamma, t - 1)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -119,7 +121,9 @@ class cosine(Schedule):  # noqa: N801
         if t <= self.warmup_steps:
             return self.init * t / self.warmup_steps
         progress = min(1.0, (t - self.warmup_steps) / (self.total_steps - self.warmup_steps))
-        return self.final + 0.5 * (self.init - self.final) * (1 + math.cos(math.pi * progress))
+        return self.final + 0.5 * (self.init - self.final) * (
+            1 + float(_exact.cos(math.pi * progress))
+        )
 
 
 @dataclasses.dataclass(frozen=True)
