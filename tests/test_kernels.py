@@ -37,6 +37,7 @@ def nb():
 # -- float16 / bfloat16 bit conversions ----------------------------------------------------------
 
 
+@pytest.mark.exact
 def test_float16_to_float32_is_exact_for_every_half(nb):
     h = np.arange(2**16, dtype=np.uint16)
     ref = h.view(np.float16).astype(np.float32)
@@ -59,6 +60,7 @@ def _awkward_floats():
     return x
 
 
+@pytest.mark.exact
 def test_float32_to_float16_rounds_like_numpy(nb):
     x = _awkward_floats()
     with np.errstate(over="ignore"):
@@ -68,6 +70,7 @@ def test_float32_to_float16_rounds_like_numpy(nb):
     assert np.isnan(nan).all()
 
 
+@pytest.mark.exact
 def test_float32_to_bfloat16_rounds_like_torch(nb):
     x = _awkward_floats()
     x = np.concatenate([x, np.array([np.nan, -np.nan], np.float32)])
@@ -109,6 +112,7 @@ def _kernel_args(opt, t, dtype):
     return (opt.hypers(t), *adam_host.adam_step_args(opt, t, dtype))
 
 
+@pytest.mark.exact
 @pytest.mark.parametrize("seed", range(60))
 def test_numba_kernel_equals_reference_bit_for_bit(nb, seed):
     rng = np.random.default_rng(seed)
@@ -134,6 +138,7 @@ def test_numba_kernel_equals_reference_bit_for_bit(nb, seed):
         np.testing.assert_array_equal(wk, s_ref["v_max"])
 
 
+@pytest.mark.exact
 def test_many_tensors_one_launch_crosses_chunk_boundaries(nb):
     """Sizes around the chunk size, in one call: every element updated exactly once."""
     rng = np.random.default_rng(1)

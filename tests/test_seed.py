@@ -4,9 +4,12 @@ import itertools
 import math
 
 import numpy as np
+import pytest
 from oracles import seed_lesson
 
 import adamlab
+
+pytestmark = pytest.mark.exact
 
 
 def run(opt, steps=50):

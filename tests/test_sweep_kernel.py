@@ -13,6 +13,8 @@ from adamlab.lab.sweep import LogUniform, OneMinusLogUniform, grid, sample, swee
 from adamlab.optim.powers import power
 from adamlab.problems.analytic import Rosenbrock
 
+pytestmark = pytest.mark.exact
+
 
 def reference(lr, b1, b2, eps, steps, bias_correction=True, x0=(-1.2, 1.0)):
     """adamlab.Adam stepping (K, 2) parameters with (K, 1) hyperparameter arrays."""
@@ -180,4 +182,6 @@ def test_the_columnar_table_equals_the_per_record_one(tmp_path):
             "adam", configs, problems, steps=40, engine="numba", out=tmp_path / str(i), **kw
         )
         pd.testing.assert_frame_equal(fast, slow, check_exact=True)
+        written = slow.attrs.pop("written")
+        assert list(written) == [str(tmp_path / str(i) / "sweep.parquet")]
         assert {**fast.attrs, "seconds": 0} == {**slow.attrs, "seconds": 0}

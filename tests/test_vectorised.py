@@ -7,6 +7,8 @@ import pytest
 
 import adamlab
 
+pytestmark = pytest.mark.exact
+
 K, D, STEPS = 5, 3, 60
 
 

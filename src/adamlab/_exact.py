@@ -10,8 +10,8 @@ different run. So the built-in problems compute with the functions below instead
   polynomials evaluated by Horner's rule): accurate to about one ulp, identical everywhere;
 * sums and matrix products accumulated in index order (``np.add.accumulate``, or a loop of
   multiply-then-add), never reassociated;
-* :func:`geomspace` for log-spaced grids and :func:`pow10` for log-uniform samples, computed in
-  decimal arithmetic (software, exact to 40 digits) and rounded once to float64.
+* :func:`geomspace` / :func:`logspace` for log-spaced grids and :func:`geom_interp` for
+  log-uniform samples, computed in decimal arithmetic (software, 40 digits) and rounded once.
 
 Element by element these are pure functions of the input's bits, so a configuration alone
 (shape ``(D,)``) and its row in a sweep (``(K, D)``) agree bit for bit, whatever the array
@@ -20,6 +20,7 @@ layout. The constants are derived at import from decimal arithmetic, not typed i
 
 from __future__ import annotations
 
+import functools
 import math
 from decimal import Decimal, localcontext
 from fractions import Fraction
@@ -28,8 +29,22 @@ from typing import Any
 import numpy as np
 
 __all__ = [
-    "cos", "dot", "exp", "expm1", "geomspace", "log", "log1p", "matmul", "norm", "pow10",
-    "sin", "softplus", "sum_", "tanh",
+    "cos",
+    "dot",
+    "exp",
+    "expm1",
+    "geom_interp",
+    "geomspace",
+    "log",
+    "log1p",
+    "log10",
+    "logspace",
+    "matmul",
+    "norm",
+    "sin",
+    "softplus",
+    "sum_",
+    "tanh",
 ]  # fmt: skip
 
 _PREC = 60  # decimal digits for the constants (far beyond float64's 17)
@@ -50,6 +65,7 @@ with localcontext() as _ctx:
     _LN2_HI, _rest = _split(_LN2, 32)
     _LN2_LO = float(_rest)
     _INV_LN2 = float(1 / _LN2)
+    _INV_LN10 = float(1 / Decimal(10).ln())
     # π/2 in three 33-bit pieces (Cody & Waite): k·P1 and k·P2 exact for |k| < 2^20
     _PI = Decimal(
         "3.14159265358979323846264338327950288419716939937510582097494459230781640628620899"
@@ -134,6 +150,11 @@ def log(x: Any) -> Any:
     y = np.where(x == np.inf, np.inf, y)
     y = np.where(x == 0.0, -np.inf, y)
     return _out(np.where((x < 0) | np.isnan(x), np.nan, y))
+
+
+def log10(x: Any) -> Any:
+    """log₁₀ x = ln x · (1/ln 10)."""
+    return _out(_f64(log(x)) * _INV_LN10)
 
 
 def log1p(x: Any) -> Any:
@@ -227,6 +248,47 @@ def norm(x: Any, axis: int = -1) -> Any:
 #: above this many products a matrix product accumulates with a loop instead of materialising
 #: them (same order, same bits; only memory differs)
 _MATERIALISE = 1 << 18
+#: from this many products on, numba's compiled loop (same order, same bits) when installed
+_COMPILED = 1 << 15
+
+
+@functools.cache
+def _compiled_matmul() -> Any:
+    """The same loop as :func:`matmul`, compiled by numba (None without numba).
+
+    No ``fastmath``: LLVM then neither reassociates the sum nor fuses a·b + c into one FMA, so
+    each entry is the same sequence of IEEE operations as the NumPy path (tests compare them).
+    """
+    try:
+        import numba
+    except ImportError:
+        return None
+
+    @numba.njit(cache=True, error_model="numpy")
+    def mm(a, b, out):  # a (Ba, n, k), b (Bb, k, m), out (B, n, m); Ba, Bb ∈ {1, B}
+        n, k = a.shape[1], a.shape[2]
+        m = b.shape[2]
+        for z in range(out.shape[0]):
+            za = z if a.shape[0] > 1 else 0
+            zb = z if b.shape[0] > 1 else 0
+            for i in range(n):
+                a0 = a[za, i, 0]
+                for j in range(m):
+                    out[z, i, j] = a0 * b[zb, 0, j]
+                for q in range(1, k):
+                    aq = a[za, i, q]
+                    for j in range(m):
+                        out[z, i, j] += aq * b[zb, q, j]
+
+    return mm
+
+
+def _batch3(x: np.ndarray, lead: tuple[int, ...]) -> np.ndarray:
+    """x (..., r, c) as a C-contiguous (B, r, c) over the broadcast lead shape, or (1, r, c)."""
+    if math.prod(x.shape[:-2]) == 1:
+        return np.ascontiguousarray(x.reshape(1, *x.shape[-2:]))
+    x = np.broadcast_to(x, (*lead, *x.shape[-2:]))
+    return np.ascontiguousarray(x).reshape(-1, *x.shape[-2:])
 
 
 def matmul(a: Any, b: Any) -> Any:
@@ -234,7 +296,8 @@ def matmul(a: Any, b: Any) -> Any:
 
     Same broadcasting rules as ``np.matmul`` (1-D operands are promoted and squeezed), but
     never BLAS: the result's bits do not depend on the CPU, the BLAS build, the batch shape or
-    the thread count.
+    the thread count. Large products run in a numba loop of the same order when numba is
+    installed.
     """
     a, b = _f64(a), _f64(b)
     va, vb = a.ndim == 1, b.ndim == 1
@@ -245,18 +308,22 @@ def matmul(a: Any, b: Any) -> Any:
     if a.shape[-1] != b.shape[-2]:
         raise ValueError(f"matmul: shapes {a.shape} and {b.shape} do not align")
     n = a.shape[-1]
+    lead = np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
+    size = math.prod(lead) * a.shape[-2] * n * b.shape[-1]
+    compiled = _compiled_matmul() if size >= _COMPILED and n > 0 else None
     if n == 0:
-        out = np.zeros(np.broadcast_shapes((*a.shape[:-1], 1), (*b.shape[:-2], 1, b.shape[-1])))
+        out = np.zeros((*lead, a.shape[-2], b.shape[-1]))
+    elif compiled is not None:
+        out = np.empty((math.prod(lead), a.shape[-2], b.shape[-1]))
+        compiled(_batch3(a, lead), _batch3(b, lead), out)
+        out = out.reshape(*lead, a.shape[-2], b.shape[-1])
+    elif size <= _MATERIALISE:  # one product array, one sequential accumulate over k
+        prods = a[..., :, :, None] * b[..., None, :, :]
+        out = np.add.accumulate(prods, axis=-2)[..., -1, :]
     else:
-        lead = np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
-        size = math.prod(lead) * a.shape[-2] * n * b.shape[-1]
-        if size <= _MATERIALISE:  # one product array, one sequential accumulate over k
-            prods = a[..., :, :, None] * b[..., None, :, :]
-            out = np.add.accumulate(prods, axis=-2)[..., -1, :]
-        else:
-            out = a[..., :, 0:1] * b[..., 0:1, :]
-            for k in range(1, n):
-                out += a[..., :, k : k + 1] * b[..., k : k + 1, :]
+        out = a[..., :, 0:1] * b[..., 0:1, :]
+        for k in range(1, n):
+            out += a[..., :, k : k + 1] * b[..., k : k + 1, :]
     if va:
         out = out[..., 0, :]
     if vb:
@@ -273,30 +340,35 @@ def _dec(v: float) -> Decimal:
     return Decimal(repr(float(v)))  # the shortest decimal: 1e-4 is 0.0001, not its binary value
 
 
-def geomspace(lo: float, hi: float, n: int) -> np.ndarray:
-    """n points from lo to hi, equally spaced in log: lo·(hi/lo)^(i/(n − 1)), endpoints exact.
-
-    Computed in 40-digit decimal arithmetic and rounded once to float64: the same grid on
-    every machine (``np.logspace`` and ``np.geomspace`` use the CPU's ``pow``).
-    """
-    if lo <= 0 or hi <= 0:
-        raise ValueError(f"a log grid needs positive ends, got {lo!r} and {hi!r}")
-    if n == 1:
-        return np.array([float(lo)])
+def geom_interp(lo: float, hi: float, u: Any) -> np.ndarray:
+    """lo·(hi/lo)ᵘ element by element (u = 0 gives lo, u = 1 gives hi, exactly): log-uniform
+    samples and log-spaced grids. In 40-digit decimal arithmetic, rounded once to float64: the
+    same values on every machine (``np.logspace``, ``np.geomspace`` and ``10.0 ** u`` use the
+    CPU's ``pow``)."""
+    if not (lo > 0 and hi > 0):
+        raise ValueError(f"a log scale needs positive ends, got {lo!r} and {hi!r}")
+    u = _f64(u)
     with localcontext() as ctx:
         ctx.prec = 40
         a, b = _dec(lo), _dec(hi)
         ratio = (b / a).ln()
-        out = [a * ((ratio * i) / (n - 1)).exp() for i in range(n)]
-        out[0], out[-1] = a, b
-    return np.array([float(v) for v in out])
+        flat = [
+            float(a) if w == 0 else float(b) if w == 1 else float(a * (ratio * Decimal(w)).exp())
+            for w in u.ravel().tolist()
+        ]
+    return np.array(flat).reshape(u.shape)
 
 
-def pow10(u: Any) -> np.ndarray:
-    """10ᵘ element by element, in decimal arithmetic, rounded once to float64."""
-    u = _f64(u)
+def geomspace(lo: float, hi: float, n: int) -> np.ndarray:
+    """n points from lo to hi equally spaced in log, the ends exact (:func:`geom_interp`)."""
+    if n == 1:
+        return np.array([float(lo)])
+    return geom_interp(lo, hi, np.arange(n) / (n - 1))
+
+
+def logspace(a: float, b: float, n: int) -> np.ndarray:
+    """10ᵃ … 10ᵇ, n points (``np.logspace``), from :func:`geom_interp` on 40-digit powers."""
     with localcontext() as ctx:
         ctx.prec = 40
-        ten = Decimal(10)
-        flat = [float(ten ** Decimal(float(v))) for v in u.ravel()]
-    return np.array(flat).reshape(u.shape)
+        lo, hi = (float(Decimal(10) ** _dec(v)) for v in (a, b))
+    return geomspace(lo, hi, n)

@@ -295,8 +295,6 @@ def supports(opt: Any) -> bool:
     kernel computes: plain Adam — no AMSGrad, weight decay, maximize, eps_root, §2 ε
     placement or schedules. (Whether the *problem* is the deterministic 2-D Rosenbrock the
     kernel differentiates is the caller's check: ``adamlab.lab.sweep``.)"""
-    if _kernel is None:
-        return False
     from ..optim import Adam
 
     if type(opt) is not Adam:

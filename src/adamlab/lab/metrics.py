@@ -9,6 +9,8 @@ from typing import Literal
 
 import numpy as np
 
+from .. import _exact as ex
+
 #: suboptimality below this counts as this (log10 of an exact 0 would be −∞)
 FLOOR = 1e-16
 
@@ -37,8 +39,8 @@ def auc_log_suboptimality(
     gap = suboptimality(loss, f_star)
     if not np.all(np.isfinite(gap)) or (f_star is None and np.any(gap <= 0)):
         return None
-    logs = np.log10(np.maximum(gap, floor))
-    return float(np.sum((logs[1:] + logs[:-1]) / 2))
+    logs = ex.log10(np.maximum(gap, floor))
+    return float(ex.sum_((logs[1:] + logs[:-1]) / 2)) if len(logs) > 1 else 0.0
 
 
 @dataclasses.dataclass(frozen=True)

@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from .. import _exact as ex
 from ..optim import NonFiniteGradientError, Optimizer
 from ..problems import Problem
 from .result import Result, Surface, Trajectory, now_utc
@@ -153,7 +154,7 @@ def run(
     every = 1 if problem.dim <= FULL_RECORD_MAX_DIM else max(1, steps // 50)
 
     def exact_grad_norm(x: np.ndarray) -> float:
-        return float(np.linalg.norm(problem.grad(x)))
+        return float(ex.norm(problem.grad(x)))
 
     def observe(x: np.ndarray, t: int) -> float:
         loss = float(problem.loss(x))
@@ -163,7 +164,7 @@ def run(
         else:
             gnorms.append(exact_grad_norm(x) if t % every == 0 or t == steps else np.nan)
         if x_star is not None:
-            dists.append(float(np.linalg.norm(x - x_star)))
+            dists.append(float(ex.norm(x - x_star)))
         return loss
 
     with np.errstate(all="ignore"):  # divergence is recorded below, not warned about
@@ -171,7 +172,7 @@ def run(
         for t in range(1, steps + 1):
             _, g = oracle(x, t)
             if exact_oracle:
-                gnorms[-1] = float(np.linalg.norm(g))
+                gnorms[-1] = float(ex.norm(g))
             try:
                 x_new, state = opt.step(x, g, state)
             except NonFiniteGradientError as e:
@@ -180,7 +181,7 @@ def run(
             x_new = np.asarray(problem.project(x_new), dtype=np.float64)
             xs.append(x_new[cols])
             step_rows.append((x_new - x)[cols])
-            step_norms.append(float(np.linalg.norm(x_new - x)))
+            step_norms.append(float(ex.norm(x_new - x)))
             d = opt.diagnostics(state)
             for s in slots:
                 d[s] = getattr(state, s)

@@ -58,6 +58,7 @@ from typing import Any
 
 import numpy as np
 
+from .. import _exact as ex
 from ..optim import OPTIMIZERS, Optimizer
 from ..problems.base import Problem
 
@@ -111,8 +112,7 @@ class LogUniform(Uniform):
             raise ValueError(f"LogUniform needs lo > 0, got {self.lo}")
 
     def from_unit(self, u: np.ndarray) -> np.ndarray:
-        a, b = math.log10(self.lo), math.log10(self.hi)
-        return 10.0 ** (a + (b - a) * u)
+        return ex.geom_interp(self.lo, self.hi, u)  # lo·(hi/lo)ᵘ, the same bits everywhere
 
 
 @dataclasses.dataclass(frozen=True)
@@ -125,8 +125,7 @@ class OneMinusLogUniform(Uniform):
             raise ValueError(f"OneMinusLogUniform needs 0 <= lo < hi < 1, got {self.lo}, {self.hi}")
 
     def from_unit(self, u: np.ndarray) -> np.ndarray:
-        a, b = math.log10(1 - self.lo), math.log10(1 - self.hi)
-        return 1 - 10.0 ** (a + (b - a) * u)
+        return 1 - ex.geom_interp(1 - self.lo, 1 - self.hi, u)
 
 
 Dist = Uniform | LogUniform | OneMinusLogUniform
@@ -835,6 +834,7 @@ def sweep(
                 target=target,
                 n_configs=len(configs),
                 engines={_problem_id(p): "numba" for p in plist},
+                engine_notes={},
             )
             return table
 
@@ -851,11 +851,18 @@ def sweep(
 
     todo_proc: list[tuple] = []
     engines: dict[str, str] = {}
+    notes: dict[str, str] = {}
     for p, key_list in zip(plist, row_keys, strict=True):
         pid = _problem_id(p)
         keys = dict(zip(itertools.product(range(len(configs)), useeds), key_list, strict=True))
         eng = _pick_engine(engine, p, group_opts)
         engines[pid] = eng
+        if (
+            engine == "auto"
+            and eng == "vectorized"
+            and all(_numba_supports(o, p, installed=False) for o in group_opts.values())
+        ):
+            notes[pid] = NO_NUMBA
         resumed_keys.update(k for k in keys.values() if k in done)
         pending = [(cid, s) for (cid, s), key in keys.items() if key not in done]
         bar = (
@@ -950,9 +957,11 @@ def sweep(
         target=target,
         n_configs=len(configs),
         engines=engines,
+        engine_notes=notes,
     )
     if out is not None:
-        _save_table(table, Path(out))
+        path, note = _save_table(table, Path(out))
+        table.attrs["written"] = {str(path): note}
     return table
 
 
@@ -1031,14 +1040,21 @@ def _storable(v: Any) -> Any:
     return repr(v)
 
 
-def _save_table(table, out: Path) -> None:
-    """Write the table atomically: Parquet if pyarrow is there, else CSV."""
+#: what a sweep says when an optional package would have changed how (never what) it ran
+NO_PYARROW = "pyarrow not installed: pip install 'adamlab[data]' for Parquet"
+NO_NUMBA = "numba not installed: pip install 'adamlab[fast]' runs it fused, with the same results"
+
+
+def _save_table(table, out: Path) -> tuple[Path, str | None]:
+    """Write the table atomically: Parquet if pyarrow is there, else CSV (and say why)."""
+    note = None
     try:
         import pyarrow  # noqa: F401
 
         path, writer = out / "sweep.parquet", "to_parquet"
-    except ImportError:  # pragma: no cover
+    except ImportError:
         path, writer = out / "sweep.csv", "to_csv"
+        note = NO_PYARROW
     tmp = path.with_suffix(path.suffix + ".tmp")
     frame = table.copy()
     for col in frame.columns:
@@ -1049,6 +1065,7 @@ def _save_table(table, out: Path) -> None:
                 frame[col] = frame[col].map(lambda v: v if isinstance(v, str) else repr(v))
     getattr(frame, writer)(tmp, index=False)
     os.replace(tmp, path)
+    return path, note
 
 
 # --------------------------------------------------------------------------------------------
@@ -1056,9 +1073,10 @@ def _save_table(table, out: Path) -> None:
 # --------------------------------------------------------------------------------------------
 
 
-def _numba_supports(opt: Optimizer, problem: Problem) -> bool:
+def _numba_supports(opt: Optimizer, problem: Problem, *, installed: bool = True) -> bool:
     """The fused kernel computes plain Adam on the deterministic, unprojected 2-D Rosenbrock
-    (with the problem's own a, b); anything else takes the vectorised NumPy path."""
+    (with the problem's own a, b); anything else takes the vectorised NumPy path.
+    ``installed=False`` asks whether it would, were numba installed."""
     from ..optim import Adam
     from ..problems.analytic import Rosenbrock
 
@@ -1066,11 +1084,9 @@ def _numba_supports(opt: Optimizer, problem: Problem) -> bool:
         return False  # decided without importing numba (which costs ~0.5 s)
     if problem.dim != 2 or problem.stochastic or type(problem).project is not Problem.project:
         return False
-    try:
-        from ..kernels import sweep as ks
-    except ImportError:  # pragma: no cover
-        return False
-    return ks.supports(opt)
+    from ..kernels import sweep as ks
+
+    return ks.supports(opt) and (ks.available() or not installed)
 
 
 def _kernel_columns(
@@ -1434,6 +1450,6 @@ def performance_profile(
     if taus is None:
         finite = ratios.to_numpy()[np.isfinite(ratios.to_numpy())]
         hi = max(2.0, float(finite.max()) * 1.5) if finite.size else 2.0
-        taus = np.unique(np.concatenate([np.geomspace(1, hi, 200), finite]))
+        taus = np.unique(np.concatenate([ex.geomspace(1, hi, 200), finite]))
     rho = {s: np.array([(ratios[s] <= tau).mean() for tau in taus]) for s in ratios.columns}
     return np.asarray(taus), rho

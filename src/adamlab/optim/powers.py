@@ -99,7 +99,8 @@ def _exact(b: float, t: int) -> float:
 
 #: β → (t, h, l, e) of the last power asked for: a run asks for t = 1, 2, 3, … in turn
 _SCALAR_CACHE: dict[float, tuple[int, float, float, int]] = {}
-_ARRAY_CACHE: dict[tuple, tuple[int, np.ndarray, np.ndarray, np.ndarray]] = {}
+#: the same for arrays of β (keyed by their bytes), with their mantissas and exponents
+_ARRAY_CACHE: dict[tuple, tuple] = {}
 _CACHE_SIZE = 256
 
 
@@ -149,15 +150,19 @@ def _normalise_arrays(h, l, e):
 
 
 def _array_power(b: np.ndarray, t: int) -> np.ndarray:
-    inside = (b > 0.0) & (b < 1.0)
-    m, eb = np.frexp(np.where(inside, b, 0.75))
     key = (b.shape, b.tobytes())
     hit = _ARRAY_CACHE.get(key)
-    if hit is not None and hit[0] == t:
-        h, l, e = hit[1:]
-    elif hit is not None and hit[0] == t - 1:
-        h, l = _dd_mul_arrays(hit[1], hit[2], m, 0.0)
-        h, l, e = _normalise_arrays(h, l, hit[3])
+    if hit is not None:
+        tc, h, l, e, m, eb, inside = hit
+    else:
+        tc, inside = 0, (b > 0.0) & (b < 1.0)
+        m, eb = np.frexp(np.where(inside, b, 0.75))
+        eb = eb.astype(np.int64)
+    if tc == t:
+        pass
+    elif tc == t - 1:
+        h, l = _dd_mul_arrays(h, l, m, 0.0)
+        h, l, e = _normalise_arrays(h, l, e)
     else:
         h, l, e = m, np.zeros_like(m), np.zeros(m.shape, dtype=np.int64)
         for bit in bin(t)[3:]:
@@ -168,26 +173,30 @@ def _array_power(b: np.ndarray, t: int) -> np.ndarray:
                 h, l, e = _normalise_arrays(h, l, e)
     if len(_ARRAY_CACHE) >= 16:
         _ARRAY_CACHE.clear()
-    _ARRAY_CACHE[key] = (t, h, l, e)
+    _ARRAY_CACHE[key] = (t, h, l, e, m, eb, inside)
 
     err = margin(t)
-    e = e + eb.astype(np.int64) * t
-    normal = e >= -1021
-    below = np.where(h == 0.5, _HALF_ULP / 2, _HALF_ULP)
-    out = np.ldexp(h, np.where(normal, e, 0))
-    sure = (l < _HALF_ULP - err) & (l > -below + err)
+    E = e + eb * t
+    out = np.ldexp(h, E)
+    below = _HALF_ULP - (h == 0.5) * (_HALF_ULP / 2)  # [¼, ½) is twice as dense
+    sure = (l < _HALF_ULP - err) & (l > err - below)
+    normal = E >= -1021
     if not normal.all():  # the subnormal grid, as in round_dd
-        s = e + 1074
-        y = np.ldexp(h, np.clip(s, 0, 60))
+        s = np.clip(E + 1074, 0, 60)
+        y = np.ldexp(h, s)
         n = np.floor(y)
-        frac = (y - n) + np.ldexp(l, np.clip(s, 0, 60))
+        frac = (y - n) + np.ldexp(l, s)
         sub = np.ldexp(n + (frac > 0.5), -1074)
-        sub_sure = np.abs(frac - 0.5) > np.ldexp(err, np.clip(s, 0, 60)) + 2.0**-52
-        out = np.where(normal, out, np.where(s < 0, 0.0, sub))
-        sure = np.where(normal, sure, (s < 0) | sub_sure)
-    out = np.where(inside, out, np.where(b == 0.0, 0.0, b**t))  # β = 0 → 0, β = 1 → 1
-    for i in np.flatnonzero(inside & ~sure):
-        out.flat[i] = _exact(float(b.flat[i]), t)
+        sub_sure = np.abs(frac - 0.5) > np.ldexp(err, s) + 2.0**-52
+        out = np.where(normal, out, np.where(E + 1074 < 0, 0.0, sub))
+        sure = np.where(normal, sure, (E + 1074 < 0) | sub_sure)
+    if not inside.all():  # β = 0 gives 0, β = 1 gives 1 (and any other β its exact power)
+        sure = sure | ~inside
+        for i in np.flatnonzero(~inside):
+            out.flat[i] = _scalar_power(float(b.flat[i]), t)
+    if not sure.all():
+        for i in np.flatnonzero(~sure):
+            out.flat[i] = _exact(float(b.flat[i]), t)
     return out
 
 

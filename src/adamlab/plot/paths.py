@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 from matplotlib.axes import Axes
 
+from .. import _exact as ex
 from ..lab import Result
 from ._common import colors, first_seed, markers, title_for
 
@@ -61,7 +62,7 @@ def log_levels(Z: np.ndarray, n: int = 20) -> np.ndarray:
     if top <= 0:
         return np.array([base])
     low = max(float(np.quantile(gap[gap > 0], 0.002)), top * 1e-7)
-    return base + np.geomspace(low, top, n)
+    return base + ex.geomspace(low, top, n)
 
 
 def plot_contour(

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from .. import _exact as ex
 from .base import ParametricProblem, box
 
 
@@ -50,7 +51,7 @@ class Sphere(ParametricProblem):
 
     def loss(self, x: np.ndarray) -> np.ndarray:
         x = _f64(x)
-        return np.sum(x * x, axis=-1)
+        return ex.sum_(x * x, axis=-1)
 
     def grad(self, x: np.ndarray) -> np.ndarray:
         return 2.0 * _f64(x)
@@ -62,9 +63,10 @@ def rotation(dim: int, theta: float) -> np.ndarray:
     In 2-D this is the ordinary rotation by θ; θ = 0 gives the identity.
     """
     Q = np.eye(dim)
-    G = np.array([[math.cos(theta), -math.sin(theta)], [math.sin(theta), math.cos(theta)]])
+    c, s = float(ex.cos(theta)), float(ex.sin(theta))
+    G = np.array([[c, -s], [s, c]])
     for i in range(dim - 1):  # Q ← Q·Gᵢ touches columns i and i+1 only
-        Q[:, i : i + 2] = Q[:, i : i + 2] @ G
+        Q[:, i : i + 2] = ex.matmul(Q[:, i : i + 2], G)
     return Q
 
 
@@ -93,13 +95,17 @@ class IllConditioned(ParametricProblem):
     @functools.cached_property
     def eigenvalues(self) -> np.ndarray:
         d = self.dim
-        return self.kappa ** (np.arange(d) / max(d - 1, 1)) if d > 1 else np.ones(1)
+        if d == 1:
+            return np.ones(1)
+        log_k = float(ex.log(self.kappa))  # κ^(i/(d−1)), the ends exactly 1 and κ
+        inner = [float(ex.exp(log_k * i / (d - 1))) for i in range(1, d - 1)]
+        return np.array([1.0, *inner, float(self.kappa)])
 
     @functools.cached_property
     def hessian(self) -> np.ndarray:
         """The matrix A (symmetric positive definite), computed once."""
         Q = rotation(self.dim, self.theta)
-        A = (Q * self.eigenvalues) @ Q.T
+        A = ex.matmul(Q * self.eigenvalues, Q.T)
         return 0.5 * (A + A.T)
 
     def defaults(self) -> dict[str, Any]:
@@ -115,10 +121,10 @@ class IllConditioned(ParametricProblem):
 
     def loss(self, x: np.ndarray) -> np.ndarray:
         x = _f64(x)
-        return 0.5 * np.einsum("...i,ij,...j->...", x, self.hessian, x)
+        return 0.5 * ex.dot(x, self.grad(x))
 
     def grad(self, x: np.ndarray) -> np.ndarray:
-        return _f64(x) @ self.hessian  # A is symmetric
+        return ex.matmul(_f64(x), self.hessian)  # A is symmetric
 
 
 # --------------------------------------------------------------------------------------------
@@ -168,7 +174,7 @@ class Rosenbrock(ParametricProblem):
     def loss(self, x: np.ndarray) -> np.ndarray:
         x = _f64(x)
         u, w = x[..., :-1], x[..., 1:]
-        return np.sum(self.b * (w - u * u) ** 2 + (self.a - u) ** 2, axis=-1)
+        return ex.sum_(self.b * (w - u * u) ** 2 + (self.a - u) ** 2, axis=-1)
 
     def grad(self, x: np.ndarray) -> np.ndarray:
         x = _f64(x)
@@ -204,18 +210,20 @@ class Beale(ParametricProblem):
     def loss(self, x: np.ndarray) -> np.ndarray:
         x = _f64(x)
         u, v = x[..., 0], x[..., 1]
-        return sum((c - u + u * v ** (k + 1)) ** 2 for k, c in enumerate(self._C))
+        v2 = v * v
+        return sum((c - u + u * vp) ** 2 for c, vp in zip(self._C, (v, v2, v2 * v), strict=True))
 
     def grad(self, x: np.ndarray) -> np.ndarray:
         x = _f64(x)
         u, v = x[..., 0], x[..., 1]
         gu = np.zeros_like(u)
         gv = np.zeros_like(v)
-        for k, c in enumerate(self._C):
-            p = k + 1
-            r = c - u + u * v**p
-            gu = gu + 2.0 * r * (v**p - 1.0)
-            gv = gv + 2.0 * r * (p * u * v ** (p - 1))
+        v2 = v * v
+        powers = (np.ones_like(v), v, v2, v2 * v)  # vᵖ by products (v ** 3 is the CPU's pow)
+        for p, c in enumerate(self._C, start=1):
+            r = c - u + u * powers[p]
+            gu = gu + 2.0 * r * (powers[p] - 1.0)
+            gv = gv + 2.0 * r * (p * u * powers[p - 1])
         return np.stack([gu, gv], axis=-1)
 
 
@@ -315,11 +323,11 @@ class Rastrigin(ParametricProblem):
 
     def loss(self, x: np.ndarray) -> np.ndarray:
         x = _f64(x)
-        return self.A * x.shape[-1] + np.sum(x * x - self.A * np.cos(2 * np.pi * x), axis=-1)
+        return self.A * x.shape[-1] + ex.sum_(x * x - self.A * ex.cos(2 * np.pi * x), axis=-1)
 
     def grad(self, x: np.ndarray) -> np.ndarray:
         x = _f64(x)
-        return 2 * x + 2 * np.pi * self.A * np.sin(2 * np.pi * x)
+        return 2 * x + 2 * np.pi * self.A * ex.sin(2 * np.pi * x)
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -350,26 +358,38 @@ class Ackley(ParametricProblem):
 
     def loss(self, x: np.ndarray) -> np.ndarray:
         x = _f64(x)
-        r = np.sqrt(np.mean(x * x, axis=-1))
-        s = np.mean(np.cos(self.c * x), axis=-1)
-        return -self.a * np.exp(-self.b * r) - np.exp(s) + self.a + math.e
+        n = x.shape[-1]
+        r = np.sqrt(ex.sum_(x * x, axis=-1) / n)
+        s = ex.sum_(ex.cos(self.c * x), axis=-1) / n
+        return -self.a * ex.exp(-self.b * r) - ex.exp(s) + self.a + math.e
 
     def grad(self, x: np.ndarray) -> np.ndarray:
         x = _f64(x)
         n = x.shape[-1]
-        r = np.sqrt(np.mean(x * x, axis=-1, keepdims=True))
-        s = np.mean(np.cos(self.c * x), axis=-1, keepdims=True)
+        r = np.sqrt(ex.sum_(x * x, axis=-1, keepdims=True) / n)
+        s = ex.sum_(ex.cos(self.c * x), axis=-1, keepdims=True) / n
         safe_r = np.where(r > 0, r, 1.0)
         # d/dx [−a·exp(−b r)] = a·b·exp(−b r)·x/(n r); 0 at the tip of the cone (r = 0)
-        cone = np.where(r > 0, self.a * self.b * np.exp(-self.b * r) * x / (n * safe_r), 0.0)
-        wave = np.exp(s) * self.c * np.sin(self.c * x) / n
+        cone = np.where(r > 0, self.a * self.b * ex.exp(-self.b * r) * x / (n * safe_r), 0.0)
+        wave = ex.exp(s) * self.c * ex.sin(self.c * x) / n
         return cone + wave
+
+
+def _cubic_root(c3: float, c1: float, c0: float, start: float) -> float:
+    """A root of c3·t³ + c1·t + c0 by Newton's method from ``start``: IEEE operations only, so
+    x* and f* are the same on every machine (``np.roots`` asks LAPACK for eigenvalues)."""
+    t = start
+    for _ in range(200):
+        step = ((c3 * t * t + c1) * t + c0) / (3.0 * c3 * t * t + c1)
+        if t - step == t:
+            break
+        t = t - step
+    return t
 
 
 def _styblinski_tang_argmin() -> float:
     """The global minimiser of ½(t⁴ − 16t² + 5t): the smallest root of 4t³ − 32t + 5."""
-    roots = np.roots([4.0, 0.0, -32.0, 5.0])
-    return float(np.min(roots.real))
+    return _cubic_root(4.0, -32.0, 5.0, -4.0)
 
 
 _ST_T = _styblinski_tang_argmin()  # −2.903534…
@@ -393,16 +413,17 @@ class StyblinskiTang(ParametricProblem):
             "x0": np.where(np.arange(d) % 2 == 0, 0.5, 4.0),
             "domain": box(d, -5.0, 5.0),
             "x_star": np.full(d, t),
-            "f_star": 0.5 * d * (t**4 - 16 * t**2 + 5 * t),
+            "f_star": 0.5 * d * ((t * t) * (t * t) - 16 * (t * t) + 5 * t),
         }
 
     def loss(self, x: np.ndarray) -> np.ndarray:
         x = _f64(x)
-        return 0.5 * np.sum(x**4 - 16 * x**2 + 5 * x, axis=-1)
+        x2 = x * x
+        return 0.5 * ex.sum_(x2 * x2 - 16 * x2 + 5 * x, axis=-1)
 
     def grad(self, x: np.ndarray) -> np.ndarray:
         x = _f64(x)
-        return 2 * x**3 - 16 * x + 2.5
+        return 2 * (x * x * x) - 16 * x + 2.5
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -431,12 +452,13 @@ class Saddle(ParametricProblem):
     def loss(self, x: np.ndarray) -> np.ndarray:
         x = _f64(x)
         u, v = x[..., 0], x[..., 1]
-        return u * u - v * v + 0.25 * v**4
+        v2 = v * v
+        return u * u - v2 + 0.25 * (v2 * v2)
 
     def grad(self, x: np.ndarray) -> np.ndarray:
         x = _f64(x)
         u, v = x[..., 0], x[..., 1]
-        return np.stack([2 * u, -2 * v + v**3], axis=-1)
+        return np.stack([2 * u, -2 * v + v * v * v], axis=-1)
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -454,10 +476,11 @@ class TwoWell(ParametricProblem):
     tilt: float = 0.3
 
     def _argmin(self) -> float:
-        roots = np.roots([4.0, 0.0, -4.0, self.tilt])
-        real = roots[np.abs(roots.imag) < 1e-9].real
-        values = (real**2 - 1) ** 2 + self.tilt * real
-        return float(real[np.argmin(values)])
+        """The deeper well's x: the stationary points from either side, the lower one
+        (the left on a tie)."""
+        left, right = (_cubic_root(4.0, -4.0, self.tilt, s) for s in (-1.5, 1.5))
+        value = lambda t: (t * t - 1) ** 2 + self.tilt * t  # noqa: E731
+        return right if value(right) < value(left) else left
 
     def defaults(self) -> dict[str, Any]:
         t = self._argmin()

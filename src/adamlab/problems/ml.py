@@ -24,6 +24,9 @@ deviation (constant pixels are left unscaled).
 
 Everything, gradients included, is vectorised over leading batch dimensions of ``x``
 (shape ``(..., D)``): the backpropagation is written by hand with broadcasting matmuls.
+The arithmetic is adamlab's own (:mod:`adamlab._exact`): matrix products and sums accumulated in
+index order, and exp/log/tanh from IEEE operations, never BLAS or the CPU's SIMD ``tanh``, so a
+run gives the same bits on every machine (and a configuration alone the same as in a sweep).
 The initial point ``x0`` is deterministic: zeros for the two convex models; for the MLP,
 weights ~ N(0, 1/fan_in) drawn from ``init_seed`` and zero biases.
 
@@ -40,6 +43,7 @@ from typing import Any, ClassVar, NamedTuple
 
 import numpy as np
 
+from .. import _exact as ex
 from .base import STREAM_MINIBATCH, Oracle, ParametricProblem, box, resolve_seed, step_rng
 
 #: data set name -> (number of examples, features, classes) as scikit-learn ships them
@@ -81,8 +85,9 @@ def load_split(dataset: str, test_fraction: float = 0.25, split_seed: int = 0) -
     n_test = _n_test(n, test_fraction)
     test, train = perm[:n_test], perm[n_test:]
     X = np.asarray(X, dtype=np.float64)
-    mean = X[train].mean(axis=0)
-    std = X[train].std(axis=0)
+    n_train = len(train)
+    mean = ex.sum_(X[train], axis=0) / n_train
+    std = np.sqrt(ex.sum_((X[train] - mean) ** 2, axis=0) / n_train)
     std = np.where(std > 0, std, 1.0)
     Z = (X - mean) / std
     parts = (Z[train], y[train].astype(np.int64), Z[test], y[test].astype(np.int64))
@@ -93,7 +98,7 @@ def load_split(dataset: str, test_fraction: float = 0.25, split_seed: int = 0) -
 
 def _log_softmax(logits: np.ndarray) -> np.ndarray:
     shifted = logits - logits.max(axis=-1, keepdims=True)
-    return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
+    return shifted - ex.log(ex.sum_(ex.exp(shifted), axis=-1, keepdims=True))
 
 
 def _cross_entropy(logits: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -101,8 +106,8 @@ def _cross_entropy(logits: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.nd
     n, C = logits.shape[-2], logits.shape[-1]
     logp = _log_softmax(logits)
     onehot = np.eye(C)[y]
-    loss = -np.sum(logp * onehot, axis=(-2, -1)) / n
-    dlogits = (np.exp(logp) - onehot) / n
+    loss = -ex.sum_(logp * onehot, axis=(-2, -1)) / n
+    dlogits = (ex.exp(logp) - onehot) / n
     return loss, dlogits
 
 
@@ -220,7 +225,7 @@ class Classification(ParametricProblem):
         grad = None if g is None else self.flatten(g)
         if self.l2:
             wx = x * self._decay_mask
-            loss = loss + 0.5 * self.l2 * np.sum(wx * wx, axis=-1)
+            loss = loss + 0.5 * self.l2 * ex.sum_(wx * wx, axis=-1)
             if grad is not None:
                 grad = grad + self.l2 * wx
         return loss, grad
@@ -270,7 +275,7 @@ class Classification(ParametricProblem):
     def accuracy(self, x: np.ndarray, split: str = "test") -> np.ndarray:
         """Fraction of correctly classified examples of ``split`` ("test" or "train")."""
         X, y = self._split(split)
-        return np.mean(self.predict(x, X) == y, axis=-1)
+        return np.count_nonzero(self.predict(x, X) == y, axis=-1) / len(y)
 
     def test_accuracy(self, x: np.ndarray) -> np.ndarray:
         return self.accuracy(x, "test")
@@ -291,7 +296,7 @@ class LogisticRegressionCancer(Classification):
     """Logistic regression on breast cancer: p(y=1|x) = σ(wᵀx + b), D = 30 + 1.
 
     Loss: mean over examples of log(1 + e^z) − y·z with z = wᵀx + b (computed as
-    ``logaddexp(0, z)``, stable for any z); ∇w = Xᵀ(σ(z) − y)/n, ∇b = Σ(σ(z) − y)/n.
+    softplus(z) = max(z, 0) + log(1 + e^−|z|), stable for any z); ∇w = Xᵀ(σ(z) − y)/n, ∇b = Σ(σ(z) − y)/n.
     """
 
     dataset: ClassVar[str] = "breast_cancer"
@@ -307,15 +312,15 @@ class LogisticRegressionCancer(Classification):
         }
 
     def _z(self, p: dict[str, np.ndarray], X: np.ndarray) -> np.ndarray:
-        return p["W"] @ X.T + p["b"][..., None]
+        return ex.matmul(p["W"], X.T) + p["b"][..., None]
 
     def forward_backward(self, p, X, y, need_grad):
         z = self._z(p, X)
-        loss = np.mean(np.logaddexp(0.0, z) - y * z, axis=-1)
+        loss = ex.sum_(ex.softplus(z) - y * z, axis=-1) / z.shape[-1]
         if not need_grad:
             return loss, None
-        r = (0.5 * (1.0 + np.tanh(0.5 * z)) - y) / X.shape[0]  # σ(z) − y, σ via tanh: stable
-        return loss, {"W": r @ X, "b": r.sum(axis=-1)}
+        r = (0.5 * (1.0 + ex.tanh(0.5 * z)) - y) / X.shape[0]  # σ(z) − y, σ via tanh: stable
+        return loss, {"W": ex.matmul(r, X), "b": ex.sum_(r, axis=-1)}
 
     def predict(self, x, X):
         return (self._z(self.unflatten(x), X) > 0).astype(np.int64)
@@ -342,13 +347,13 @@ class SoftmaxDigits(Classification):
         }
 
     def _logits(self, p, X):
-        return X @ _tr(p["W"]) + p["b"][..., None, :]
+        return ex.matmul(X, _tr(p["W"])) + p["b"][..., None, :]
 
     def forward_backward(self, p, X, y, need_grad):
         loss, dlogits = _cross_entropy(self._logits(p, X), y)
         if not need_grad:
             return loss, None
-        return loss, {"W": _tr(dlogits) @ X, "b": dlogits.sum(axis=-2)}
+        return loss, {"W": ex.matmul(_tr(dlogits), X), "b": ex.sum_(dlogits, axis=-2)}
 
     def predict(self, x, X):
         return np.argmax(self._logits(self.unflatten(x), X), axis=-1)
@@ -401,22 +406,22 @@ class MLPDigits(Classification):
         }
 
     def _forward(self, p, X):
-        a = X @ _tr(p["W1"]) + p["b1"][..., None, :]
-        h = np.tanh(a) if self.activation == "tanh" else np.maximum(a, 0.0)
-        return a, h, h @ _tr(p["W2"]) + p["b2"][..., None, :]
+        a = ex.matmul(X, _tr(p["W1"])) + p["b1"][..., None, :]
+        h = ex.tanh(a) if self.activation == "tanh" else np.maximum(a, 0.0)
+        return a, h, ex.matmul(h, _tr(p["W2"])) + p["b2"][..., None, :]
 
     def forward_backward(self, p, X, y, need_grad):
         a, h, logits = self._forward(p, X)
         loss, d2 = _cross_entropy(logits, y)
         if not need_grad:
             return loss, None
-        dh = d2 @ p["W2"]
+        dh = ex.matmul(d2, p["W2"])
         d1 = dh * (1.0 - h * h) if self.activation == "tanh" else dh * (a > 0)
         return loss, {
-            "W1": _tr(d1) @ X,
-            "b1": d1.sum(axis=-2),
-            "W2": _tr(d2) @ h,
-            "b2": d2.sum(axis=-2),
+            "W1": ex.matmul(_tr(d1), X),
+            "b1": ex.sum_(d1, axis=-2),
+            "W2": ex.matmul(_tr(d2), h),
+            "b2": ex.sum_(d2, axis=-2),
         }
 
     def predict(self, x, X):

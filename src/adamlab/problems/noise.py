@@ -32,6 +32,7 @@ from typing import Any
 
 import numpy as np
 
+from .. import _exact as ex
 from .base import STREAM_NOISE, Oracle, ParametricProblem, Problem, resolve_seed, step_rng
 from .registry import NOISE_KINDS
 
@@ -113,7 +114,7 @@ class Noisy(ParametricProblem):
             loss, grad = inner(x, t)
             z = self.sigma * self.noise(seed, t)
             if self.kind == "linear":
-                loss = loss + x @ z
+                loss = loss + ex.dot(x, z)
             return loss, grad + z
 
         return noisy

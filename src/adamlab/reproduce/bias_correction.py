@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .. import _exact as ex
 from ._common import Reproduction, finish
 
 
@@ -35,7 +36,7 @@ def reproduce(out: Path, *, quick: bool = False) -> Reproduction:
     problem = get_problem("mlp-digits")
     epochs = 1 if quick else 3
     steps = epochs * int(np.ceil(problem.n_train / problem.batch_size))
-    lrs = np.logspace(-4, -0.5, 4 if quick else 8)
+    lrs = ex.logspace(-4, -0.5, 4 if quick else 8)
     seeds = [0] if quick else [0, 1, 2]
     beta1s, beta2s = [0.0, 0.9], [0.99, 0.999, 0.9999]
     configs = grid(

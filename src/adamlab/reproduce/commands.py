@@ -13,6 +13,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from .. import _exact as ex
+
 SWEEP_HELP = """\
 examples:
   adamlab sweep adam --problem rosenbrock --grid lr=1e-4:1:9:log --grid beta2=0.9,0.99,0.999 \\
@@ -127,7 +129,7 @@ def parse_grid(spec: str) -> tuple[str, list[Any]]:
         if len(parts) == 4:
             if lo <= 0 or hi <= 0:
                 raise ValueError(f"malformed --grid {spec!r}: a log grid needs lo, hi > 0")
-            vals = np.geomspace(lo, hi, n)
+            vals = ex.geomspace(lo, hi, n)
         else:
             vals = np.linspace(lo, hi, n)
         return name, [float(v) for v in vals]
@@ -207,6 +209,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         )
     names = list(dict.fromkeys(k for c in configs for k in c)) + list(fixed)
     _print_summary(table, names, args.value, args.top, secs)
+    for path, note in table.attrs.get("written", {}).items():
+        print(f"wrote {path}" + (f" ({note})" if note else ""))
     if out is not None:
         for path in _sweep_figures(
             table, names, [k for k in axes if len(axes[k]) > 1], args.value, out
@@ -222,6 +226,8 @@ def _print_summary(table: Any, names: list[str], value: str, top: int, secs: flo
         f"{table.problem.nunique()} problem(s), {a['steps']} steps: {a['computed']} runs "
         f"computed, {a['resumed']} resumed, {secs:.2f} s ({', '.join(f'{k}: {v}' for k, v in a['engines'].items())})"
     )
+    for pid, note in a.get("engine_notes", {}).items():
+        print(f"{pid}: {note}")
     print(f"diverged: {int(table.diverged.sum())} of {len(table)} runs")
     g = table.groupby(["problem", "config_id"])
     summ = g[value].median().rename(f"median {value}").to_frame()

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .. import _exact as ex
 from ._common import Reproduction, finish
 
 
@@ -32,7 +33,7 @@ def reproduce(out: Path, *, quick: bool = False) -> Reproduction:
     steps = 50
     res = compare("quadratic", [adamlab.SGD(lr=0.1), adamlab.Adam(lr=0.1)], steps=steps)
     sgd_t, adam_t = res.trajectories
-    lrs = np.logspace(-3, np.log10(3.0), 25 if quick else 61)
+    lrs = ex.geomspace(1e-3, 3.0, 25 if quick else 61)
     cfg = grid(lr=[float(v) for v in lrs])
     s = sweep("sgd", cfg, "quadratic", steps=steps)
     a = sweep("adam", cfg, "quadratic", steps=steps)
