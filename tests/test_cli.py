@@ -170,27 +170,34 @@ def test_bad_input_in_a_fresh_process_has_no_traceback(in_tmp):
     assert list(in_tmp.iterdir()) == []
 
 
-def test_external_subcommands_are_registered(monkeypatch, capsys):
-    import types
+def test_every_subcommand_is_there_and_a_broken_one_is_not_silently_dropped(monkeypatch):
+    """The CLI is one package with plain imports: sweep and reproduce are always there, and an
+    ImportError in a command module is an import error, not a missing command."""
+    import adamlab.cli
 
-    calls = []
+    parser = adamlab.cli.build_parser()
+    sub = next(a for a in parser._actions if a.__class__.__name__ == "_SubParsersAction")
+    assert set(sub.choices) == {"compare", "problems", "optimizers", "plot", "sweep", "reproduce"}
+    broken = "import sys; sys.modules['adamlab.cli.sweep'] = None; import adamlab.cli"
+    out = subprocess.run([sys.executable, "-c", broken], capture_output=True, text=True)
+    assert out.returncode == 1 and "import of adamlab.cli.sweep halted" in out.stderr
 
-    def register(subparsers):
-        p = subparsers.add_parser("sweep", help="a registered command")
-        p.add_argument("--n", type=int, default=1)
-        p.set_defaults(func=lambda args: calls.append(args.n) or 0)
-        q = subparsers.add_parser("reproduce")
-        q.set_defaults(func=lambda args: (_ for _ in ()).throw(ValueError("no such paper")))
 
-    pkg = types.ModuleType("adamlab.reproduce")
-    mod = types.ModuleType("adamlab.reproduce.commands")
-    mod.register = register
-    pkg.commands = mod
-    monkeypatch.setitem(sys.modules, "adamlab.reproduce", pkg)
-    monkeypatch.setitem(sys.modules, "adamlab.reproduce.commands", mod)
-    assert run(capsys, "sweep", "--n", "3")[0] == 0 and calls == [3]
-    code, _, err = run(capsys, "reproduce")  # their errors get the same one-line treatment
-    assert code == 2 and err == "adamlab: error: no such paper\n"
+def test_a_bug_is_a_traceback_and_a_user_error_one_line(monkeypatch, capsys):
+    """Only the parsing boundary turns an error into one line: a TypeError raised inside the
+    library (a bug) keeps its traceback; ADAMLAB_DEBUG=1 shows a user error's too."""
+    import adamlab.cli.compare
+
+    def broken(*args, **kwargs):
+        raise TypeError("a bug deep inside")
+
+    monkeypatch.setattr(adamlab.cli.compare, "compare", broken)
+    with pytest.raises(TypeError, match="a bug deep inside"):
+        main(["compare", "--no-figure"])
+    assert run(capsys, "compare", "--opt", "adam:lr=-1")[0] == 2
+    monkeypatch.setenv("ADAMLAB_DEBUG", "1")
+    with pytest.raises(Exception, match="Invalid lr: -1"):
+        main(["compare", "--opt", "adam:lr=-1", "--no-figure"])
 
 
 @pytest.mark.parametrize(
@@ -199,7 +206,7 @@ def test_external_subcommands_are_registered(monkeypatch, capsys):
         (["--problem", "rosenbrock:a=abc"], "problem 'rosenbrock': a must be a number, got 'abc'"),
         (
             ["--problem", "ill-conditioned:kappa="],
-            "problem 'ill-conditioned': kappa must be a number",
+            "--problem: malformed 'kappa=' in 'ill-conditioned:kappa='; write KEY=VALUE",
         ),
         (["--problem", "noisy-quadratic:sigma=lots"], "sigma must be a number"),
         (["--steps", "0"], "--steps"),

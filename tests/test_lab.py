@@ -16,7 +16,7 @@ from adamlab.lab import (
     compare,
     label_for,
     optimizer_from_spec,
-    parse_spec,
+    parse_optimizer_spec,
     steps_to_tolerance,
 )
 from adamlab.problems import Problem, Quadratic1D
@@ -159,20 +159,24 @@ def test_projection_is_applied_after_each_step():
 def test_large_problems_track_two_coordinates():
     @dataclasses.dataclass(frozen=True, eq=False)
     class Big(NoisyBowl):
-        dim: int = 60
-        x0: np.ndarray = dataclasses.field(default_factory=lambda: np.linspace(1, 2, 60))
-        domain: np.ndarray = dataclasses.field(default_factory=lambda: np.tile([-1.0, 1], (60, 1)))
-        x_star: np.ndarray | None = dataclasses.field(default_factory=lambda: np.zeros(60))
+        dim: int = 70  # above lab.loop.SMALL = 64
+        x0: np.ndarray = dataclasses.field(default_factory=lambda: np.linspace(1, 2, 70))
+        domain: np.ndarray = dataclasses.field(default_factory=lambda: np.tile([-1.0, 1], (70, 1)))
+        x_star: np.ndarray | None = dataclasses.field(default_factory=lambda: np.zeros(70))
 
     r = compare(Big(), ["adam:lr=0.1"], steps=4)
     t = r.trajectories[0]
-    assert r.tracked == [58, 59] and t.x.shape == (5, 2) and t.diagnostics["m_hat"].shape == (5, 2)
-    assert t.distance[0] == pytest.approx(np.linalg.norm(np.linspace(1, 2, 60)))
+    assert r.tracked == [68, 69] and t.x.shape == (5, 2) and t.diagnostics["m_hat"].shape == (5, 2)
+    assert t.distance[0] == pytest.approx(np.linalg.norm(np.linspace(1, 2, 70)))
     assert r.surface is None
 
 
 def test_metrics_by_hand():
-    assert steps_to_tolerance(np.array([5.0, 1.0, 0.5, 0.01, 2.0]), 0.1) == 3
+    left_again = np.array([5.0, 1.0, 0.5, 0.01, 2.0])
+    assert steps_to_tolerance(left_again, 0.1, stay=False) == 3  # the first hit
+    assert steps_to_tolerance(left_again, 0.1) is None  # it did not stay
+    assert steps_to_tolerance(np.array([5.0, 0.01, 0.5, 0.05, 0.02]), 0.1) == 3  # reached, stayed
+    assert steps_to_tolerance(np.array([5.0, np.nan, 0.05, np.nan, 0.02]), 0.1) == 2  # NaN: skipped
     assert steps_to_tolerance(np.array([5.0, 1.0]), 0.1) is None
     # log10 gaps 2, 1, 0 -> trapezoid (2+1)/2 + (1+0)/2 = 2
     assert auc_log_suboptimality(np.array([101.0, 11.0, 2.0]), f_star=1.0) == pytest.approx(2.0)
@@ -181,17 +185,17 @@ def test_metrics_by_hand():
 
 
 def test_specs_and_labels():
-    assert parse_spec("adam:lr=0.1,betas=0.9/0.999,amsgrad=true") == (
+    assert parse_optimizer_spec("adam:lr=0.1,betas=0.9/0.999,amsgrad=true") == (
         "adam",
         {"lr": 0.1, "betas": (0.9, 0.999), "amsgrad": True},
     )
     assert optimizer_from_spec("sgd:lr=1,momentum=0.9").momentum == 0.9
     with pytest.raises(ValueError, match=r"unknown hyperparameter 'beta'.*valid: lr, betas"):
-        parse_spec("adam:beta=0.9")
+        parse_optimizer_spec("adam:beta=0.9")
     with pytest.raises(ValueError, match="unknown optimizer 'adma'"):
-        parse_spec("adma:lr=1")
+        parse_optimizer_spec("adma:lr=1")
     with pytest.raises(ValueError, match="malformed"):
-        parse_spec("adam:lr")
+        parse_optimizer_spec("adam:lr")
     with pytest.raises(ValueError, match="Invalid lr"):
         optimizer_from_spec("adam:lr=-1")
     assert label_for(adamlab.Adam(lr=0.1, amsgrad=True)) == (

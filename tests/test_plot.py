@@ -176,7 +176,7 @@ def test_save_figure_formats(seed_result, tmp_path, ext):
 
 
 def test_save_figure_refuses_unknown_extension(seed_result, tmp_path):
-    with pytest.raises(ValueError, match=r"unknown output extension '\.jpg'"):
+    with pytest.raises(ValueError, match=r"unknown extension '\.jpg'; use one of .png, .svg, .pdf"):
         plot.save_figure(plot.figure_for(seed_result), tmp_path / "f.jpg")
     assert list(tmp_path.iterdir()) == []
 

@@ -92,7 +92,7 @@ def test_unknown_reproduction_and_unwritable_output_are_clear_errors(tmp_path):
         run("vae", tmp_path)
     blocker = tmp_path / "file"
     blocker.write_text("x")
-    with pytest.raises(OSError, match="cannot write to output directory"):
+    with pytest.raises(OSError, match=r"cannot create directory .*/file/out.: .*file. is a file"):
         run("seed", blocker / "out", quick=True)
     assert set(REPRODUCTIONS) == {"seed", "first-steps", "amsgrad", "bias-correction"}
 
@@ -123,7 +123,7 @@ def test_cli_reproduce_writes_files_and_prints_the_summary(tmp_path, capsys):
         (["reproduce", "vae"], "unknown reproduction 'vae'"),
         (["sweep", "adam", "--problem", "quadratic", "--grid", "lr=0.1:1"], "malformed --grid"),
         (["sweep", "adam", "--problem", "quadratic", "--grid", "lr"], "malformed --grid"),
-        (["sweep", "adam", "--problem", "quadratic", "--grid", "lr=fast"], "not a number"),
+        (["sweep", "adam", "--problem", "quadratic", "--grid", "lr=fast"], "lr must be a number, a schedule or an array, got str 'fast'"),
         (["sweep", "adam", "--problem", "quadratic", "--sample", "lr=1e-3:1:log"], "needs --n"),
         (
             ["sweep", "adam", "--problem", "quadratic", "--grid", "gamma=1,2"],
@@ -166,5 +166,5 @@ def test_cli_sweep_refuses_an_unknown_value_before_running_or_writing(tmp_path, 
     out = tmp_path / "o"
     argv = ["sweep", "adam", "--problem", "quadratic", "--grid", "lr=0.1", "--value", "nope"]
     rc, _, err = cli([*argv, "--out", str(out)], capsys)
-    assert rc == 2 and "--value 'nope' is not a metric" in err and err.count("\n") == 1
+    assert rc == 2 and "argument --value: invalid choice: 'nope'" in err and err.count("\n") == 1
     assert not out.exists()

@@ -238,9 +238,14 @@ def test_resume_computes_only_what_is_missing(tmp_path):
     fresh = sweep("adam", configs, Valley(), steps=50, seeds=2)
     for m in METRICS:
         assert same(full[m], fresh[m]) and same(again[m], fresh[m])
-    # a different budget is a different record, not a resumed one
-    other = sweep("adam", configs[:2], Valley(), steps=51, seeds=1, out=tmp_path)
-    assert other.attrs["computed"] == 2
+    # a different budget is a different sweep: refused in this directory, and, forced, it
+    # makes new records instead of reusing the old ones
+    with pytest.raises(ValueError, match=r"holds a different sweep \(adam on valley, 50 steps; this one: adam on valley, 51 steps\)"):
+        sweep("adam", configs[:2], Valley(), steps=51, seeds=1, out=tmp_path)
+    assert len(records(tmp_path)) == 24  # nothing written by the refused sweep
+    other = sweep("adam", configs[:2], Valley(), steps=51, seeds=1, out=tmp_path, force=True)
+    assert other.attrs["computed"] == 2 and other.attrs["resumed"] == 0
+    assert len(records(tmp_path)) == 2  # the old sweep's records went with force
 
 
 def test_a_torn_last_line_is_dropped_and_recomputed(tmp_path):
@@ -295,7 +300,7 @@ def test_a_killed_process_sweep_resumes_without_loss_or_duplicates(tmp_path):
 def test_unwritable_output_is_an_oserror(tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("x")
-    with pytest.raises(OSError, match="cannot write sweep records"):
+    with pytest.raises(OSError, match=r"cannot create directory .*/file/sub.: .*/file. is a file, not a directory"):
         sweep("adam", [{"lr": 0.1}], Quadratic1D(), steps=2, out=blocker / "sub")
 
 
@@ -340,10 +345,10 @@ def test_the_digits_mlp_sweep_is_vectorised_and_equals_runs_alone():
     configs = grid(lr=[1e-3, 0.1], bias_correction=[True, False])
     df = sweep("adam", configs, p, steps=12, seeds=[0, 1], eval_every=6)
     assert df.attrs["engines"] == {"mlp-digits": "vectorized"}
-    assert {"heldout_loss", "heldout_accuracy"} <= set(df)
+    assert {"test_loss", "test_accuracy", "train_accuracy"} <= set(df)
     for _, row in df.iloc[::3].iterrows():
         alone = run_config("adam", configs[row.config_id], p, steps=12, seed=row.seed, eval_every=6)
-        for m in [*METRICS, "heldout_loss"]:
+        for m in [*METRICS, "test_loss", "test_accuracy", "train_accuracy"]:
             assert same(row[m], alone[m]), m
     # minibatch seeds differ, so the same configuration ends differently across seeds
     assert df[df.config_id == 0].final_loss.nunique() == 2

@@ -81,9 +81,10 @@ def test_unsure_configurations_are_rerun_on_the_reference_path(monkeypatch):
     cs = sample({"lr": LogUniform(1e-3, 1.0), "beta2": OneMinusLogUniform(0.9, 0.9999)}, 64,
                 method="halton", seed=1)  # fmt: skip
     ref = sweep("adam", cs, "rosenbrock", steps=120, target=1e-4, engine="vectorized")
-    wide = functools.partial(ks.adam_rosenbrock, _margin_scale=2.0**24)
-    monkeypatch.setattr(ks, "adam_rosenbrock", wide)
-    exact = wide([c["lr"] for c in cs], 0.9, [c["beta2"] for c in cs], steps=120)["exact"]
+    wide = functools.partial(ks.adam_surface, _margin_scale=2.0**24)
+    monkeypatch.setattr(ks, "adam_surface", wide)
+    exact = wide("rosenbrock", (1.0, 100.0), [c["lr"] for c in cs], 0.9,
+                 [c["beta2"] for c in cs], steps=120, x0=(-1.2, 1.0))["exact"]  # fmt: skip
     assert 0 < exact.sum() < len(cs)  # some rows come from the kernel, some are rerun
     fast = sweep("adam", cs, "rosenbrock", steps=120, target=1e-4, engine="numba")
     for col in ["final_loss", "best_loss", "steps_to_target", "diverged_at", "diverged"]:
@@ -97,14 +98,14 @@ def test_kernel_equals_reference_vectorised_adam(bias_correction):
     steps = 400
     x_ref, losses = reference(lr, b1, b2, eps, steps, bias_correction)
     out = ks.adam_rosenbrock(lr, b1, b2, eps, steps=steps, bias_correction=bias_correction,
-                             target=1e-3)  # fmt: skip
+                             tol=1e-3)  # fmt: skip
     assert np.array_equal(out["x"], x_ref, equal_nan=True)
-    assert np.array_equal(out["final_loss"], losses[-1], equal_nan=True)
+    assert np.array_equal(out["f"], losses[-1], equal_nan=True)
     finite = np.where(np.isfinite(losses), losses, np.inf)
     f0 = Rosenbrock().loss(np.array([[-1.2, 1.0]]))[0]
-    assert np.array_equal(out["best_loss"], np.minimum(finite.min(axis=0), f0))
+    assert np.array_equal(out["best"], np.minimum(finite.min(axis=0), f0))
     hit = np.array([np.argmax(c <= 1e-3) + 1 if (c <= 1e-3).any() else np.nan for c in losses.T])
-    assert np.array_equal(out["steps_to_target"], hit, equal_nan=True)
+    assert np.array_equal(out["first_within"], hit, equal_nan=True)
     # some of these configurations oscillate, some converge: the test covers both regimes
     assert (losses[-1] < 1e-2).any() and (losses[-1] > 1).any()
 
@@ -141,7 +142,7 @@ def test_tracking_records_the_first_non_finite_loss():
     huge = 10 ** np.random.default_rng(6).uniform(70, 80, 64)  # x⁴ overflows after step 1, or not
     for lr, x0 in [(lr0, (1e200, 1e200)), (lr0, (0.999, 0.998)), (huge, (-1.2, 1.0))]:
         x_ref, losses = reference(lr, b1, b2, eps, 30, x0=x0)
-        out = ks.adam_rosenbrock(lr, b1, b2, eps, steps=30, x0=x0, target=1e-3)
+        out = ks.adam_rosenbrock(lr, b1, b2, eps, steps=30, x0=x0, tol=1e-3)
         assert np.array_equal(out["x"], x_ref, equal_nan=True)
         dead = np.array(
             [
@@ -149,18 +150,18 @@ def test_tracking_records_the_first_non_finite_loss():
                 for c in losses.T
             ]
         )
-        assert np.array_equal(out["diverged_at"], dead, equal_nan=True), x0
+        assert np.array_equal(out["first_nonfinite"], dead, equal_nan=True), x0
         with np.errstate(all="ignore"):
             f0 = Rosenbrock().loss(np.array([x0], float))[0]
         finite = np.where(np.isfinite(losses), losses, np.inf)
-        assert np.array_equal(out["best_loss"], np.minimum(finite.min(axis=0), f0))
+        assert np.array_equal(out["best"], np.minimum(finite.min(axis=0), f0))
         ok = np.isfinite(losses) & (losses <= 1e-3) & (np.cumsum(~np.isfinite(losses), 0) == 0)
         hit = np.array([np.argmax(c) + 1 if c.any() else np.nan for c in ok.T])
         if f0 <= 1e-3:
             hit[:] = 0
-        assert np.array_equal(out["steps_to_target"], hit, equal_nan=True), x0
+        assert np.array_equal(out["first_within"], hit, equal_nan=True), x0
         if lr is huge:
-            assert 0 < np.isnan(out["diverged_at"]).sum() < len(lr)
+            assert 0 < np.isnan(out["first_nonfinite"]).sum() < len(lr)
 
 
 def test_the_columnar_table_equals_the_per_record_one(tmp_path):

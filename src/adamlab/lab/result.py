@@ -36,7 +36,7 @@ import numpy as np
 if TYPE_CHECKING:  # pandas is an optional extra, imported only when a table is asked for
     import pandas
 
-from ._io import atomic_path, dumps, write_atomic
+from .._files import atomic_path, dumps, write_atomic
 from .metrics import FLOOR, Metrics, compute_metrics, fmt_number, suboptimality
 
 FORMAT = "adamlab.result/1"
@@ -75,6 +75,10 @@ class Trajectory:
         diverged_reason: why, in words.
         final: held-out numbers of the last iterate where the problem defines them (the ML
             tasks: ``train_accuracy``, ``test_accuracy``, ``test_loss``).
+        t: the step of each row. Row t is step t (``t = 0, 1, …, T``) unless the run was
+            longer than :data:`adamlab.lab.runner.FULL_ROWS` steps: then the record keeps
+            every step up to that many rows, thins out older rows evenly as the run goes on
+            (memory stays bounded at any length) and always keeps the last step.
     """
 
     label: str
@@ -90,11 +94,28 @@ class Trajectory:
     diverged_at: int | None = None
     diverged_reason: str | None = None
     final: dict[str, float] = dataclasses.field(default_factory=dict)
+    t: np.ndarray = None  # type: ignore[assignment]
+
+    def __post_init__(self) -> None:
+        if self.t is None:
+            self.t = np.arange(len(self.loss))
+        self.t = np.asarray(self.t, dtype=np.int64)
 
     @property
     def steps_taken(self) -> int:
-        """T: the number of steps recorded after the start."""
-        return len(self.loss) - 1
+        """T: the number of steps taken after the start."""
+        return int(self.t[-1]) if len(self.t) else 0
+
+    def row(self, step: int) -> int:
+        """The row that holds ``step`` (the nearest recorded one at or before it)."""
+        return max(0, int(np.searchsorted(self.t, step, side="right")) - 1)
+
+    def __repr__(self) -> str:
+        end = f", diverged_at={self.diverged_at}" if self.diverged_at is not None else ""
+        return (
+            f"Trajectory({self.label!r}, seed={self.seed}, steps={self.steps_taken}, "
+            f"final loss={fmt_number(float(self.loss[-1]))}{end})"
+        )
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -104,6 +125,7 @@ class Trajectory:
             "diverged_at": self.diverged_at,
             "diverged_reason": self.diverged_reason,
             "final": self.final,
+            "t": self.t.tolist(),
         }
         for name in ("x", "loss", "grad_norm", "distance", "step", "step_norm"):
             v = getattr(self, name)
@@ -131,6 +153,7 @@ class Trajectory:
             diverged_at=d.get("diverged_at"),
             diverged_reason=d.get("diverged_reason"),
             final={k: float(v) for k, v in (d.get("final") or {}).items()},
+            t=d.get("t"),
         )
 
 
@@ -184,6 +207,15 @@ class Progress:
     diverged_at: int | None
     all_positive: bool
 
+    def __repr__(self) -> str:
+        last = self.median[np.isfinite(self.median)]
+        end = fmt_number(float(last[-1])) if last.size else "nan"
+        return (
+            f"Progress({self.label!r}, {self.what}, {self.seeds} seed(s), steps 0…"
+            f"{int(self.steps[-1]) if len(self.steps) else 0}, final median {end}, "
+            f"{len(self.diverged)} diverged)"
+        )
+
 
 def _frame_columns(t: Trajectory, tracked: list[int]) -> dict[str, np.ndarray]:
     n = len(t.loss)
@@ -191,7 +223,7 @@ def _frame_columns(t: Trajectory, tracked: list[int]) -> dict[str, np.ndarray]:
         "label": [t.label] * n,
         "optimizer": [t.optimizer.get("name", "")] * n,
         "seed": np.full(n, t.seed),
-        "step": np.arange(n),
+        "step": t.t,
         "loss": t.loss,
         "grad_norm": t.grad_norm,
         "distance": t.distance if t.distance is not None else np.full(n, np.nan),
@@ -319,10 +351,11 @@ class Result:
         for t, y in zip(runs, series, strict=True):
             ok = np.flatnonzero(np.isfinite(y))
             if t.diverged_at is not None and ok.size:
-                diverged.append((int(ok[-1]), float(y[ok[-1]])))
+                diverged.append((int(t.t[ok[-1]]), float(y[ok[-1]])))
         first = next((t.diverged_at for t in runs if t.diverged_at is not None), None)
+        longest = max(runs, key=lambda t: len(t.t))
         return Progress(
-            label=label, what=what, steps=np.arange(Y.shape[1]), median=median, low=low,
+            label=label, what=what, steps=longest.t, median=median, low=low,
             high=high, seeds=len(runs), diverged=diverged, diverged_at=first,
             all_positive=bool(np.all(np.nan_to_num(Y, nan=1.0) > 0)),
         )  # fmt: skip
@@ -373,6 +406,8 @@ class Result:
                 reached = str(m.steps_to_tol) if m.steps_to_tol is not None else "never"
                 if m.diverged_at is not None:
                     reached += f" (diverged at step {m.diverged_at})"
+                elif m.diverged:
+                    reached += " (diverged: ended above its start)"
                 cells.append(reached)
             else:
                 if show_x:
@@ -382,7 +417,7 @@ class Result:
                 hit = [m.steps_to_tol for m in ms if m.steps_to_tol is not None]
                 text = f"{int(np.median(hit))}, " if hit else "never, "
                 text += f"{len(hit)}/{len(ms)} seeds"
-                div = sum(m.diverged_at is not None for m in ms)
+                div = sum(m.diverged for m in ms)
                 if div:
                     text += f", {div} diverged"
                 cells.append(text)
@@ -415,10 +450,11 @@ class Result:
                 marks = [*marks[: rows - 1], T]
             names = ["step", f"x[{coord}]", f"dx[{coord}]", *t.diagnostics]
             cells = [names]
-            for s in marks:
-                row = [str(s), fmt_number(float(t.x[s, j])), fmt_number(float(t.step[s, j]))]
+            for s in dict.fromkeys(int(t.t[t.row(s)]) for s in marks):
+                r = t.row(s)
+                row = [str(s), fmt_number(float(t.x[r, j])), fmt_number(float(t.step[r, j]))]
                 for v in t.diagnostics.values():
-                    row.append(fmt_number(float(v[s] if v.ndim == 1 else v[s, j])))
+                    row.append(fmt_number(float(v[r] if v.ndim == 1 else v[r, j])))
                 cells.append(row)
             widths = [max(len(r[i]) for r in cells) for i in range(len(names))]
             lines = ["  ".join(c.rjust(w) for c, w in zip(r, widths, strict=True)) for r in cells]
@@ -607,6 +643,7 @@ def _trajectories_from_frame(frame, manifest: dict[str, Any]) -> list[Trajectory
                 diverged_at=run["diverged_at"],
                 diverged_reason=run["diverged_reason"],
                 final=dict(run.get("final") or {}),
+                t=rows["step"].to_numpy(np.int64),
             )
         )
     return out

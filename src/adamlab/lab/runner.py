@@ -1,7 +1,13 @@
-"""The runner: several optimizers, one start, the same noise, everything recorded."""
+"""The runner: several optimizers, one start, the same noise, everything recorded.
+
+``compare`` runs each optimizer through the one run loop (:mod:`adamlab.lab.loop`) with a
+:class:`TrajectoryRecorder` watching: the iterates, steps, losses, gradient norms, distances
+and the optimizer's diagnostics, in bounded memory at any number of steps.
+"""
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -9,42 +15,28 @@ from typing import Any
 import numpy as np
 
 from .. import _exact as ex
-from ..optim import NonFiniteGradientError, Optimizer
+from ..optim import Optimizer
 from ..problems import Problem
+from .loop import SMALL, Observer, Outcome, eval_every, run_loop
 from .result import Result, Surface, Trajectory, now_utc
-from .specs import label_for, optimizer_from_spec, parse_value
+from .specs import label_for, optimizer_from_spec, problem_from_spec
 
-#: problems with more coordinates than this store only the tracked ones (default: two, see compare)
-FULL_RECORD_MAX_DIM = 50
+#: problems with more coordinates than this store only the tracked ones (default: two)
+FULL_RECORD_MAX_DIM = SMALL
+
+#: a run keeps every step up to this many rows; longer runs are thinned evenly (bounded memory)
+FULL_ROWS = 10_000
 
 #: recorded diagnostics come in this order (then any others, as the optimizer reports them)
 DIAGNOSTICS_ORDER = ("m", "m_hat", "v", "v_hat", "bias1", "bias2", "effective_lr")
-
-#: evaluated on the last iterate when the problem has them (the ML tasks)
-FINAL_EVALUATIONS = ("train_accuracy", "test_accuracy", "test_loss")
 
 OptimizerArg = Sequence[Optimizer | str] | Mapping[str, Optimizer | str]
 
 
 def get_problem(spec: str | Problem, **kwargs: Any) -> Problem:
-    """A problem by name (``"rosenbrock"``), by ``"name:key=value,..."`` spec, or as given.
-
-    Unknown names, unknown parameters and non-numeric values for numeric parameters raise
-    ``ValueError`` (from :func:`adamlab.problems.get_problem`).
-    """
-    if isinstance(spec, Problem):
-        if kwargs:
-            raise TypeError("keyword arguments apply to a problem given by name only")
-        return spec
-    from .. import problems
-
-    name, _, rest = spec.strip().partition(":")
-    for item in filter(None, (p.strip() for p in rest.split(","))):
-        key, eq, value = item.partition("=")
-        if not eq or not key.strip():
-            raise ValueError(f"malformed {item!r} in problem {spec!r}; write KEY=VALUE")
-        kwargs[key.strip()] = parse_value(value)
-    return problems.get_problem(name, **kwargs)
+    """A problem by name (``"rosenbrock"``), by ``"name:key=value,..."`` spec, or as given
+    (:func:`adamlab.lab.specs.problem_from_spec`)."""
+    return problem_from_spec(spec, **kwargs)
 
 
 def _labelled(optimizers: OptimizerArg) -> list[tuple[str, Optimizer]]:
@@ -96,30 +88,150 @@ def problem_record(problem: Problem) -> dict[str, Any]:
 
 
 class _Progress:
-    """Calls ``tick()`` once per step; shows a tqdm bar on stderr only once the run has
-    taken longer than ``delay`` seconds, so quick runs print nothing and import nothing."""
+    """Calls ``tick()`` once per step. After ``delay`` seconds: a tqdm bar on a terminal, or,
+    when stderr is a pipe or a file, one plain line every ``every`` seconds (so a long piped
+    run says how far it is). Quick runs print nothing and import nothing."""
 
-    def __init__(self, total: int, delay: float = 0.5) -> None:
-        self.total, self.delay, self.done = total, delay, 0
-        self.start = time.perf_counter()
-        self.bar = None
+    def __init__(self, total: int, delay: float = 0.5, every: float = 5.0) -> None:
+        self.total, self.delay, self.every, self.done = total, delay, every, 0
+        self.start = self.last = time.perf_counter()
+        self.bar: Any = None
+        self.tty = sys.stderr.isatty()
 
     def tick(self) -> None:
         self.done += 1
-        if self.bar is None and time.perf_counter() - self.start > self.delay:
-            import sys
-
+        if self.done % 64 and self.bar is None:  # look at the clock now and then only
+            return
+        now = time.perf_counter()
+        if self.bar is not None:
+            self.bar.update(self.done - self.bar.n)
+        elif self.tty and now - self.start > self.delay:
             from tqdm import tqdm
 
-            # disable=None: no bar when stderr is not a terminal (logs, pipes, tests)
             self.bar = tqdm(total=self.total, initial=self.done, file=sys.stderr, unit="step",
-                            leave=False, desc="adamlab", disable=None)  # fmt: skip
-        elif self.bar is not None:
-            self.bar.update(1)
+                            leave=False, desc="adamlab")  # fmt: skip
+        elif not self.tty and now - self.last > self.every:
+            self.last = now
+            elapsed = now - self.start
+            left = elapsed * (self.total - self.done) / self.done
+            sys.stderr.write(
+                f"adamlab: step {self.done:,} of {self.total:,} "
+                f"({100 * self.done / self.total:.0f}%), {elapsed:.0f} s so far, "
+                f"about {left:.0f} s left\n"
+            )
+            sys.stderr.flush()
 
     def close(self) -> None:
         if self.bar is not None:
             self.bar.close()
+
+
+class TrajectoryRecorder(Observer):
+    """Records one run for a :class:`Trajectory`, in memory bounded at any run length.
+
+    Row 0 is the start; each step becomes a row. Past :data:`FULL_ROWS` rows the record is
+    thinned: it keeps every ``stride``-th step (the stride doubles each time the record
+    fills) and always the last step. ``loss`` is the exact loss at the steps the loop
+    evaluates (:func:`adamlab.lab.loop.eval_every`; NaN between); ``grad_norm`` is ‖∇f‖ of
+    the exact gradient: free for a deterministic oracle (its gradient at xₜ arrives with step
+    t + 1), else computed at the evaluated steps.
+    """
+
+    def __init__(self, problem: Problem, opt: Optimizer, cols: Any, full_rows: int = FULL_ROWS):
+        self.problem, self.opt, self.cols, self.full_rows = problem, opt, cols, full_rows
+        self.exact_oracle = not problem.stochastic
+        self.x_star = (
+            None if problem.x_star is None else np.asarray(problem.x_star, dtype=np.float64)
+        )
+        self.slots = opt.active_slots()
+        self.stride = 1
+        self.rows: list[dict[str, Any]] = []
+        self.tail: dict[str, Any] | None = None
+
+    def _row(self, t: int, x: np.ndarray, step: np.ndarray | None, state: Any) -> dict[str, Any]:
+        row: dict[str, Any] = {
+            "t": t,
+            "x": x[self.cols],
+            "step": np.full(x[self.cols].shape, np.nan) if step is None else step[self.cols],
+            "step_norm": np.nan if step is None else float(ex.norm(step)),
+            "loss": np.nan,
+            "grad_norm": np.nan,
+            "distance": None if self.x_star is None else float(ex.norm(x - self.x_star)),
+            "diag": None,
+        }
+        if state is not None:
+            d = self.opt.diagnostics(state)
+            for s in self.slots:
+                d[s] = getattr(state, s)
+            diag = {}
+            for k, v in d.items():
+                v = np.asarray(v, dtype=np.float64)
+                diag[k] = v if v.ndim == 0 else v.reshape(-1)[self.cols]
+            row["diag"] = diag
+        return row
+
+    def _commit(self, force: bool = False) -> None:
+        tail, self.tail = self.tail, None
+        if tail is None or not (force or tail["t"] % self.stride == 0):
+            return
+        self.rows.append(tail)
+        if len(self.rows) > 2 * self.full_rows:  # thin out: keep every other stride
+            self.stride *= 2
+            self.rows = [r for r in self.rows if r["t"] % self.stride == 0]
+
+    def start(self, x: np.ndarray, f: np.ndarray) -> None:
+        self.tail = self._row(0, x, None, None)
+        self.tail["loss"] = float(f)
+        if not self.exact_oracle:
+            self.tail["grad_norm"] = float(ex.norm(self.problem.grad(x)))
+
+    def stepped(self, t: int, x_prev: np.ndarray, x: np.ndarray, g: Any, state: Any) -> None:
+        if self.exact_oracle and self.tail is not None:  # the gradient at x_{t-1}
+            self.tail["grad_norm"] = float(ex.norm(np.asarray(g, dtype=np.float64)))
+        self._commit()
+        self.tail = self._row(t, x, x - x_prev, state)
+
+    def evaluated(self, t: int, x: np.ndarray, f: np.ndarray, dead: np.ndarray) -> None:
+        if self.tail is not None and self.tail["t"] == t:
+            self.tail["loss"] = float(f)
+            if not self.exact_oracle:
+                self.tail["grad_norm"] = float(ex.norm(self.problem.grad(x)))
+
+    def finish(self, outcome: Outcome) -> None:
+        if self.tail is not None and np.isnan(self.tail["grad_norm"]):
+            with np.errstate(all="ignore"):  # the last iterate has had no oracle call
+                self.tail["grad_norm"] = float(ex.norm(self.problem.grad(outcome.x)))
+        self._commit(force=True)
+
+    def trajectory(self, *, label: str, seed: int, outcome: Outcome) -> Trajectory:
+        rows = self.rows
+        diag_rows = [r["diag"] for r in rows[1:]]
+        order = {k: i for i, k in enumerate(DIAGNOSTICS_ORDER)}
+        first = diag_rows[0] if diag_rows else {}
+        keys = sorted(first, key=lambda k: (order.get(k, len(order)), list(first).index(k)))
+        diagnostics = {}
+        for k in keys:
+            vals = [d[k] for d in diag_rows]
+            nan_row = np.full(np.shape(vals[0]), np.nan)
+            diagnostics[k] = np.array([nan_row, *vals], dtype=np.float64)
+        dead = outcome.diverged_at
+        diverged_at = None if np.isnan(dead).all() else int(np.nanmin(dead))
+        return Trajectory(
+            label=label,
+            optimizer=self.opt.describe(),
+            seed=int(seed),
+            x=np.array([r["x"] for r in rows], dtype=np.float64),
+            loss=np.array([r["loss"] for r in rows]),
+            grad_norm=np.array([r["grad_norm"] for r in rows]),
+            distance=None if self.x_star is None else np.array([r["distance"] for r in rows]),
+            step=np.array([r["step"] for r in rows], dtype=np.float64),
+            step_norm=np.array([r["step_norm"] for r in rows]),
+            diagnostics=diagnostics,
+            diverged_at=diverged_at,
+            diverged_reason=outcome.reason if diverged_at is not None else None,
+            final={k: float(v) for k, v in outcome.evaluation.items()},
+            t=np.array([r["t"] for r in rows], dtype=np.int64),
+        )
 
 
 def run(
@@ -133,101 +245,17 @@ def run(
     tracked: list[int] | None = None,
     tick: Callable[[], None] | None = None,
 ) -> Trajectory:
-    """One optimizer on one seed's oracle: x₀ = ``start``, then ``steps`` steps, each followed
-    by ``problem.project``. Stops (and records ``diverged_at``) when the loss or an iterate
-    goes non-finite, or when the optimizer refuses a non-finite gradient."""
-    oracle = problem.oracle(seed)
-    x = np.array(start, dtype=np.float64)
+    """One optimizer on one seed's oracle: x₀ = ``start``, then ``steps`` steps of the one run
+    loop (each followed by ``problem.project``), recorded. Stops (and records
+    ``diverged_at``) when the loss or an iterate goes non-finite, or when the optimizer
+    refuses a non-finite gradient."""
     cols = slice(None) if tracked is None else np.asarray(tracked)
-    x_star = None if problem.x_star is None else np.asarray(problem.x_star, dtype=np.float64)
-    state = opt.init(x)
-    slots = opt.active_slots()
-
-    xs, losses, gnorms, dists = [x[cols]], [], [], []
-    step_rows, step_norms = [np.full(xs[0].shape, np.nan)], [np.nan]
-    diag: dict[str, list[np.ndarray]] = {}
-    diverged_at = reason = None
-    # ‖∇f(xₜ)‖: a deterministic oracle's gradient at xₜ *is* the exact one (free, next step);
-    # a stochastic problem needs problem.grad, a full-batch pass that large ML problems pay
-    # dearly for: there it is sampled at about 50 evenly spaced steps (NaN in between).
-    exact_oracle = not problem.stochastic
-    every = 1 if problem.dim <= FULL_RECORD_MAX_DIM else max(1, steps // 50)
-
-    def exact_grad_norm(x: np.ndarray) -> float:
-        return float(ex.norm(problem.grad(x)))
-
-    def observe(x: np.ndarray, t: int) -> float:
-        loss = float(problem.loss(x))
-        losses.append(loss)
-        if exact_oracle:
-            gnorms.append(np.nan)  # filled in from the next oracle call
-        else:
-            gnorms.append(exact_grad_norm(x) if t % every == 0 or t == steps else np.nan)
-        if x_star is not None:
-            dists.append(float(ex.norm(x - x_star)))
-        return loss
-
-    with np.errstate(all="ignore"):  # divergence is recorded below, not warned about
-        observe(x, 0)
-        for t in range(1, steps + 1):
-            _, g = oracle(x, t)
-            if exact_oracle:
-                gnorms[-1] = float(ex.norm(g))
-            try:
-                x_new, state = opt.step(x, g, state)
-            except NonFiniteGradientError as e:
-                diverged_at, reason = t, str(e)
-                break
-            x_new = np.asarray(problem.project(x_new), dtype=np.float64)
-            xs.append(x_new[cols])
-            step_rows.append((x_new - x)[cols])
-            step_norms.append(float(ex.norm(x_new - x)))
-            d = opt.diagnostics(state)
-            for s in slots:
-                d[s] = getattr(state, s)
-            for k, v in d.items():
-                v = np.asarray(v, dtype=np.float64)
-                diag.setdefault(k, []).append(v if v.ndim == 0 else v.reshape(-1)[cols])
-            x = x_new
-            loss = observe(x, t)
-            if tick is not None:
-                tick()
-            if not (np.isfinite(loss) and np.all(np.isfinite(x))):
-                what = "the loss" if not np.isfinite(loss) else "an iterate"
-                value = loss if not np.isfinite(loss) else "non-finite"
-                diverged_at, reason = t, f"{what} became {value} at step {t}"
-                break
-        if np.isnan(gnorms[-1]):  # the last iterate has had no oracle call
-            gnorms[-1] = exact_grad_norm(x)
-
-    final = {}
-    if diverged_at is None:  # held-out numbers, for the problems that have them (ML tasks)
-        for name in FINAL_EVALUATIONS:
-            fn = getattr(problem, name, None)
-            if callable(fn):
-                final[name] = float(fn(x))
-
-    def with_nan_row(rows: list[np.ndarray]) -> np.ndarray:
-        first = np.full(np.shape(rows[0]), np.nan) if rows else np.full(0, np.nan)
-        return np.array([first, *rows], dtype=np.float64)
-
-    order = {k: i for i, k in enumerate(DIAGNOSTICS_ORDER)}
-    keys = sorted(diag, key=lambda k: (order.get(k, len(order)), list(diag).index(k)))
-    return Trajectory(
-        label=label,
-        optimizer=opt.describe(),
-        seed=int(seed),
-        x=np.array(xs, dtype=np.float64),
-        loss=np.array(losses),
-        grad_norm=np.array(gnorms),
-        distance=np.array(dists) if x_star is not None else None,
-        step=np.array(step_rows, dtype=np.float64),
-        step_norm=np.array(step_norms),
-        diagnostics={k: with_nan_row(diag[k]) for k in keys},
-        diverged_at=diverged_at,
-        diverged_reason=reason,
-        final=final,
-    )
+    recorder = TrajectoryRecorder(problem, opt, cols)
+    outcome = run_loop(
+        problem, opt, np.asarray(start, dtype=np.float64), steps=steps, seed=seed,
+        every=eval_every(problem, steps), observers=[recorder], tick=tick,
+    )  # fmt: skip
+    return recorder.trajectory(label=label, seed=seed, outcome=outcome)
 
 
 def loss_surface(

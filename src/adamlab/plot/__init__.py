@@ -14,16 +14,10 @@ changes global style. Saving is explicit and atomic.
 
 from typing import Any
 
+from .._files import FIGURE_FORMATS, save_figure
 from .curves import plot_iterates, plot_loss
 from .diagnostics import pick_trajectory, plot_diagnostics
-from .figures import (
-    ANIMATION_FORMATS,
-    FIGURE_FORMATS,
-    check_format,
-    draw_main,
-    figure_for,
-    save_figure,
-)
+from .figures import ANIMATION_FORMATS, draw_main, figure_for
 from .paths import log_levels, plot_contour, plot_path_1d
 
 
@@ -40,7 +34,6 @@ __all__ = [
     "ANIMATION_FORMATS",
     "FIGURE_FORMATS",
     "animate",
-    "check_format",
     "draw_main",
     "figure_for",
     "log_levels",

@@ -11,9 +11,9 @@ import numpy as np
 from matplotlib.animation import FuncAnimation, PillowWriter
 from matplotlib.figure import Figure
 
+from .._files import atomic_path, check_suffix, write_atomic
 from ..lab import Result
-from ..lab._io import atomic_path, write_atomic
-from .figures import ANIMATION_FORMATS, _panels, check_format, draw_main
+from .figures import ANIMATION_FORMATS, _panels, draw_main
 
 # to_jshtml links Font Awesome from a CDN for its button icons; these glyphs replace it so
 # that the page works offline, with no request leaving it.
@@ -119,7 +119,7 @@ def _freeze_background(fig: Figure, moving: list[Any]) -> None:
 def save_animation(anim: FuncAnimation, path: str | os.PathLike[str]) -> Path:
     """Write ``anim`` as ``.gif`` (Pillow) or self-contained ``.html`` (frames embedded as
     base64 PNGs, no network needed), atomically."""
-    suffix = check_format(path, ANIMATION_FORMATS)
+    suffix = check_suffix(path, ANIMATION_FORMATS, "animation")
     fps = 1000.0 / anim._interval  # FuncAnimation keeps no public getter
     if suffix == ".gif":
         with atomic_path(path) as tmp:

@@ -4,21 +4,17 @@ global state, nothing shown."""
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
 from typing import Any
 
 from matplotlib.figure import Figure
 
 from ..lab import Result
-from ..lab._io import atomic_path
 from ._common import title_for
 from .curves import plot_iterates, plot_loss
 from .diagnostics import plot_diagnostics
 from .paths import plot_contour, plot_path_1d
 
 #: what ``save_figure`` / ``save_animation`` write, by file extension
-FIGURE_FORMATS = (".png", ".svg", ".pdf")
 ANIMATION_FORMATS = (".gif", ".html")
 
 
@@ -75,20 +71,3 @@ def figure_for(
     return fig
 
 
-def check_format(path: str | os.PathLike[str], allowed: tuple[str, ...]) -> str:
-    """The lower-case extension of ``path``; ``ValueError`` naming the allowed ones otherwise."""
-    suffix = Path(path).suffix.lower()
-    if suffix not in allowed:
-        raise ValueError(
-            f"unknown output extension {suffix or '(none)'!r} for {str(path)!r}; "
-            f"use one of {', '.join(allowed)}"
-        )
-    return suffix
-
-
-def save_figure(fig: Figure, path: str | os.PathLike[str]) -> Path:
-    """Write ``fig`` as PNG, SVG or PDF (by extension), atomically."""
-    fmt = check_format(path, FIGURE_FORMATS)[1:]
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format=fmt)
-    return Path(path)

@@ -29,7 +29,9 @@ LABELS = {
     "best_loss": "best loss",
     "gap": "final loss − f*",
     "steps_to_target": "steps to target",
-    "heldout_loss": "held-out loss",
+    "test_loss": "test loss",
+    "test_accuracy": "test accuracy",
+    "train_accuracy": "training accuracy",
 }
 
 

@@ -17,7 +17,8 @@ from typing import Any
 import numpy as np
 
 from .. import _exact as ex
-from .base import ParametricProblem, box
+from .._surfaces import rosenbrock_2d
+from .base import ParametricProblem, Problem, box
 
 
 def _f64(x: Any) -> np.ndarray:
@@ -171,13 +172,25 @@ class Rosenbrock(ParametricProblem):
             "f_star": 0.0 if x_star is not None else None,
         }
 
+    def surface(self) -> tuple[str, tuple[float, ...]] | None:
+        """In 2-D, deterministic and unprojected: the formula the fused kernel compiles (the
+        same function these loss and gradient call)."""
+        if self.dim == 2 and type(self).project is Problem.project and not self.stochastic:
+            return "rosenbrock", (self.a, self.b)
+        return None
+
     def loss(self, x: np.ndarray) -> np.ndarray:
         x = _f64(x)
+        if self.dim == 2:
+            return rosenbrock_2d(x[..., 0], x[..., 1], self.a, self.b)[0]
         u, w = x[..., :-1], x[..., 1:]
         return ex.sum_(self.b * (w - u * u) ** 2 + (self.a - u) ** 2, axis=-1)
 
     def grad(self, x: np.ndarray) -> np.ndarray:
         x = _f64(x)
+        if self.dim == 2:
+            _, gx, gy = rosenbrock_2d(x[..., 0], x[..., 1], self.a, self.b)
+            return np.stack([gx, gy], axis=-1)
         u, w = x[..., :-1], x[..., 1:]
         r = w - u * u
         g = np.zeros_like(x)

@@ -22,7 +22,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Callable
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -112,6 +112,21 @@ class Problem:
     def loss_and_grad(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """``(loss(x), grad(x))``; subclasses that share work between the two override it."""
         return self.loss(x), self.grad(x)
+
+    #: the problem's loss and gradient follow the contract (vectorised over leading
+    #: dimensions), so sweeps run many configurations in one pass; False: one at a time
+    vectorizable: ClassVar[bool] = True
+
+    def surface(self) -> tuple[str, tuple[float, ...]] | None:
+        """A 2-D formula of :mod:`adamlab._surfaces` (name, parameters) that this problem's
+        loss and gradient compute, for the fused sweep kernel; None when there is none."""
+        return None
+
+    def evaluate(self, x: np.ndarray) -> dict[str, np.ndarray]:
+        """Held-out metrics at ``x`` (shape ``(..., dim)``), each of shape ``(...)``: what the
+        lab reports at the end of a run beside the loss. None by default; the ML tasks give
+        ``test_loss``, ``test_accuracy`` and ``train_accuracy``."""
+        return {}
 
     def params_to_plot(self, x: np.ndarray) -> np.ndarray:
         """The coordinates worth recording for a picture: ``x`` itself when ``dim <= 2``,

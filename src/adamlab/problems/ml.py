@@ -277,6 +277,14 @@ class Classification(ParametricProblem):
         X, y = self._split(split)
         return np.count_nonzero(self.predict(x, X) == y, axis=-1) / len(y)
 
+    def evaluate(self, x: np.ndarray) -> dict[str, np.ndarray]:
+        """``test_loss``, ``test_accuracy`` and ``train_accuracy`` at x."""
+        return {
+            "test_loss": self.test_loss(x),
+            "test_accuracy": self.test_accuracy(x),
+            "train_accuracy": self.train_accuracy(x),
+        }
+
     def test_accuracy(self, x: np.ndarray) -> np.ndarray:
         return self.accuracy(x, "test")
 

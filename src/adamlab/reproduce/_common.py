@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ..lab._io import atomic_path, dumps, write_atomic
+from .._files import check_dir, dumps, save_figure, write_atomic
 
 
 @dataclasses.dataclass
@@ -33,26 +32,8 @@ class Reproduction:
     files: list[Path] = dataclasses.field(default_factory=list)
 
 
-def prepare_out(out: str | os.PathLike) -> Path:
-    """Create the output directory, or raise OSError with a one-line reason."""
-    path = Path(out)
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-        probe = tempfile.NamedTemporaryFile(dir=path, prefix=".adamlab-probe-", delete=True)  # noqa: SIM115
-        probe.close()
-    except OSError as e:
-        raise OSError(f"cannot write to output directory {str(out)!r}: {e.strerror or e}") from None
-    return path
-
-
 def write_text(path: Path, text: str) -> Path:
     write_atomic(path, lambda f: f.write(text))
-    return path
-
-
-def save_png(fig: Any, path: Path, dpi: int = 110) -> Path:
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=dpi, format="png")
     return path
 
 
@@ -63,7 +44,7 @@ def finish(
     pngs = []
     for suffix, fig in figures.items():
         stem = f"repro-{name}" + (f"-{suffix}" if suffix else "")
-        pngs.append(save_png(fig, out / f"{stem}.png"))
+        pngs.append(save_figure(fig, out / f"{stem}.png", dpi=110))
     txt = write_text(out / f"repro-{name}.txt", summary.rstrip() + "\n")
     js = write_text(out / f"repro-{name}.json", dumps(numbers, indent=2, default=_plain) + "\n")
     return Reproduction(name, pngs, summary, numbers, time.perf_counter() - t0, [*pngs, txt, js])
@@ -89,4 +70,4 @@ def run(name: str, out: str | os.PathLike = ".", *, quick: bool = False) -> Repr
     fn: Callable[..., Reproduction] | None = REPRODUCTIONS.get(name)
     if fn is None:
         raise ValueError(f"unknown reproduction {name!r}; choose one of {', '.join(REPRODUCTIONS)}")
-    return fn(prepare_out(out), quick=quick)
+    return fn(check_dir(out), quick=quick)
