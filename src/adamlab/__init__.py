@@ -5,8 +5,8 @@ The update rules (``adamlab.Adam``, ``adamlab.SGD``, …) load with the package.
 (``adamlab.plot``) load on first use, so ``import adamlab`` stays cheap.
 """
 
-import importlib
-from typing import Any
+import importlib as _importlib
+from typing import Any as _Any
 
 from .optim import (
     OPTIMIZERS,
@@ -39,14 +39,19 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> _Any:
     if name in _LAZY:
         module, attr = _LAZY[name]
-        mod = importlib.import_module(module)
+        mod = _importlib.import_module(module)
         value = getattr(mod, attr) if attr else mod
         globals()[name] = value
         return value
     raise AttributeError(f"module 'adamlab' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    """What ``dir(adamlab)`` lists: the public names, loaded or not."""
+    return sorted(__all__)
 
 
 __all__ = [

@@ -13,7 +13,7 @@ through the one run loop of :mod:`adamlab.lab.loop`; every text spec through
 
 from .loop import Observer, Outcome, diverged, eval_every, run_loop
 from .metrics import Metrics, auc_log_suboptimality, compute_metrics, steps_to_tolerance
-from .result import Progress, Result, Surface, Trajectory
+from .result import Progress, Result
 from .runner import compare, get_problem, loss_surface, run
 from .specs import (
     label_for,
@@ -33,6 +33,7 @@ from .sweep import (  # the package stays importable as adamlab.lab.sweep
     sweep,
     tune,
 )
+from .trajectory import Surface, Trajectory
 
 __all__ = [
     "LogUniform", "Metrics", "Observer", "OneMinusLogUniform", "Outcome", "Progress",

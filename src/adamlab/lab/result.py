@@ -1,31 +1,17 @@
-"""What a comparison recorded: one :class:`Trajectory` per optimizer (and seed), gathered in
-a :class:`Result` that computes metrics, prints a table, exports and loads back.
+"""What a comparison recorded: one :class:`~adamlab.lab.trajectory.Trajectory` per optimizer
+(and seed), gathered in a :class:`Result` that computes metrics, prints a table, exports and
+loads back (:mod:`adamlab.lab.files`).
 
-Row ``t`` of every per-step array describes the state after ``t`` steps (row 0 is the start):
-``x[t]`` = xₜ, ``loss[t]`` = f(xₜ) (the exact objective, even on noisy problems),
-``grad_norm[t]`` = ‖∇f(xₜ)‖, ``step[t]`` = xₜ − xₜ₋₁, and ``diagnostics[k][t]`` what the
-optimizer reported after step t (``m``, ``v``, ``m_hat``, ``v_hat``, ``bias1``,
-``bias2``, ``effective_lr``, …). Row 0 of ``step`` and ``diagnostics`` is NaN.
-
-On large problems only some coordinates are *tracked* (by default the first two when
-dim > 50, see :func:`adamlab.lab.compare`): ``x``, ``step`` and per-coordinate diagnostics
-hold those columns, while ``loss``, ``grad_norm``, ``distance`` and ``step_norm`` are always
-computed on the full parameter vector.
-
-Files (written atomically):
-
-* ``.json``: everything — manifest, trajectories and loss surface — in one file, loadable
-  with :meth:`Result.load` and ``adamlab plot`` (no pandas needed);
-* ``.csv``: the tidy table (one row per optimizer × seed × step), plus the manifest next to
-  it as ``<file>.manifest.json`` (pandas needed);
-* ``.parquet``: the tidy table with the manifest in the file's metadata (pandas + pyarrow).
+On large problems only some coordinates are *tracked* (by default two when dim > 64, see
+:func:`adamlab.lab.compare`): ``x``, ``step`` and per-coordinate diagnostics hold those
+columns, while ``loss``, ``grad_norm``, ``distance`` and ``step_norm`` are always computed on
+the full parameter vector.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import datetime as _dt
-import json
 import os
 import platform
 from pathlib import Path
@@ -36,10 +22,10 @@ import numpy as np
 if TYPE_CHECKING:  # pandas is an optional extra, imported only when a table is asked for
     import pandas
 
-from .._files import atomic_path, dumps, write_atomic
+from . import files
+from .files import FORMAT
 from .metrics import FLOOR, Metrics, compute_metrics, fmt_number, suboptimality
-
-FORMAT = "adamlab.result/1"
+from .trajectory import Surface, Trajectory, _arr
 
 #: column titles of the held-out numbers in tables
 _EXTRA_NAMES = {
@@ -47,131 +33,6 @@ _EXTRA_NAMES = {
     "test_accuracy": "test acc",
     "test_loss": "test loss",
 }
-
-
-def _arr(v: Any) -> np.ndarray:
-    return np.asarray(v, dtype=np.float64)
-
-
-@dataclasses.dataclass(eq=False)
-class Trajectory:
-    """One optimizer's run from the shared start, on one seed's noise.
-
-    Attributes:
-        label: the name in tables and legends, e.g. ``"Adam(lr=0.1, betas=(0.9, 0.999))"``.
-        optimizer: the optimizer's hyperparameters as plain data (``opt.describe()``).
-        seed: the noise seed (paired: every optimizer of a comparison gets the same stream).
-        x: iterates x₀…x_T of the tracked coordinates, shape (T+1, k).
-        loss: exact f(xₜ), shape (T+1,).
-        grad_norm: ‖∇f(xₜ)‖ of the exact gradient, shape (T+1,).
-        distance: ‖xₜ − x*‖ where x* is known, else None.
-        step: xₜ − xₜ₋₁ of the tracked coordinates, shape (T+1, k), row 0 NaN.
-        step_norm: ‖xₜ − xₜ₋₁‖ over all coordinates, shape (T+1,), row 0 NaN.
-        diagnostics: name → (T+1,) for shared quantities (``bias1``) or (T+1, k) per
-            tracked coordinate (``m``, ``m_hat``, ``v``, ``v_hat``, ``effective_lr``), row 0 NaN.
-        diverged_at: the step at which the loss went non-finite or the optimizer refused a
-            non-finite gradient; the run stopped there (T = diverged_at, or diverged_at − 1
-            when the step was refused). None for a complete run.
-        diverged_reason: why, in words.
-        final: held-out numbers of the last iterate where the problem defines them (the ML
-            tasks: ``train_accuracy``, ``test_accuracy``, ``test_loss``).
-        t: the step of each row. Row t is step t (``t = 0, 1, …, T``) unless the run was
-            longer than :data:`adamlab.lab.runner.FULL_ROWS` steps: then the record keeps
-            every step up to that many rows, thins out older rows evenly as the run goes on
-            (memory stays bounded at any length) and always keeps the last step.
-    """
-
-    label: str
-    optimizer: dict[str, Any]
-    seed: int
-    x: np.ndarray
-    loss: np.ndarray
-    grad_norm: np.ndarray
-    distance: np.ndarray | None
-    step: np.ndarray
-    step_norm: np.ndarray
-    diagnostics: dict[str, np.ndarray]
-    diverged_at: int | None = None
-    diverged_reason: str | None = None
-    final: dict[str, float] = dataclasses.field(default_factory=dict)
-    t: np.ndarray = None  # type: ignore[assignment]
-
-    def __post_init__(self) -> None:
-        if self.t is None:
-            self.t = np.arange(len(self.loss))
-        self.t = np.asarray(self.t, dtype=np.int64)
-
-    @property
-    def steps_taken(self) -> int:
-        """T: the number of steps taken after the start."""
-        return int(self.t[-1]) if len(self.t) else 0
-
-    def row(self, step: int) -> int:
-        """The row that holds ``step`` (the nearest recorded one at or before it)."""
-        return max(0, int(np.searchsorted(self.t, step, side="right")) - 1)
-
-    def __repr__(self) -> str:
-        end = f", diverged_at={self.diverged_at}" if self.diverged_at is not None else ""
-        return (
-            f"Trajectory({self.label!r}, seed={self.seed}, steps={self.steps_taken}, "
-            f"final loss={fmt_number(float(self.loss[-1]))}{end})"
-        )
-
-    def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {
-            "label": self.label,
-            "optimizer": self.optimizer,
-            "seed": self.seed,
-            "diverged_at": self.diverged_at,
-            "diverged_reason": self.diverged_reason,
-            "final": self.final,
-            "t": self.t.tolist(),
-        }
-        for name in ("x", "loss", "grad_norm", "distance", "step", "step_norm"):
-            v = getattr(self, name)
-            out[name] = None if v is None else v.tolist()
-        out["diagnostics"] = {k: v.tolist() for k, v in self.diagnostics.items()}
-        return out
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> Trajectory:
-        def arr2(v: Any) -> np.ndarray:
-            a = _arr(v)
-            return a.reshape(len(a), -1) if a.ndim < 2 else a
-
-        return cls(
-            label=d["label"],
-            optimizer=d["optimizer"],
-            seed=int(d["seed"]),
-            x=arr2(d["x"]),
-            loss=_arr(d["loss"]),
-            grad_norm=_arr(d["grad_norm"]),
-            distance=None if d.get("distance") is None else _arr(d["distance"]),
-            step=arr2(d["step"]),
-            step_norm=_arr(d["step_norm"]),
-            diagnostics={k: _arr(v) for k, v in d["diagnostics"].items()},
-            diverged_at=d.get("diverged_at"),
-            diverged_reason=d.get("diverged_reason"),
-            final={k: float(v) for k, v in (d.get("final") or {}).items()},
-            t=d.get("t"),
-        )
-
-
-@dataclasses.dataclass(eq=False)
-class Surface:
-    """The exact loss on a grid over the plotting box, computed by the lab so that plots
-    (and a reloaded Result) need no problem object: ``axes`` is one grid vector per
-    coordinate (1 or 2), ``loss`` the values, shape ``(len(axes[0]),)`` or ``(ny, nx)``."""
-
-    axes: list[np.ndarray]
-    loss: np.ndarray
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"axes": [a.tolist() for a in self.axes], "loss": self.loss.tolist()}
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> Surface:
-        return cls([_arr(a) for a in d["axes"]], _arr(d["loss"]))
 
 
 def _versions() -> dict[str, str]:
@@ -215,31 +76,6 @@ class Progress:
             f"{int(self.steps[-1]) if len(self.steps) else 0}, final median {end}, "
             f"{len(self.diverged)} diverged)"
         )
-
-
-def _frame_columns(t: Trajectory, tracked: list[int]) -> dict[str, np.ndarray]:
-    n = len(t.loss)
-    cols: dict[str, Any] = {
-        "label": [t.label] * n,
-        "optimizer": [t.optimizer.get("name", "")] * n,
-        "seed": np.full(n, t.seed),
-        "step": t.t,
-        "loss": t.loss,
-        "grad_norm": t.grad_norm,
-        "distance": t.distance if t.distance is not None else np.full(n, np.nan),
-        "step_norm": t.step_norm,
-    }
-    for j, i in enumerate(tracked):
-        cols[f"x[{i}]"] = t.x[:, j]
-    for j, i in enumerate(tracked):
-        cols[f"dx[{i}]"] = t.step[:, j]
-    for k, v in t.diagnostics.items():
-        if v.ndim == 1:
-            cols[k] = v
-        else:
-            for j, i in enumerate(tracked):
-                cols[f"{k}[{i}]"] = v[:, j]
-    return cols
 
 
 @dataclasses.dataclass(eq=False)
@@ -514,35 +350,12 @@ class Result:
         (``bias1``) or per diagnostic and coordinate (``m_hat[0]``). Needs pandas
         (``pip install 'adamlab[data]'``).
         """
-        pd = _pandas()
-        frames = [pd.DataFrame(_frame_columns(t, self.tracked)) for t in self.trajectories]
-        return pd.concat(frames, ignore_index=True)
+        return files.to_frame(self)
 
     def save(self, path: str | os.PathLike[str]) -> Path:
         """Write ``.json`` (everything), ``.csv`` (+ ``.manifest.json``) or ``.parquet``,
-        atomically. Returns the path."""
-        path = Path(path)
-        suffix = path.suffix.lower()
-        if suffix == ".json":
-            text = dumps(self.to_dict(), separators=(",", ":"))
-            write_atomic(path, lambda f: f.write(text))
-        elif suffix == ".csv":
-            frame = self.to_frame()
-            manifest = dumps(self.manifest(), separators=(",", ":"))
-            with atomic_path(path) as tmp:
-                frame.to_csv(tmp, index=False, float_format="%.17g")
-                write_atomic(_sidecar(path), lambda f: f.write(manifest))
-        elif suffix == ".parquet":
-            frame = self.to_frame()
-            pa, pq = _pyarrow()
-            table = pa.Table.from_pandas(frame, preserve_index=False)
-            meta = dict(table.schema.metadata or {})
-            meta[b"adamlab"] = dumps(self.manifest()).encode()
-            with atomic_path(path) as tmp:
-                pq.write_table(table.replace_schema_metadata(meta), tmp)
-        else:
-            raise ValueError(f"cannot save a result as {path.name!r}: use .json, .csv or .parquet")
-        return path
+        atomically (:mod:`adamlab.lab.files`). Returns the path."""
+        return files.save(self, path)
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> Result:
@@ -559,37 +372,7 @@ class Result:
 
     @classmethod
     def _load(cls, path: Path) -> Result:
-        suffix = path.suffix.lower()
-        if suffix == ".json":
-            with open(path, encoding="utf-8") as f:
-                try:
-                    data = json.load(f)
-                except json.JSONDecodeError as e:
-                    raise ValueError(f"{str(path)!r} is not a saved result: {e}") from None
-            _check_format(data, path)
-            trajs = [Trajectory.from_dict(d) for d in data["trajectories"]]
-            return cls._from_manifest(data, trajs)
-        if suffix == ".csv":
-            pd = _pandas()
-            with open(_sidecar(path), encoding="utf-8") as f:
-                manifest = json.load(f)
-            _check_format(manifest, path)
-            return cls._from_manifest(
-                manifest, _trajectories_from_frame(pd.read_csv(path), manifest)
-            )
-        if suffix == ".parquet":
-            _pandas()
-            _, pq = _pyarrow()
-            table = pq.read_table(path)
-            raw = (table.schema.metadata or {}).get(b"adamlab")
-            if raw is None:
-                raise ValueError(f"{str(path)!r} holds no adamlab manifest")
-            manifest = json.loads(raw)
-            _check_format(manifest, path)
-            return cls._from_manifest(
-                manifest, _trajectories_from_frame(table.to_pandas(), manifest)
-            )
-        raise ValueError(f"cannot load {path.name!r}: expected .json, .csv or .parquet")
+        return cls._from_manifest(*files.read(path))
 
     @classmethod
     def _from_manifest(cls, m: dict[str, Any], trajs: list[Trajectory]) -> Result:
@@ -603,70 +386,6 @@ class Result:
             surface=None if m.get("surface") is None else Surface.from_dict(m["surface"]),
             meta={k: v for k, v in m.get("meta", {}).items() if k != "versions"},
         )
-
-
-def _check_format(data: Any, path: Path) -> None:
-    if not isinstance(data, dict) or data.get("format") != FORMAT:
-        raise ValueError(f"{str(path)!r} is not a saved adamlab result (format {FORMAT})")
-
-
-def _sidecar(path: Path) -> Path:
-    return path.with_name(path.name + ".manifest.json")
-
-
-def _trajectories_from_frame(frame, manifest: dict[str, Any]) -> list[Trajectory]:
-    tracked = manifest["tracked"]
-    hyper = {o["label"]: o["hyperparameters"] for o in manifest["optimizers"]}
-    out = []
-    for run in manifest["runs"]:
-        rows = frame[(frame["label"] == run["label"]) & (frame["seed"] == run["seed"])]
-        rows = rows.sort_values("step")
-        diag = {}
-        for k, kind in run["diagnostics"].items():
-            if kind == "shared":
-                diag[k] = rows[k].to_numpy(np.float64)
-            else:
-                diag[k] = np.stack([rows[f"{k}[{i}]"].to_numpy(np.float64) for i in tracked], 1)
-        distance = rows["distance"].to_numpy(np.float64)
-        out.append(
-            Trajectory(
-                label=run["label"],
-                optimizer=hyper[run["label"]],
-                seed=int(run["seed"]),
-                x=np.stack([rows[f"x[{i}]"].to_numpy(np.float64) for i in tracked], axis=1),
-                loss=rows["loss"].to_numpy(np.float64),
-                grad_norm=rows["grad_norm"].to_numpy(np.float64),
-                distance=None if manifest["problem"].get("x_star") is None else distance,
-                step=np.stack([rows[f"dx[{i}]"].to_numpy(np.float64) for i in tracked], axis=1),
-                step_norm=rows["step_norm"].to_numpy(np.float64),
-                diagnostics=diag,
-                diverged_at=run["diverged_at"],
-                diverged_reason=run["diverged_reason"],
-                final=dict(run.get("final") or {}),
-                t=rows["step"].to_numpy(np.int64),
-            )
-        )
-    return out
-
-
-def _pandas():
-    try:
-        import pandas
-    except ImportError:
-        raise ImportError(
-            "tables and CSV/Parquet files need pandas: pip install 'adamlab[data]' "
-            "(the .json format needs nothing extra)"
-        ) from None
-    return pandas
-
-
-def _pyarrow():
-    try:
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-    except ImportError:
-        raise ImportError("Parquet files need pyarrow: pip install 'adamlab[data]'") from None
-    return pa, pq
 
 
 def now_utc() -> str:

@@ -11,12 +11,17 @@ import dataclasses
 from typing import Any, ClassVar, NamedTuple
 
 from .base import (
+    NONFINITE,
     NONNEG,
     Hyper,
     Hypers,
     NonFinitePolicy,
     Optimizer,
     Params,
+    choice,
+    flag,
+    hyper,
+    number,
     signed_and_decayed,
 )
 
@@ -47,17 +52,15 @@ class Adagrad(Optimizer):
     name: ClassVar[str] = "adagrad"
     State: ClassVar[type] = AdagradState
     slots: ClassVar[tuple[str, ...]] = ("G",)
-    dynamic: ClassVar[dict] = {"lr": NONNEG, "eps": NONNEG, "weight_decay": NONNEG}
-    static: ClassVar[dict] = {"lr_decay": NONNEG, "initial_accumulator_value": NONNEG}
 
-    lr: Hyper = 1e-2
-    lr_decay: float = 0.0
-    weight_decay: Hyper = 0.0
-    initial_accumulator_value: float = 0.0
-    eps: Hyper = 1e-10
+    lr: Hyper = hyper(1e-2, NONNEG)
+    lr_decay: float = number(0.0, NONNEG)
+    weight_decay: Hyper = hyper(0.0, NONNEG)
+    initial_accumulator_value: float = number(0.0, NONNEG)
+    eps: Hyper = hyper(1e-10, NONNEG)
     _: dataclasses.KW_ONLY
-    maximize: bool = False
-    nonfinite: NonFinitePolicy = "raise"
+    maximize: bool = flag(False)
+    nonfinite: NonFinitePolicy = choice("raise", NONFINITE)
 
     def init_leaf(self, xp: Any, x: Any) -> dict[str, Any]:
         return {"G": xp.full_like(x, self.initial_accumulator_value)}

@@ -21,6 +21,7 @@ import dataclasses
 from typing import Any, ClassVar, Literal, NamedTuple
 
 from .base import (
+    NONFINITE,
     NONNEG,
     UNIT,
     Hyper,
@@ -30,13 +31,20 @@ from .base import (
     Params,
     bias_factors,
     check_bias_correction,
+    choice,
+    flag,
+    hyper,
+    hyper_pair,
     init_fields,
+    number,
+    other,
     power,
     signed_and_decayed,
     sqrt,
 )
 
 EpsPlacement = Literal["after_correction", "before_correction"]
+EPS_PLACEMENTS = ("after_correction", "before_correction")
 AmsgradVariant = Literal["raw", "corrected"]
 
 
@@ -98,30 +106,20 @@ class Adam(Optimizer):
     name: ClassVar[str] = "adam"
     State: ClassVar[type] = AdamState
     slots: ClassVar[tuple[str, ...]] = ("m", "v", "v_max")
-    dynamic: ClassVar[dict] = {
-        "lr": NONNEG, "beta1": UNIT, "beta2": UNIT, "eps": NONNEG, "weight_decay": NONNEG,
-    }  # fmt: skip
-    static: ClassVar[dict] = {"eps_root": NONNEG}
-    flags: ClassVar[tuple[str, ...]] = ("amsgrad", "maximize", "decoupled_weight_decay")
-    choices: ClassVar[dict] = {
-        "eps_placement": ("after_correction", "before_correction"),
-        "amsgrad_variant": ("raw", "corrected"),
-        "nonfinite": ("raise", "skip", "propagate"),
-    }
 
-    lr: Hyper = 1e-3
-    betas: tuple[Hyper, Hyper] = (0.9, 0.999)
-    eps: Hyper = 1e-8
-    weight_decay: Hyper = 0.0
-    amsgrad: bool = False
+    lr: Hyper = hyper(1e-3, NONNEG)
+    betas: tuple[Hyper, Hyper] = hyper_pair((0.9, 0.999), UNIT, ("beta1", "beta2"))
+    eps: Hyper = hyper(1e-8, NONNEG)
+    weight_decay: Hyper = hyper(0.0, NONNEG)
+    amsgrad: bool = flag(False)
     _: dataclasses.KW_ONLY
-    maximize: bool = False
-    decoupled_weight_decay: bool = False
-    bias_correction: bool | tuple[bool, bool] = True
-    eps_placement: EpsPlacement = "after_correction"
-    eps_root: float = 0.0
-    amsgrad_variant: AmsgradVariant = "raw"
-    nonfinite: NonFinitePolicy = "raise"
+    maximize: bool = flag(False)
+    decoupled_weight_decay: bool = flag(False)
+    bias_correction: bool | tuple[bool, bool] = other(True)  # a flag or a pair: check()
+    eps_placement: EpsPlacement = choice("after_correction", EPS_PLACEMENTS)
+    eps_root: float = number(0.0, NONNEG)
+    amsgrad_variant: AmsgradVariant = choice("raw", ("raw", "corrected"))
+    nonfinite: NonFinitePolicy = choice("raise", NONFINITE)
 
     def check(self) -> None:
         init_fields(self, bias_correction=check_bias_correction(self.bias_correction))
@@ -194,5 +192,5 @@ class AdamW(Adam):
     """
 
     name: ClassVar[str] = "adamw"
-    weight_decay: Hyper = 1e-2
-    decoupled_weight_decay: bool = dataclasses.field(default=True, kw_only=True)
+    weight_decay: Hyper = hyper(1e-2, NONNEG)
+    decoupled_weight_decay: bool = flag(True, kw_only=True)

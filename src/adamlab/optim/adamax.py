@@ -6,6 +6,7 @@ import dataclasses
 from typing import Any, ClassVar, NamedTuple
 
 from .base import (
+    NONFINITE,
     NONNEG,
     UNIT,
     Hyper,
@@ -13,6 +14,10 @@ from .base import (
     NonFinitePolicy,
     Optimizer,
     Params,
+    choice,
+    flag,
+    hyper,
+    hyper_pair,
     power,
     signed_and_decayed,
 )
@@ -44,19 +49,15 @@ class Adamax(Optimizer):
     name: ClassVar[str] = "adamax"
     State: ClassVar[type] = AdamaxState
     slots: ClassVar[tuple[str, ...]] = ("m", "u")
-    dynamic: ClassVar[dict] = {
-        "lr": NONNEG, "beta1": UNIT, "beta2": UNIT, "eps": NONNEG, "weight_decay": NONNEG,
-    }  # fmt: skip
-    flags: ClassVar[tuple[str, ...]] = ("maximize", "bias_correction")
 
-    lr: Hyper = 2e-3
-    betas: tuple[Hyper, Hyper] = (0.9, 0.999)
-    eps: Hyper = 1e-8
-    weight_decay: Hyper = 0.0
+    lr: Hyper = hyper(2e-3, NONNEG)
+    betas: tuple[Hyper, Hyper] = hyper_pair((0.9, 0.999), UNIT, ("beta1", "beta2"))
+    eps: Hyper = hyper(1e-8, NONNEG)
+    weight_decay: Hyper = hyper(0.0, NONNEG)
     _: dataclasses.KW_ONLY
-    maximize: bool = False
-    bias_correction: bool = True
-    nonfinite: NonFinitePolicy = "raise"
+    maximize: bool = flag(False)
+    bias_correction: bool = flag(True)
+    nonfinite: NonFinitePolicy = choice("raise", NONFINITE)
 
     def _c1(self, t: int, h: Hypers) -> Any:
         return 1 - power(h.beta1, t) if self.bias_correction else 1.0

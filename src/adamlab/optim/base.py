@@ -24,6 +24,7 @@ The drop-in ``torch.optim`` optimizers and the fused kernels reuse exactly these
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import numbers
 from collections.abc import Callable, Mapping
@@ -276,13 +277,13 @@ def check_choice(name: str, value: Any, choices: tuple[str, ...]) -> str:
     return value
 
 
-def check_betas(betas: Any, valid: Range = UNIT) -> tuple[Hyper, Hyper]:
-    """``betas`` is a pair; each entry a float, a schedule, or an array, in [0, 1)."""
-    if isinstance(betas, (str, bytes)) or not hasattr(betas, "__len__") or len(betas) != 2:
-        raise ValueError(f"Invalid betas: {betas!r}; expected a pair (beta1, beta2)")
+def check_pair(name: str, pair: Any, valid: Range, names: tuple[str, str]) -> tuple[Hyper, Hyper]:
+    """A pair (``betas``); each entry a float, a schedule, or an array, in ``valid``."""
+    if isinstance(pair, (str, bytes)) or not hasattr(pair, "__len__") or len(pair) != 2:
+        raise ValueError(f"Invalid {name}: {pair!r}; expected a pair ({', '.join(names)})")
     return (
-        check_hyper("beta1 (betas[0])", betas[0], valid),
-        check_hyper("beta2 (betas[1])", betas[1], valid),
+        check_hyper(f"{names[0]} ({name}[0])", pair[0], valid),
+        check_hyper(f"{names[1]} ({name}[1])", pair[1], valid),
     )
 
 
@@ -315,49 +316,109 @@ class Hypers(dict):
             raise AttributeError(name) from None
 
 
+# --------------------------------------------------------------------------------------------
+# Declaring hyperparameters: once, as the dataclass field, with what it may be
+# --------------------------------------------------------------------------------------------
+
+
+def hyper(default: Any, valid: Range, **kw: Any) -> Any:
+    """A hyperparameter that may be a float, a schedule (a callable of t) or an array that
+    broadcasts against the parameters (K configurations in one pass), valid in ``valid``."""
+    return dataclasses.field(default=default, metadata={"kind": "hyper", "valid": valid}, **kw)
+
+
+def hyper_pair(default: tuple, valid: Range, names: tuple[str, str], **kw: Any) -> Any:
+    """A pair of hyperparameters (``betas``), each as :func:`hyper`; ``names`` are what a sweep
+    calls its entries (``beta1``, ``beta2``)."""
+    meta = {"kind": "pair", "valid": valid, "names": names}
+    return dataclasses.field(default=default, metadata=meta, **kw)
+
+
+def number(default: float, valid: Range, **kw: Any) -> Any:
+    """A plain number (never a schedule or an array), valid in ``valid``."""
+    return dataclasses.field(default=default, metadata={"kind": "number", "valid": valid}, **kw)
+
+
+def flag(default: bool, **kw: Any) -> Any:
+    """A switch: True or False."""
+    return dataclasses.field(default=default, metadata={"kind": "flag"}, **kw)
+
+
+def choice(default: str, options: tuple[str, ...], **kw: Any) -> Any:
+    """One of a few names."""
+    return dataclasses.field(default=default, metadata={"kind": "choice", "options": options}, **kw)
+
+
+def other(default: Any, **kw: Any) -> Any:
+    """An argument the optimizer checks itself, in ``check()`` (e.g. ``bias_correction``)."""
+    return dataclasses.field(default=default, metadata={"kind": "other"}, **kw)
+
+
+#: the NaN/Inf gradient policies (see :class:`Optimizer`)
+NONFINITE = ("raise", "skip", "propagate")
+
+
+@functools.cache
+def _declared(cls: type) -> dict[str, dict[str, Any]]:
+    """name → metadata of every declared hyperparameter of an optimizer class, in order."""
+    return {f.name: dict(f.metadata) for f in dataclasses.fields(cls) if "kind" in f.metadata}
+
+
 class Optimizer:
     """Base of every adamlab optimizer (a frozen dataclass of hyperparameters).
 
-    Subclasses declare ``State`` (a NamedTuple whose first field is ``t``), ``slots``, the
-    hyperparameters that may vary (``dynamic``: schedules or arrays) with their valid ranges,
-    and write ``init_leaf`` / ``update_leaf`` / ``diagnostics_leaf``.
+    Subclasses declare ``State`` (a NamedTuple whose first field is ``t``) and ``slots``,
+    declare each hyperparameter once, as a field made by :func:`hyper`, :func:`hyper_pair`,
+    :func:`number`, :func:`flag`, :func:`choice` or :func:`other` (its default and what it may
+    be), and write ``init_leaf`` / ``update_leaf`` / ``diagnostics_leaf``.
     """
 
     name: ClassVar[str]
     #: per-parameter state arrays, in the order of the State fields that follow ``t``
     slots: ClassVar[tuple[str, ...]]
-    #: hyperparameters that may be schedules or arrays, and their valid ranges
-    #: (``beta1``/``beta2`` stand for the two entries of ``betas``)
-    dynamic: ClassVar[dict[str, Range]] = {}
-    #: hyperparameters that are plain floats, and their valid ranges
-    static: ClassVar[dict[str, Range]] = {}
-    #: switches that are True or False
-    flags: ClassVar[tuple[str, ...]] = ("maximize",)
-    #: arguments that take one of a few names
-    choices: ClassVar[dict[str, tuple[str, ...]]] = {"nonfinite": ("raise", "skip", "propagate")}
     nonfinite: NonFinitePolicy
 
+    @classmethod
+    def dynamic(cls) -> dict[str, Range]:
+        """The hyperparameters that may be schedules or arrays, by name (a pair's entries by
+        their own names, ``beta1``/``beta2``), and their valid ranges."""
+        out: dict[str, Range] = {}
+        for name, meta in _declared(cls).items():
+            if meta["kind"] == "hyper":
+                out[name] = meta["valid"]
+            elif meta["kind"] == "pair":
+                out.update(dict.fromkeys(meta["names"], meta["valid"]))
+        return out
+
+    @classmethod
+    def declarations(cls) -> dict[str, dict[str, Any]]:
+        """name → what it is (``kind``: hyper, pair, number, flag, choice, other) and may be
+        (``valid`` range, ``options``): for listings, forms and the web playground."""
+        return {k: dict(v) for k, v in _declared(cls).items()}
+
     def __post_init__(self) -> None:
-        """Validate every argument from the declarations above, then ``check()``.
+        """Validate every argument from its declaration, then ``check()``.
 
         Each failure is a ``ValueError`` (or ``TypeError``) naming the argument, the value and
         the valid range, raised at construction.
         """
         values: dict[str, Any] = {}
-        for name, valid in self.dynamic.items():
-            if name == "beta1":  # the pair, checked once (beta2 shares its range)
-                values["betas"] = check_betas(self.betas, valid)  # type: ignore[attr-defined]
-            elif name != "beta2":
-                values[name] = check_hyper(name, getattr(self, name), valid)
-        for name, valid in self.static.items():
-            value = getattr(self, name)
-            if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
-                raise TypeError(f"{name} must be a number, got {type(value).__name__} {value!r}")
-            values[name] = check_value(name, value, valid)
-        for name in self.flags:
-            values[name] = check_flag(name, getattr(self, name))
-        for name, options in self.choices.items():
-            values[name] = check_choice(name, getattr(self, name), options)
+        for name, meta in _declared(type(self)).items():
+            value, kind = getattr(self, name), meta["kind"]
+            if kind == "hyper":
+                values[name] = check_hyper(name, value, meta["valid"])
+            elif kind == "pair":
+                values[name] = check_pair(name, value, meta["valid"], meta["names"])
+            elif kind == "number":
+                if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+                    raise TypeError(
+                        f"{name} must be a number, got {type(value).__name__} {value!r}"
+                    )
+                values[name] = check_value(name, value, meta["valid"])
+            elif kind == "flag":
+                values[name] = check_flag(name, value)
+            elif kind == "choice":
+                values[name] = check_choice(name, value, meta["options"])
         init_fields(self, **values)
         self.check()
 
@@ -394,13 +455,14 @@ class Optimizer:
     # -- hyperparameters --------------------------------------------------------------------
 
     def raw_hypers(self) -> dict[str, Hyper]:
-        """The dynamic hyperparameters as given (floats, schedules or arrays), by name."""
+        """The dynamic hyperparameters as given (floats, schedules or arrays), by name (a
+        pair's entries by their own names)."""
         out: dict[str, Hyper] = {}
-        for name in self.dynamic:
-            if name in ("beta1", "beta2"):
-                out[name] = self.betas[0 if name == "beta1" else 1]  # type: ignore[attr-defined]
-            else:
+        for name, meta in _declared(type(self)).items():
+            if meta["kind"] == "hyper":
                 out[name] = getattr(self, name)
+            elif meta["kind"] == "pair":
+                out.update(zip(meta["names"], getattr(self, name), strict=True))
         return out
 
     def hypers(self, t: int) -> Hypers:
@@ -412,7 +474,8 @@ class Optimizer:
         h = Hypers(static)
         for name, value in self.raw_hypers().items():
             if callable(value):
-                value = check_value(name, value(t), self.dynamic[name], where=f" at step t={t}")
+                valid = type(self).dynamic()[name]
+                value = check_value(name, value(t), valid, where=f" at step t={t}")
             h[name] = value
         return h
 

@@ -13,6 +13,7 @@ from typing import Any, ClassVar, NamedTuple
 
 from .. import _exact
 from .base import (
+    NONFINITE,
     NONNEG,
     UNIT,
     Hyper,
@@ -22,6 +23,11 @@ from .base import (
     Params,
     Range,
     bias_factors,
+    choice,
+    flag,
+    hyper,
+    hyper_pair,
+    number,
     power,
     signed_and_decayed,
 )
@@ -66,21 +72,16 @@ class NAdam(Optimizer):
     name: ClassVar[str] = "nadam"
     State: ClassVar[type] = NAdamState
     slots: ClassVar[tuple[str, ...]] = ("m", "v")
-    dynamic: ClassVar[dict] = {
-        "lr": NONNEG, "beta1": UNIT, "beta2": UNIT, "eps": NONNEG, "weight_decay": NONNEG,
-    }  # fmt: skip
-    static: ClassVar[dict] = {"momentum_decay": Range(0.0, math.inf, hi_open=False)}
-    flags: ClassVar[tuple[str, ...]] = ("decoupled_weight_decay", "maximize")
 
-    lr: Hyper = 2e-3
-    betas: tuple[Hyper, Hyper] = (0.9, 0.999)
-    eps: Hyper = 1e-8
-    weight_decay: Hyper = 0.0
-    momentum_decay: float = 4e-3
-    decoupled_weight_decay: bool = False
+    lr: Hyper = hyper(2e-3, NONNEG)
+    betas: tuple[Hyper, Hyper] = hyper_pair((0.9, 0.999), UNIT, ("beta1", "beta2"))
+    eps: Hyper = hyper(1e-8, NONNEG)
+    weight_decay: Hyper = hyper(0.0, NONNEG)
+    momentum_decay: float = number(4e-3, Range(0.0, math.inf, hi_open=False))  # ∞: optax's NAdam
+    decoupled_weight_decay: bool = flag(False)
     _: dataclasses.KW_ONLY
-    maximize: bool = False
-    nonfinite: NonFinitePolicy = "raise"
+    maximize: bool = flag(False)
+    nonfinite: NonFinitePolicy = choice("raise", NONFINITE)
 
     def mu(self, t: int, h: Hypers) -> Any:
         """Dozat's momentum schedule μₜ = β₁·(1 − ½·0.96^(t·ψ)).

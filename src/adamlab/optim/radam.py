@@ -10,8 +10,9 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, ClassVar, NamedTuple
 
-from .adam import EpsPlacement
+from .adam import EPS_PLACEMENTS, EpsPlacement
 from .base import (
+    NONFINITE,
     NONNEG,
     UNIT,
     Hyper,
@@ -20,6 +21,10 @@ from .base import (
     Optimizer,
     Params,
     bias_factors,
+    choice,
+    flag,
+    hyper,
+    hyper_pair,
     power,
     signed_and_decayed,
     sqrt,
@@ -57,24 +62,16 @@ class RAdam(Optimizer):
     name: ClassVar[str] = "radam"
     State: ClassVar[type] = RAdamState
     slots: ClassVar[tuple[str, ...]] = ("m", "v")
-    dynamic: ClassVar[dict] = {
-        "lr": NONNEG, "beta1": UNIT, "beta2": UNIT, "eps": NONNEG, "weight_decay": NONNEG,
-    }  # fmt: skip
-    flags: ClassVar[tuple[str, ...]] = ("decoupled_weight_decay", "maximize")
-    choices: ClassVar[dict] = {
-        "eps_placement": ("after_correction", "before_correction"),
-        "nonfinite": ("raise", "skip", "propagate"),
-    }
 
-    lr: Hyper = 1e-3
-    betas: tuple[Hyper, Hyper] = (0.9, 0.999)
-    eps: Hyper = 1e-8
-    weight_decay: Hyper = 0.0
-    decoupled_weight_decay: bool = False
+    lr: Hyper = hyper(1e-3, NONNEG)
+    betas: tuple[Hyper, Hyper] = hyper_pair((0.9, 0.999), UNIT, ("beta1", "beta2"))
+    eps: Hyper = hyper(1e-8, NONNEG)
+    weight_decay: Hyper = hyper(0.0, NONNEG)
+    decoupled_weight_decay: bool = flag(False)
     _: dataclasses.KW_ONLY
-    maximize: bool = False
-    eps_placement: EpsPlacement = "before_correction"
-    nonfinite: NonFinitePolicy = "raise"
+    maximize: bool = flag(False)
+    eps_placement: EpsPlacement = choice("before_correction", EPS_PLACEMENTS)
+    nonfinite: NonFinitePolicy = choice("raise", NONFINITE)
 
     def rectification(self, xp: Any, t: int, h: Hypers) -> tuple[Any, Any]:
         """(whether ρₜ > 5, rₜ) — arrays when β₂ is an array of configurations."""

@@ -11,6 +11,7 @@ import dataclasses
 from typing import Any, ClassVar, NamedTuple
 
 from .base import (
+    NONFINITE,
     NONNEG,
     UNIT_CLOSED,
     Hyper,
@@ -18,6 +19,9 @@ from .base import (
     NonFinitePolicy,
     Optimizer,
     Params,
+    choice,
+    flag,
+    hyper,
     is_zero,
     signed_and_decayed,
 )
@@ -56,20 +60,16 @@ class RMSprop(Optimizer):
     name: ClassVar[str] = "rmsprop"
     State: ClassVar[type] = RMSpropState
     slots: ClassVar[tuple[str, ...]] = ("v", "g_avg", "b")
-    dynamic: ClassVar[dict] = {
-        "lr": NONNEG, "alpha": UNIT_CLOSED, "eps": NONNEG, "weight_decay": NONNEG, "momentum": NONNEG,
-    }  # fmt: skip
-    flags: ClassVar[tuple[str, ...]] = ("centered", "maximize")
 
-    lr: Hyper = 1e-2
-    alpha: Hyper = 0.99
-    eps: Hyper = 1e-8
-    weight_decay: Hyper = 0.0
-    momentum: Hyper = 0.0
-    centered: bool = False
+    lr: Hyper = hyper(1e-2, NONNEG)
+    alpha: Hyper = hyper(0.99, UNIT_CLOSED)
+    eps: Hyper = hyper(1e-8, NONNEG)
+    weight_decay: Hyper = hyper(0.0, NONNEG)
+    momentum: Hyper = hyper(0.0, NONNEG)
+    centered: bool = flag(False)
     _: dataclasses.KW_ONLY
-    maximize: bool = False
-    nonfinite: NonFinitePolicy = "raise"
+    maximize: bool = flag(False)
+    nonfinite: NonFinitePolicy = choice("raise", NONFINITE)
 
     def active_slots(self) -> tuple[str, ...]:
         return (

@@ -12,6 +12,7 @@ import dataclasses
 from typing import Any, ClassVar, NamedTuple
 
 from .base import (
+    NONFINITE,
     NONNEG,
     UNIT_CLOSED,
     Hyper,
@@ -19,7 +20,11 @@ from .base import (
     NonFinitePolicy,
     Optimizer,
     Params,
+    choice,
+    flag,
+    hyper,
     is_zero,
+    number,
     signed_and_decayed,
 )
 
@@ -63,18 +68,15 @@ class SGD(Optimizer):
     name: ClassVar[str] = "sgd"
     State: ClassVar[type] = SGDState
     slots: ClassVar[tuple[str, ...]] = ("b",)
-    dynamic: ClassVar[dict] = {"lr": NONNEG, "momentum": NONNEG, "weight_decay": NONNEG}
-    static: ClassVar[dict] = {"dampening": UNIT_CLOSED}
-    flags: ClassVar[tuple[str, ...]] = ("nesterov", "maximize")
 
-    lr: Hyper = 1e-3
-    momentum: Hyper = 0.0
-    dampening: float = 0.0
-    weight_decay: Hyper = 0.0
-    nesterov: bool = False
+    lr: Hyper = hyper(1e-3, NONNEG)
+    momentum: Hyper = hyper(0.0, NONNEG)
+    dampening: float = number(0.0, UNIT_CLOSED)
+    weight_decay: Hyper = hyper(0.0, NONNEG)
+    nesterov: bool = flag(False)
     _: dataclasses.KW_ONLY
-    maximize: bool = False
-    nonfinite: NonFinitePolicy = "raise"
+    maximize: bool = flag(False)
+    nonfinite: NonFinitePolicy = choice("raise", NONFINITE)
 
     def check(self) -> None:
         if self.nesterov and (is_zero(self.momentum) or self.dampening != 0):

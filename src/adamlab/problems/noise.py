@@ -34,8 +34,9 @@ import numpy as np
 
 from .. import _exact as ex
 from .base import STREAM_NOISE, Oracle, ParametricProblem, Problem, resolve_seed, step_rng
-from .registry import NOISE_KINDS
 
+#: the kinds of noise (``with_noise(problem, kind)``)
+NOISE_KINDS = ("gaussian", "linear", "student-t")
 KINDS = NOISE_KINDS
 DEFAULT_DF = 1.5  # Student-t degrees of freedom: finite mean, infinite variance
 _PREFIX = {"gaussian": "noisy", "linear": "linear-noisy", "student-t": "heavy-tailed"}

@@ -20,8 +20,8 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from .base import Problem
+from .noise import NOISE_KINDS, with_noise
 
-NOISE_KINDS = ("gaussian", "linear", "student-t")
 _HIDDEN = ("name", "description", "stochastic")
 
 
@@ -53,8 +53,6 @@ class NoisyRef:
         self.base, self.kind, self.preset = base, kind, preset
 
     def __call__(self, **kwargs: Any) -> Problem:
-        from .noise import with_noise
-
         noise = {k: kwargs.pop(k, v) for k, v in self.preset.items()}
         for k in ("sigma", "df"):
             if k in kwargs:
@@ -157,8 +155,6 @@ def get_problem(name: str, **kwargs: Any) -> Problem:
             given = ", ".join(f"{k}={v!r}" for k, v in kwargs.items())
             raise ValueError(f"problem {name!r} with {given}: {e}") from None
     if noise is not None:
-        from .noise import with_noise
-
         _check_numbers(name, noise_kw)
         problem = with_noise(problem, noise, **noise_kw)
     return problem

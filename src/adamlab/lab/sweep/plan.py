@@ -61,7 +61,7 @@ def check_names(cls: type[Optimizer], names: Iterable[str]) -> None:
 
 
 def dynamic(cls: type[Optimizer]) -> set[str]:
-    return set(cls.dynamic)
+    return set(cls.dynamic())
 
 
 def build(cls: type[Optimizer], values: Mapping[str, Any], *, nonfinite: str) -> Optimizer:
