@@ -78,9 +78,13 @@ def test_path_1d_is_the_seed_figure(seed_result, tmp_path):
     np.testing.assert_array_equal(adam.get_ydata(), seed_result.trajectories[1].loss)
     assert adam.get_marker() == "s" and drawn["paths"]["SGD(lr=0.1)"].get_marker() == "o"
     labels = [t.get_text() for t in ax.get_legend().get_texts()]
-    assert labels[0] == "Loss Surface f(x)" and "minimum x*" in labels
+    assert labels[0] == "f(x) = (x − 2)²" and "minimum x* = 2" in labels  # the formula, not "Loss Surface"
+    assert "start x₀ = 8" in labels and "SGD after 50 steps: x = 2.00009" in labels
+    assert "Adam after 50 steps: x = 3.70384" in labels
+    assert drawn["paths"]["SGD(lr=0.1)"].get_markerfacecolor() == "none"  # hollow: SGD's
+    assert ax.get_title() == "SGD vs. Adam on f(x) = (x − 2)²"  # first points stay visible
     assert ax.get_xlabel() == "x" and ax.get_ylabel() == "Loss"
-    assert len(ax.get_lines()) == 4  # surface, two paths, x*
+    assert len(ax.get_lines()) == 7  # surface, two paths, two ends, the start, x*
     render(fig, tmp_path)
 
 

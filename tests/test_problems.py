@@ -310,7 +310,11 @@ def test_the_cold_path_loads_only_what_it_uses():
         "'adamlab.problems.', 'sympy', 'sklearn', 'scipy'))))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "['adamlab.problems.base', 'adamlab.problems.registry']"
+    # adamlab's own light modules load at the top of files (noise: the registry's noisy
+    # variants); what stays out is the heavy third-party code
+    assert out.stdout.strip() == (
+        "['adamlab.problems.base', 'adamlab.problems.noise', 'adamlab.problems.registry']"
+    )
 
 
 def test_lazy_names_resolve_and_unknown_ones_raise():

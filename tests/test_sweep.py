@@ -397,3 +397,28 @@ def test_problems_take_the_same_specs_as_compare_and_keep_them_apart():
     alone = run_config("adam", configs[0], get_problem("rosenbrock", a=2.0), steps=40)
     assert df.final_loss.iloc[1] == alone["final_loss"]
     assert df.final_loss.iloc[0] != df.final_loss.iloc[1]
+
+
+def test_an_out_directory_is_one_sweep(tmp_path, capsys):
+    """The directory records what sweep it holds: a different one is refused with one line
+    (exit 2, nothing written); --force replaces it, old figures and records included."""
+    from adamlab.cli import main
+
+    out = tmp_path / "runs"
+    first = ["sweep", "adam", "--problem", "rosenbrock", "--grid", "lr=0.01,0.1",
+             "--grid", "beta2=0.99,0.999", "--steps", "20", "--out", str(out)]  # fmt: skip
+    assert main(first) == 0
+    assert (out / "heatmap-rosenbrock.png").exists() and (out / "sweep.json").exists()
+    capsys.readouterr()
+    before = {p.name: p.stat().st_mtime_ns for p in out.iterdir()}
+    other = ["sweep", "sgd", "--problem", "booth", "--grid", "lr=0.01,0.1", "--steps", "20",
+             "--out", str(out)]  # fmt: skip
+    assert main(other) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "holds a different sweep (adam on rosenbrock, 20 steps" in err
+    assert {p.name: p.stat().st_mtime_ns for p in out.iterdir()} == before
+    assert main([*other, "--force"]) == 0
+    names = {p.name for p in out.iterdir()}
+    assert "heatmap-rosenbrock.png" not in names and "sensitivity-booth.png" in names
+    assert len(records(out)) == 2  # only the new sweep's runs
+    assert main(first) == 2  # and now the first one is the stranger

@@ -51,11 +51,15 @@ def test_sensitivity_draws_a_median_and_a_band_per_group(sgd_table):
     fig = Figure()
     ax = fig.subplots()
     d = plot_sensitivity(ax, sgd_table, "lr", "final_loss", by="momentum")
-    assert set(d["lines"]) == {"0.0", "0.9"}
+    names = {"momentum μ = 0.0", "momentum μ = 0.9"}  # the axes' symbol, not "momentum"
+    assert set(d["lines"]) == names
     for _name, line in d["lines"].items():
         assert len(line.get_xdata()) == 9
         assert np.all(line.get_ydata() <= d["ceiling"])
-    assert set(d["bands"]) == {"0.0", "0.9"}
+    assert set(d["bands"]) == names
+    ceiling = [ln for ln in ax.get_lines() if ln.get_label().startswith("diverged runs")]
+    assert ceiling and ceiling[0].get_ydata()[0] == d["ceiling"]  # the red line says what it is
+    assert ceiling[0].get_label() == "diverged runs (×), drawn at 10 × the initial loss"
     assert d["diverged"]  # the unstable learning rates are marked at the ceiling
     assert ax.get_xscale() == "log" and ax.get_yscale() == "log"
     with pytest.raises(ValueError, match="band"):

@@ -170,6 +170,7 @@ def figures(table: Any, names: list[str], axes: list[str], value: str, out: Path
             ax = fig.subplots()
             plot_sensitivity(ax, sub, "lr", value, by=other or "optimizer",
                              logy=value != "steps_to_target")  # fmt: skip
+            ax.legend(fontsize=8)
             ax.set_title(f"{table.attrs['optimizer']} on {problem}: sensitivity to lr", loc="left")
             paths.append(save_figure(fig, out / f"sensitivity-{problem}.png", dpi=110))
     return paths

@@ -84,6 +84,8 @@ def problem_record(problem: Problem) -> dict[str, Any]:
     expression = getattr(problem, "text", None)  # a user's formula (problems.Expression)
     if isinstance(expression, str) and expression:
         out["expression"] = expression
+    if problem.formula:
+        out["formula"] = problem.formula
     return out
 
 
@@ -137,8 +139,9 @@ class TrajectoryRecorder(Observer):
     t + 1), else computed at the evaluated steps.
     """
 
-    def __init__(self, problem: Problem, opt: Optimizer, cols: Any, full_rows: int = FULL_ROWS):
-        self.problem, self.opt, self.cols, self.full_rows = problem, opt, cols, full_rows
+    def __init__(self, problem: Problem, opt: Optimizer, cols: Any, full_rows: int | None = None):
+        self.problem, self.opt, self.cols = problem, opt, cols
+        self.full_rows = FULL_ROWS if full_rows is None else full_rows
         self.exact_oracle = not problem.stochastic
         self.x_star = (
             None if problem.x_star is None else np.asarray(problem.x_star, dtype=np.float64)

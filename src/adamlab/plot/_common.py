@@ -29,7 +29,15 @@ def first_seed(result: Any) -> list[Any]:
     return list(seen.values())
 
 
+def formula_for(result: Any) -> str | None:
+    """``f(x) = (x − 2)²`` where the problem writes itself out (or is the user's formula)."""
+    f = result.problem.get("formula") or result.problem.get("expression")
+    if not f:
+        return None
+    return f"f(x) = {f}" if result.problem["dim"] == 1 else f"f = {f}"
+
+
 def title_for(result: Any) -> str:
     names = list(dict.fromkeys(short_name(lb) for lb in result.labels))
-    problem = result.problem.get("expression") or result.problem["name"]
+    problem = formula_for(result) or result.problem["name"]
     return f"{' vs. '.join(names)} on {problem}"

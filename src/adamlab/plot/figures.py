@@ -29,6 +29,9 @@ def draw_main(fig: Figure | Any, result: Result) -> dict[str, Any]:
     if panels == ("paths", "iterates"):
         ax1, ax2 = fig.subplots(1, 2)
         return {"paths": plot_path_1d(ax1, result), "iterates": plot_iterates(ax2, result)}
+    if panels == ("paths", "loss"):
+        ax1, ax2 = fig.subplots(1, 2)
+        return {"paths": plot_path_1d(ax1, result), "loss": plot_loss(ax2, result)}
     if panels == ("contour", "loss"):
         ax1, ax2 = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1.15, 1]})
         return {"contour": plot_contour(ax1, result), "loss": plot_loss(ax2, result)}
@@ -39,6 +42,8 @@ def draw_main(fig: Figure | Any, result: Result) -> dict[str, Any]:
 def _panels(result: Result) -> tuple[str, ...]:
     dim = result.problem["dim"]
     if dim == 1 and result.surface is not None:
+        if len(result.seeds) > 1:  # several seeds: their median and band against the step
+            return ("paths", "loss")
         # online / noisy problems and long runs: where x goes over time says more
         long = result.problem.get("stochastic") or result.steps > 200
         return ("paths", "iterates") if long else ("paths",)

@@ -11,7 +11,7 @@ from matplotlib.axes import Axes
 
 from .. import _exact as ex
 from ..lab import Result
-from ._common import colors, first_seed, markers, title_for
+from ._common import colors, first_seed, formula_for, markers, short_name, title_for
 
 
 def plot_path_1d(ax: Axes, result: Result, *, title: str | None = None) -> dict[str, Any]:
@@ -23,20 +23,36 @@ def plot_path_1d(ax: Axes, result: Result, *, title: str | None = None) -> dict[
     if result.problem["dim"] != 1 or result.surface is None:
         raise ValueError("plot_path_1d needs a 1-D problem with its loss surface recorded")
     xs, fx = result.surface.axes[0], result.surface.loss
-    out: dict[str, Any] = {"paths": {}}
-    (out["surface"],) = ax.plot(xs, fx, color="0.35", lw=1.5, label="Loss Surface f(x)")
+    out: dict[str, Any] = {"paths": {}, "ends": {}}
+    curve = formula_for(result) or "f(x)"
+    (out["surface"],) = ax.plot(xs, fx, color="0.35", lw=1.5, label=curve)
     col, mk = colors(result), markers(result)
     runs = first_seed(result)
-    for i, t in enumerate(runs):  # the first optimizer on top, so its big steps stay visible
+    for i, t in enumerate(runs):  # hollow markers: where paths overlap, both stay visible
+        z = 3 + 0.1 * (len(runs) - i)
         (out["paths"][t.label],) = ax.plot(
-            t.x[:, 0], t.loss, "-", zorder=3 + 0.1 * (len(runs) - i), marker=mk[t.label], ms=4, lw=1, color=col[t.label],
-            label=f"{t.label} path", markevery=max(1, len(t.x) // 60),
+            t.x[:, 0], t.loss, "-", zorder=z, marker=mk[t.label], ms=5, mfc="none", mew=1,
+            lw=1, color=col[t.label], label=f"{t.label} path",
+            markevery=max(1, len(t.x) // 60),
         )  # fmt: skip
+        ok = np.flatnonzero(np.isfinite(t.x[:, 0]) & np.isfinite(t.loss))
+        if ok.size:
+            j = ok[-1]
+            (out["ends"][t.label],) = ax.plot(
+                t.x[j, 0], t.loss[j], marker=mk[t.label], ms=9, color=col[t.label], mec="k",
+                zorder=z + 1, linestyle="none",
+                label=f"{short_name(t.label)} after {t.t[j]} steps: x = {t.x[j, 0]:.6g}",
+            )  # fmt: skip
+    t0 = runs[0]
+    (out["start"],) = ax.plot(
+        t0.x[0, 0], t0.loss[0], "o", ms=13, mfc="none", mec="k", mew=1.5, zorder=6,
+        linestyle="none", label=f"start x₀ = {t0.x[0, 0]:g}",
+    )  # fmt: skip
     out["x_star"] = None
     if result.x_star is not None and result.f_star is not None:
         (out["x_star"],) = ax.plot(
-            result.x_star[0], result.f_star, "*", ms=14, color="gold", mec="k", zorder=5,
-            label="minimum x*", linestyle="none",
+            result.x_star[0], result.f_star, "*", ms=13, color="gold", mec="k", zorder=2.5,
+            label=f"minimum x* = {result.x_star[0]:g}", linestyle="none",
         )  # fmt: skip
     # a diverged path leaves the picture; the recorded surface spans every sane iterate
     finite = fx[np.isfinite(fx)]  # a pole on the surface (1/x) must not set the limits

@@ -190,9 +190,11 @@ def plot_sensitivity(
     lo_col, hi_col = ("min", "max") if band == "minmax" else ("q25", "q75")
     lines, bands, marks = {}, {}, {}
     for i, (key, g) in enumerate(s.groupby(bycols, sort=False)):
-        name = ", ".join(fmt_value(k) for k in (key if isinstance(key, tuple) else (key,)))
-        if len(bycols) == 1 and isinstance(key, tuple):
-            name = fmt_value(key[0])
+        keys = key if isinstance(key, tuple) else (key,)
+        name = ", ".join(
+            f"{label(col)} = {fmt_value(k)}" if col in LABELS else fmt_value(k)
+            for col, k in zip(bycols, keys, strict=False)
+        )
         color = (colors or {}).get(name, f"C{i % 10}")
         style = {"lw": 1.8, **(styles or {}).get(name, {})}
         xv = g[x].to_numpy(float)
@@ -209,7 +211,9 @@ def plot_sensitivity(
         ax.set_xscale("log")
     if logy:
         ax.set_yscale("log")
-    ax.axhline(ceiling, color="#c0392b", lw=0.6, ls=":", zorder=0)
+    where = "10 × the initial loss" if logy else "1.2 × the largest value"
+    ax.axhline(ceiling, color="#c0392b", lw=0.6, ls=":", zorder=0,
+               label=f"diverged runs (×), drawn at {where}")  # fmt: skip
     ax.set_xlabel(label(x))
     ax.set_ylabel(label(value))
     ax.grid(True, which="major", alpha=0.3)

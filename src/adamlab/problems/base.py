@@ -117,6 +117,11 @@ class Problem:
     #: dimensions), so sweeps run many configurations in one pass; False: one at a time
     vectorizable: ClassVar[bool] = True
 
+    @property
+    def formula(self) -> str | None:
+        """f written out for titles and legends (``(x − 2)²``), where it is short."""
+        return None
+
     def surface(self) -> tuple[str, tuple[float, ...]] | None:
         """A 2-D formula of :mod:`adamlab._surfaces` (name, parameters) that this problem's
         loss and gradient compute, for the fused sweep kernel; None when there is none."""
@@ -195,6 +200,11 @@ class Quadratic1D(Problem):
     def __post_init__(self) -> None:
         object.__setattr__(self, "x_star", np.array([float(self.center)]))  # x* is the centre
         super().__post_init__()
+
+    @property
+    def formula(self) -> str:
+        c = self.center
+        return "x²" if c == 0 else f"(x {'−' if c > 0 else '+'} {abs(c):g})²"
 
     def loss(self, x: np.ndarray) -> np.ndarray:
         return (x[..., 0] - self.center) ** 2

@@ -99,6 +99,10 @@ class Noisy(ParametricProblem):
     def params_to_plot(self, x: np.ndarray) -> np.ndarray:
         return self.base.params_to_plot(x)
 
+    @property
+    def formula(self) -> str | None:
+        return self.base.formula  # the exact objective; the noise is in what the oracle says
+
     def noise(self, seed: int, t: int) -> np.ndarray:
         """The unit-scale noise vector z_t of shape ``(dim,)`` for step t (before σ)."""
         rng = step_rng(seed, t, STREAM_NOISE)

@@ -25,10 +25,12 @@ class Adam(CoreOptimizer):
     keyword-only switches of :class:`adamlab.Adam`: ``bias_correction`` (bool or a pair),
     ``eps_placement``, ``eps_root`` and ``amsgrad_variant``.
 
-    ``fused=None`` (default) steps CPU parameters with the fused numba kernel when numba is
-    installed and the tensors allow it (contiguous, float32/float64/float16/bfloat16), and with
-    the core's reference rule otherwise; ``fused=False`` always uses the reference rule;
-    ``fused=True`` requires the kernel (numba, or Triton on CUDA) for every parameter.
+    ``fused=None`` (default) steps CPU parameters with a fused kernel when the tensors allow it
+    (contiguous, float32/float64/float16/bfloat16): the C++ one, built once with the system's
+    compiler and run on PyTorch's own thread pool, else the numba one (same bits; see
+    :mod:`adamlab.torch.fast`), and with the core's reference rule otherwise;
+    ``fused=False`` always uses the reference rule; ``fused=True`` requires a kernel (C++ or
+    numba on the CPU, Triton on CUDA) for every parameter.
     ``foreach`` is accepted for compatibility and has no effect.
     """
 
