@@ -177,7 +177,9 @@ def test_every_subcommand_is_there_and_a_broken_one_is_not_silently_dropped(monk
 
     parser = adamlab.cli.build_parser()
     sub = next(a for a in parser._actions if a.__class__.__name__ == "_SubParsersAction")
-    assert set(sub.choices) == {"compare", "problems", "optimizers", "plot", "sweep", "reproduce"}
+    assert set(sub.choices) == {
+        "compare", "problems", "optimizers", "plot", "sweep", "reproduce", "serve",
+    }  # fmt: skip
     broken = "import sys; sys.modules['adamlab.cli.sweep'] = None; import adamlab.cli"
     out = subprocess.run([sys.executable, "-c", broken], capture_output=True, text=True)
     assert out.returncode == 1 and "import of adamlab.cli.sweep halted" in out.stderr

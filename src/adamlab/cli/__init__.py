@@ -6,6 +6,7 @@
     adamlab plot result.json --out again.png
     adamlab sweep adam --problem rosenbrock --grid lr=1e-4:1:9:log --grid beta2=0.9,0.999
     adamlab reproduce bias-correction
+    adamlab serve                        # the web playground on http://127.0.0.1:8765/
 
 One module per subcommand: each parses, calls the library, prints and writes files. A user's
 mistake (a bad spec, value or path, a missing optional package) ends with one line
@@ -21,7 +22,7 @@ import sys
 from collections.abc import Sequence
 
 from .. import __version__
-from . import compare, listing, plot, reproduce, sweep
+from . import compare, listing, plot, reproduce, serve, sweep
 from ._common import Parser, UsageError, fail, join_negative_values
 
 __all__ = ["UsageError", "build_parser", "main"]
@@ -41,6 +42,7 @@ def build_parser() -> Parser:
     plot.add_parser(sub)
     sweep.add_parser(sub)
     reproduce.add_parser(sub)
+    serve.add_parser(sub)
     return parser
 
 
