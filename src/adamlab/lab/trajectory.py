@@ -47,9 +47,9 @@ class Trajectory:
         final: held-out numbers of the last iterate where the problem defines them (the ML
             tasks: ``train_accuracy``, ``test_accuracy``, ``test_loss``).
         t: the step of each row. Row t is step t (``t = 0, 1, …, T``) unless the run was
-            longer than :data:`adamlab.lab.runner.FULL_ROWS` steps: then the record keeps
-            every step up to that many rows, thins out older rows evenly as the run goes on
-            (memory stays bounded at any length) and always keeps the last step.
+            longer than twice :data:`adamlab.lab.runner.FULL_ROWS` steps: then the record is
+            thinned evenly as the run goes on (every 2nd, 4th, … step; memory stays bounded at
+            any length) and always keeps the last step.
     """
 
     label: str
