@@ -143,3 +143,12 @@ def test_a_schedule_sweeps_like_any_value(tmp_path):
     t = sweep("adam", [{"lr": parse_value("inverse_sqrt(0.5)")}, {"lr": 0.1}], "reddi-thm1",
               steps=50, fixed={"betas": (0.0, 0.1)})  # fmt: skip
     assert len(t) == 2 and np.isfinite(t.final_loss).all()
+
+
+def test_a_number_too_large_for_a_float_is_refused_by_name():
+    """A whole number beyond float range is refused naming the argument (not an
+    OverflowError from inside float())."""
+    with pytest.raises(ValueError, match=r"Invalid lr: a number of 401 digits; it must lie in"):
+        adamlab.SGD(lr=10**400)
+    with pytest.raises(ValueError, match="Invalid lr: a number of 401 digits"):
+        adamlab.Adam(**parse_optimizer_spec(f"adam:lr={10**400}")[1])

@@ -235,7 +235,13 @@ def check_value(name: str, value: Any, valid: Range, *, where: str = "") -> Any:
             f"{name} must be a number, a schedule or an array, got {type(value).__name__} {value!r}"
         )
     if isinstance(value, numbers.Real):
-        v = float(value)
+        try:
+            v = float(value)
+        except OverflowError:  # a whole number too large for a float
+            raise ValueError(
+                f"Invalid {name}: a number of {len(str(value))} digits{where}; it must lie in "
+                f"{valid}"
+            ) from None
         if not valid.holds(np.float64(v)):
             raise ValueError(f"Invalid {name}: {value!r}{where}; it must lie in {valid}")
         return v
