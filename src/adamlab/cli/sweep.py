@@ -10,6 +10,7 @@ from typing import Any
 from .._files import save_figure
 from ..lab.specs import parse_fixed, parse_grid_axis, parse_sample_axis, parse_seeds
 from ..lab.sweep import ENGINES, grid, make_plan, pick_engine, sample, sweep
+from ..lab.sweep.distributed import BlocksFailedError
 from ..lab.sweep.store import SweepDirectoryError
 from ._common import Formatter, UsageError, int_at_least, missing_extras, positive_int, user_input
 
@@ -27,6 +28,11 @@ sample ranges: NAME=lo:hi (uniform), NAME=lo:hi:log (log-uniform), NAME=lo:hi:lo
 values: numbers, true/false (yes/no, on/off), a/b pairs, schedules such as inverse_sqrt(0.5)
 A rerun with the same --out resumes: finished runs are read back, not recomputed. A different
 sweep in the same --out is refused (--force replaces it).
+
+on a cluster (pip install 'adamlab[dask]' or 'adamlab[ray]'; the same table as --engine auto):
+  adamlab sweep adam --problem mlp-digits --grid lr=1e-4:1e-1:30:log --seeds 5 --steps 2000 \\
+      --engine dask --address tcp://scheduler:8786 --out runs/adam-digits
+  adamlab sweep adam --problem rosenbrock --grid lr=1e-4:1:30:log --engine ray --address auto
 """
 
 #: the sweep table's metric columns that --value may rank and draw
@@ -66,9 +72,19 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--engine", default="auto", choices=ENGINES,
                    help="how to run: auto picks the fused kernel where it applies, else one "
                    "vectorised pass per group; loop and process run each configuration "
-                   "alone (the same table, slower)")  # fmt: skip
+                   "alone (the same table, slower); dask and ray run blocks of the "
+                   "vectorised plan on a cluster (the same table)")  # fmt: skip
+    s.add_argument("--address", default=None, metavar="ADDR",
+                   help="the cluster for --engine dask (tcp://host:8786) or ray (auto, "
+                   "ray://host:10001, host:6379); default: start a local one of --workers "
+                   "processes")  # fmt: skip
     s.add_argument("--workers", type=int_at_least(1), default=2,
-                   help="worker processes for --engine process")  # fmt: skip
+                   help="worker processes for --engine process, and of the local cluster "
+                   "that --engine dask or ray starts without --address")  # fmt: skip
+    s.add_argument("--block-size", type=int_at_least(1), default=None, metavar="K",
+                   help="configurations per block (default: the vectorised budget; dask and "
+                   "ray cut about four blocks per worker, none under 16,384 parameters); the "
+                   "table does not depend on it")  # fmt: skip
     s.add_argument("--out", default=None, metavar="DIR",
                    help="directory for records (resumable), the table and the figures")  # fmt: skip
     s.add_argument("--force", action="store_true",
@@ -96,17 +112,18 @@ def run(args: argparse.Namespace) -> int:
             configs = [{**c, **d} for c in configs for d in drawn]
         settings = dict(steps=args.steps, seeds=seeds, fixed=fixed or None, target=args.target)
         plan = make_plan(args.optimizer, configs, args.problem, **settings)  # refusals up front
-        for p in plan.problems:
-            pick_engine(args.engine, p, plan, workers=args.workers)
+        where = dict(workers=args.workers, address=args.address, block_size=args.block_size)
+        for p in plan.problems:  # a missing extra or an address that does not answer: here
+            pick_engine(args.engine, p, plan, **where)
     out = Path(args.out) if args.out else None
     t0 = time.perf_counter()
     with missing_extras():
         try:
             table = sweep(
                 args.optimizer, configs, args.problem, out=out, force=args.force,
-                engine=args.engine, workers=args.workers, progress=None, **settings,
+                engine=args.engine, progress=None, **where, **settings,
             )  # fmt: skip
-        except SweepDirectoryError as e:
+        except (SweepDirectoryError, BlocksFailedError) as e:  # each failed block: a line above
             raise UsageError(str(e)) from e
     secs = time.perf_counter() - t0
     if args.value not in table:

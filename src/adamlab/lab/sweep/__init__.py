@@ -12,21 +12,24 @@ and returns a tidy table, one row per (problem, configuration, seed)::
 
 The package, in the order a sweep uses it: :mod:`.space` (distributions, grids, samples),
 :mod:`.plan` (validated configurations, groups, blocks and record keys), :mod:`.engines`
-(``loop``, ``vectorized``, ``numba``, ``process``: one interface, one answer), :mod:`.store`
+(``loop``, ``vectorized``, ``numba``, ``process``: one interface, one answer),
+:mod:`.distributed` (``dask``, ``ray``: the same blocks on a cluster), :mod:`.store`
 (the resumable directory), :mod:`.table` (the DataFrame and its summaries), :mod:`.tune`.
 """
 
 from __future__ import annotations
 
 import os
+import sys
 import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ...optim import Optimizer
 from ...problems import Problem
+from .distributed import BlockFailure, BlocksFailedError, describe_block
 from .engines import ENGINES, NO_NUMBA, Engine, Numba, pick_engine, run_configs
-from .plan import VECTOR_BUDGET, Plan, make_plan, problem_id, record_key, resolve_problem
+from .plan import VECTOR_BUDGET, Block, Plan, make_plan, problem_id, record_key, resolve_problem
 from .space import (
     Dist,
     LogUniform,
@@ -49,6 +52,7 @@ __all__ = [
     "NO_NUMBA",
     "NO_PYARROW",
     "VECTOR_BUDGET",
+    "BlocksFailedError",
     "Dist",
     "Engine",
     "LogUniform",
@@ -92,6 +96,8 @@ def sweep(
     force: bool = False,
     engine: str = "auto",
     workers: int = 2,
+    address: Any = None,
+    block_size: int | None = None,
     progress: bool | None = None,
     curve: bool = False,
     eval_every: int | None = None,
@@ -115,10 +121,20 @@ def sweep(
         out: a directory for ``records.jsonl`` (resumable), ``sweep.json`` (what sweep it
             is) and ``sweep.parquet``; a different sweep there is refused unless ``force``.
         force: replace what a different sweep wrote into ``out``.
-        engine: "auto", "vectorized", "numba", "process" or "loop" (each configuration
-            alone, in this process: the reference). The table is the same whatever the engine.
-        workers: processes for the "process" engine.
-        progress: show a tqdm bar (None: only on a terminal).
+        engine: "auto", "vectorized", "numba", "process", "loop" (each configuration
+            alone, in this process: the reference), "dask" or "ray" (blocks on a cluster,
+            :mod:`.distributed`). The table is the same whatever the engine.
+        workers: processes for the "process" engine, and of the local cluster that "dask"
+            and "ray" start when no ``address`` is given.
+        address: where the cluster of "dask" or "ray" is: None (a local one), for Dask
+            ``"tcp://host:8786"``, a ``distributed.Client`` or a cluster object (e.g.
+            ``dask_jobqueue.SLURMCluster``), for Ray ``"auto"``, ``"ray://host:10001"`` or
+            ``"host:6379"``. Checked before anything is written.
+        block_size: configurations per block (default: the vectorised budget; "dask" and
+            "ray" cut it to about four blocks per worker, none under 16,384 parameters).
+            The table does not depend on it.
+        progress: show a tqdm bar: runs and blocks done, failed blocks, ETA (None: only
+            on a terminal). A failed block is one line on stderr, bar or not.
         curve: keep each run's loss at every evaluation (column ``curve``).
         eval_every: evaluate the exact loss (for ``best_loss``, ``steps_to_target``, the
             curve) every this many steps and at the last; default as every run of the lab
@@ -131,14 +147,44 @@ def sweep(
         ``resumed`` (loaded from ``out``), ``seconds``, the engine used per problem, a note
         per problem where an optional package would have changed how it ran, and the files
         written.
+
+    Raises:
+        BlocksFailedError: blocks failed on "dask" or "ray" (one line each on stderr while
+            the others ran on); the finished runs are in ``out``: a rerun computes the rest.
     """
     plan = make_plan(
         optimizer, configs, problems, steps=steps, seeds=seeds, n=n, method=method,
         sample_seed=sample_seed, fixed=fixed, target=target, start=start,
         eval_every=eval_every, curve=curve, label=label,
     )  # fmt: skip
-    picked = {problem_id(p): pick_engine(engine, p, plan, workers=workers) for p in plan.problems}
-    directory = SweepDirectory(out, plan, force=force) if out is not None else None
+    picked: dict[str, tuple[Engine, str | None]] = {}
+    for p in plan.problems:
+        eng, note = pick_engine(
+            engine, p, plan, workers=workers, address=address, block_size=block_size
+        )
+        eng = next((e for e, _ in picked.values() if e == eng), eng)  # one cluster for all
+        picked[problem_id(p)] = (eng, note)
+    engines = list({id(e): e for e, _ in picked.values()}.values())
+    try:
+        for eng in engines:  # connect to a cluster's address before anything is written
+            eng.start()
+        directory = SweepDirectory(out, plan, force=force) if out is not None else None
+        return _run(plan, picked, directory, block_size=block_size, progress=progress)
+    finally:
+        for eng in engines:
+            eng.close()
+
+
+def _run(
+    plan: Plan,
+    picked: dict[str, tuple[Engine, str | None]],
+    directory: SweepDirectory | None,
+    *,
+    block_size: int | None,
+    progress: bool | None,
+):
+    """Run a plan's pending blocks on the picked engines, storing records as blocks finish;
+    the table."""
     t0 = time.perf_counter()
     n_rows = sum(len(k) for k in plan.keys)
     unique = len({k for keys in plan.keys for k in keys.values()}) == n_rows
@@ -166,13 +212,33 @@ def sweep(
     done: dict[str, dict] = dict(directory.store.records) if directory else {}
     resumed = sum(k in done for keys in plan.keys for k in set(keys.values()))
     computed = 0
+    runs: list[tuple[Engine, list[Block]]] = []  # consecutive problems on one engine: one map
+    for i, p in enumerate(plan.problems):
+        eng = picked[problem_id(p)][0]
+        blocks = list(plan.blocks(i, done, size=block_size or eng.block_size(plan, p)))
+        if runs and runs[-1][0] is eng:
+            runs[-1][1].extend(blocks)
+        else:
+            runs.append((eng, blocks))
+    where = problem_id(plan.problems[0]) if len(plan.problems) == 1 else f"{len(plan.problems)} problems"  # fmt: skip
+    bar = _bar(sum(len(b.cids) for _, bs in runs for b in bs), f"sweep {plan.label} on {where}", progress)  # fmt: skip
+    failures: list[str] = []
+    failed_runs = 0
     try:
-        for i, p in enumerate(plan.problems):
-            eng = picked[problem_id(p)][0]
-            blocks = list(plan.blocks(i, done, size=eng.block_size(plan, p)))
-            bar = _bar(sum(len(b.cids) for b in blocks), f"sweep {plan.label} on {problem_id(p)}", progress)  # fmt: skip
-            try:
-                for block, recs in eng.map(plan, blocks):
+        # one bar for the whole sweep: runs (and their ETA), blocks done, blocks failed
+        runs = [(eng, eng.split(plan, blocks) if blocks else blocks) for eng, blocks in runs]
+        n_blocks, n_done = sum(len(bs) for _, bs in runs), 0
+        bar.set_postfix_str(f"0/{n_blocks} blocks", refresh=False)
+        for eng, blocks in runs:
+            for block, recs in eng.map(plan, blocks):
+                n_done += 1
+                if isinstance(recs, BlockFailure):
+                    failures.append(f"block failed ({describe_block(block)}): {recs.reason}")
+                    failed_runs += len(block.cids)
+                    tqdm_write(failures[-1])
+                    bar.total -= len(block.cids)
+                    new = []
+                else:
                     new = [
                         plan.record(block, cid, rec)
                         for cid, rec in zip(block.cids, recs, strict=True)
@@ -182,12 +248,25 @@ def sweep(
                     if directory:
                         directory.store.add(new)
                     computed += len(new)
-                    bar.update(len(new))
-            finally:
-                bar.close()
+                failed = f", {len(failures)} failed" if failures else ""
+                bar.set_postfix_str(f"{n_done}/{n_blocks} blocks{failed}", refresh=False)
+                bar.update(len(new))
     finally:
+        bar.close()
         if directory:
             directory.store.close()
+    if failures:
+        kept = (
+            f"the {computed} finished runs are saved in {str(directory.dir)!r}: a rerun "
+            "computes only what is missing"
+            if directory
+            else f"the {computed} finished runs are lost (give out=, --out, to keep them)"
+        )
+        raise BlocksFailedError(
+            f"{len(failures)} of {n_blocks} blocks failed ({failed_runs} runs), the first "
+            f"{failures[0].removeprefix('block failed ')}; {kept}",
+            failures,
+        )
     table = _from_records(plan, done)
     table.attrs.update(
         computed=computed, resumed=resumed, seconds=time.perf_counter() - t0, **attrs
@@ -221,6 +300,13 @@ def run_config(
         optimizer_class(optimizer), [dict(config)], resolve_problem(problem), steps=steps,
         seed=seed, target=target, start=start, curve=curve, eval_every=eval_every, alone=True,
     )[0]  # fmt: skip
+
+
+def tqdm_write(line: str) -> None:
+    """A line on stderr that does not break a progress bar (shown even without one)."""
+    from tqdm.auto import tqdm
+
+    tqdm.write(line, file=sys.stderr)
 
 
 def _bar(total: int, desc: str, progress: bool | None) -> Any:

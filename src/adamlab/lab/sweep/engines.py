@@ -9,11 +9,14 @@ An engine's ``map(plan, blocks)`` yields ``(block, records)`` as blocks finish, 
 * ``numba``: the block in the fused kernel (:mod:`adamlab.kernels.sweep`), for plain Adam on a
   problem that names a compiled surface (``Problem.surface()``); the rare configuration whose
   βᵗ the kernel cannot round with certainty is rerun vectorised;
-* ``process``: like ``loop``, in a pool of worker processes.
+* ``process``: like ``loop``, in a pool of worker processes;
+* ``dask``, ``ray``: blocks of the vectorised plan as tasks on a cluster
+  (:mod:`adamlab.lab.sweep.distributed`).
 
 All of them step through the one run loop (:func:`adamlab.lab.loop.run_loop`) or, for the
 kernel, the same operations in the same order: the table does not depend on the engine
-(tested bit for bit on the README's sweeps). A distributed engine implements ``map``.
+(tested bit for bit on the README's sweeps). A distributed engine implements ``map``
+(and ``start``, ``split``, ``close``).
 """
 
 from __future__ import annotations
@@ -86,6 +89,18 @@ class Engine:
     def map(self, plan: Plan, blocks: Iterable[Block]) -> Iterator[tuple[Block, list[dict]]]:
         for block in blocks:
             yield block, self.run(plan, block)
+
+    def split(self, plan: Plan, blocks: list[Block]) -> list[Block]:
+        """The pending blocks as this engine will run them (a distributed engine cuts them
+        to keep its workers busy); called only when there is work to do."""
+        return blocks
+
+    def start(self) -> None:
+        """Connect to what the engine runs on where that can fail (a cluster's address):
+        called before the sweep writes anything."""
+
+    def close(self) -> None:
+        """Release what the engine started (a local cluster, a connection)."""
 
     def _args(self, plan: Plan, block: Block) -> dict[str, Any]:
         return {
@@ -215,16 +230,37 @@ class Process(Engine):
                 yield futures[fut], fut.result()
 
 
-ENGINES = ("auto", "vectorized", "numba", "process", "loop")
+ENGINES = ("auto", "vectorized", "numba", "process", "loop", "dask", "ray")
 
 
 def pick_engine(
-    engine: str, problem: Problem, plan: Plan, *, workers: int = 2
+    engine: str,
+    problem: Problem,
+    plan: Plan,
+    *,
+    workers: int = 2,
+    address: Any = None,
+    block_size: int | None = None,
 ) -> tuple[Engine, str | None]:
     """The engine for ``problem`` ("auto" resolved), and a note when an optional package
-    would have run it differently; ``ValueError`` if "numba" cannot run every group."""
+    would have run it differently; ``ValueError`` if "numba" cannot run every group.
+
+    "dask" and "ray" take the cluster's ``address`` (None: a local one of ``workers``
+    processes), checked here: a missing package is an ``ImportError`` that says what to
+    install, an address that does not answer a ``ConnectionError`` naming it."""
     if engine not in ENGINES:
         raise ValueError(f"Invalid engine: {engine!r}; choose {', '.join(map(repr, ENGINES))}")
+    if block_size is not None and (
+        isinstance(block_size, bool) or not isinstance(block_size, int) or block_size < 1
+    ):
+        raise ValueError(f"block_size must be a whole number >= 1 or None, got {block_size!r}")
+    if engine in ("dask", "ray"):
+        from .distributed import Dask, Ray  # deferred: distributed.py builds on this module
+
+        cls = Dask if engine == "dask" else Ray
+        return cls(address=address, workers=workers, size=block_size), None
+    if address is not None:
+        raise ValueError(f"address is for engine='dask' or engine='ray', not engine={engine!r}")
     opts = plan.group_opts.values()
     if engine == "numba":
         for o in opts:

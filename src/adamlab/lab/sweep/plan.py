@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from ... import __version__
 from ...optim import OPTIMIZERS, Optimizer
 from ...problems import Problem
 from ..loop import eval_every as _eval_every
@@ -154,9 +155,11 @@ def _config_ids(configs: Sequence[Mapping[str, Any]], names: Sequence[str]) -> l
 
 
 def _prefix(problem: str, optimizer: str, run: Mapping[str, Any]) -> Any:
-    return hashlib.sha1(
-        json.dumps({"p": problem, "o": optimizer, "r": dict(run)}, sort_keys=True).encode()
-    )
+    """The hash of what a record's key shares with the sweep's other records: the problem,
+    the optimizer, the run settings and adamlab's version (a record from another version of
+    the code is computed again, not reused)."""
+    doc = {"p": problem, "o": optimizer, "r": dict(run), "v": __version__}
+    return hashlib.sha1(json.dumps(doc, sort_keys=True).encode())
 
 
 def _key(prefix: Any, cid_text: str, seed: int) -> str:
@@ -168,7 +171,8 @@ def _key(prefix: Any, cid_text: str, seed: int) -> str:
 def record_key(
     problem: str, optimizer: str, config: Mapping[str, Any], seed: int, run: Mapping
 ) -> str:
-    """A stable id for one (problem, optimizer, configuration, seed, run settings)."""
+    """A stable id for one (problem, optimizer, configuration, seed, run settings, adamlab
+    version): what a record is the result of."""
     return _key(_prefix(problem, optimizer, run), config_id(normalise(config)), seed)
 
 
