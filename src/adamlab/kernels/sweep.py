@@ -287,7 +287,7 @@ def adam_rosenbrock(
 def supports(opt: Any) -> bool:
     """True when ``opt`` (constant hyperparameters: floats or (K, 1) arrays) is what the
     kernel computes: plain Adam — no AMSGrad, weight decay, maximize, eps_root, §2 ε
-    placement or schedules. (Whether the *problem* has a surface the kernel compiles is the
+    placement, low-precision state or schedules. (Whether the *problem* has a surface the kernel compiles is the
     problem's to say: ``Problem.surface()``.)"""
     from ..optim import Adam
 
@@ -301,6 +301,7 @@ def supports(opt: Any) -> bool:
         or not (isinstance(opt.weight_decay, float) and opt.weight_decay == 0.0)
         or opt.eps_root != 0.0
         or opt.eps_placement != "after_correction"
+        or opt.state_precision != "fp32"
     )
 
 
