@@ -1,0 +1,637 @@
+"""Adam with 8-bit or bfloat16 state, and gradient clipping fused into the step.
+
+    from adamlab.torch import Adam8bit, clip_grad_norm_
+
+    opt = Adam8bit(model.parameters(), lr=1e-3)          # 2 bytes of state per parameter
+    ...
+    loss.backward()
+    clip_grad_norm_(model.parameters(), max_norm=1.0)   # the scale goes into the next step
+    opt.step()
+
+:class:`Adam8bit`, :class:`AdamW8bit`, :class:`AdamBF16` and :class:`AdamWBF16` are
+``torch.optim`` optimizers whose math is :class:`adamlab.optim.Adam` with
+``state_precision="8bit"`` or ``"bf16"``: each step dequantizes m and v, takes Adam's step in
+float32 and quantizes them again (Dettmers et al., 2022; see :mod:`adamlab.optim.quantized`).
+CPU parameters of dtype float32 or bfloat16 step in the fused numba kernel
+(:mod:`adamlab.kernels.numba_lowmem`), bit for bit the core's reference rule; other
+parameters (float16, float64, non-contiguous, no numba) take the reference rule itself.
+
+State (``state_dict()``): ``step``; ``exp_avg`` and ``exp_avg_sq`` as uint8 codes with
+``exp_avg_absmax`` and ``exp_avg_sq_absmax`` (float32, one per block) for 8-bit state,
+as bfloat16 tensors for bf16 state, and as float32 tensors for parameters under
+``min_8bit_size`` elements. A checkpoint of ``torch.optim.Adam`` (float32 moments) loads and
+is quantized; our own checkpoints round-trip bit for bit.
+
+:func:`clip_grad_norm_` is ``torch.nn.utils.clip_grad_norm_``: same signature, same norm
+(computed by PyTorch's own ``get_total_norm``), same clip coefficient. For gradients whose
+parameters one of these optimizers will step, it does not rewrite the gradients: the
+coefficient travels to the next ``step()``, whose kernel multiplies each gradient element by
+it as it reads it — the same float32 product ``clip_grad_norm_`` would have stored, so the
+results are identical, and a pass that reads and writes every gradient is saved. Other
+parameters are clipped in place, as PyTorch does. ``torch.amp.GradScaler`` works the same
+way: these optimizers declare ``_step_supports_amp_scaling``, so ``scaler.step(opt)`` hands
+them its scale and the kernel unscales as it reads (``found_inf`` skips the step).
+"""
+
+from __future__ import annotations
+
+import functools
+import types as pytypes
+import warnings
+import weakref
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+from torch.optim.optimizer import _get_scalar_dtype
+
+from .. import optim as core
+from ..kernels import adam_host, numba_available
+from ..optim import quantized
+from ._shell import CoreOptimizer
+
+_BETAS = (0.9, 0.999)
+#: state keys of the block scales of 8-bit moments
+ABSMAX_KEYS = {"exp_avg": "exp_avg_absmax", "exp_avg_sq": "exp_avg_sq_absmax"}
+#: parameter dtypes the fused kernel takes
+_KERNEL_DTYPES = {torch.float32: "float32", torch.bfloat16: "bfloat16"}
+
+
+@functools.cache
+def _kernels():
+    from ..kernels import numba_lowmem
+
+    return numba_lowmem
+
+
+# -- the deferred gradient scale (clip_grad_norm_, GradScaler) -----------------------------------
+
+#: id(parameter) → (the parameter, the optimizer that will step it), both weakly: for
+#: clip_grad_norm_ to hand its scale to. (Keyed by id: tensors compare element-wise, so they
+#: cannot be the keys of a WeakKeyDictionary.)
+_OWNERS: dict[int, tuple[weakref.ref, weakref.ref]] = {}
+
+
+def _forget(key: int, pref: weakref.ref) -> None:
+    entry = _OWNERS.get(key)
+    if entry is not None and entry[0] is pref:
+        del _OWNERS[key]
+
+
+def register_owner(opt: Any, params: Iterable[torch.Tensor]) -> None:
+    """Record that ``opt`` steps ``params``: :func:`clip_grad_norm_` then defers their scaling
+    to ``opt`` (which must implement ``_defer_clip(p, coef) -> bool`` and
+    ``_apply_deferred_clip(p)``). The hook any fused optimizer can adopt."""
+    ref = weakref.ref(opt)
+    for p in params:
+        key = id(p)
+        pref = weakref.ref(p, lambda r, key=key: _forget(key, r))
+        _OWNERS[key] = (pref, ref)
+
+
+def _owner(p: torch.Tensor) -> Any:
+    entry = _OWNERS.get(id(p))
+    if entry is None or entry[0]() is not p:
+        return None
+    return entry[1]()
+
+
+def clip_grad_norm_(
+    parameters: torch.Tensor | Iterable[torch.Tensor],
+    max_norm: float,
+    norm_type: float = 2.0,
+    error_if_nonfinite: bool = False,
+    foreach: bool | None = None,
+) -> torch.Tensor:
+    """``torch.nn.utils.clip_grad_norm_``, with the scaling fused into the next step.
+
+    Returns the total norm of the gradients (viewed as one vector), as PyTorch does, and
+    computes it and the clip coefficient min(1, max_norm/(norm + 1e-6)) with PyTorch's own
+    code. Gradients of parameters that an adamlab low-precision optimizer steps are not
+    rewritten: the optimizer's next ``step()`` multiplies each gradient element by the
+    coefficient as its kernel reads it (the product ``clip_grad_norm_`` would have stored, so
+    the step is identical). Until that step, ``p.grad`` holds the unclipped gradient. Other
+    gradients are clipped in place, exactly as ``torch.nn.utils.clip_grad_norm_`` does.
+    """
+    if isinstance(parameters, torch.Tensor):
+        parameters = [parameters]
+    else:
+        is_generator = isinstance(parameters, pytypes.GeneratorType)
+        parameters = list(parameters)
+        if is_generator and not parameters:
+            warnings.warn(
+                "`parameters` is an empty generator, no gradient clipping will occur.",
+                stacklevel=2,
+            )
+    for p in parameters:  # a clip already deferred: apply it, so this one sees clipped grads
+        owner = _owner(p)
+        if owner is not None:
+            owner._apply_deferred_clip(p)
+    grads = [p.grad for p in parameters if p.grad is not None]
+    total_norm = torch.nn.utils.get_total_norm(grads, norm_type, error_if_nonfinite, foreach)
+    if not grads:
+        return total_norm
+    clip_coef = float(max_norm) / (total_norm + 1e-6)  # PyTorch's expression, op for op
+    coef = torch.clamp(clip_coef, max=1.0)
+    rest = [p for p in parameters if p.grad is not None and not _defer(p, coef)]
+    if rest:
+        torch.nn.utils.clip_grads_with_norm_(rest, max_norm, total_norm, foreach)
+    return total_norm
+
+
+def _defer(p: torch.Tensor, coef: torch.Tensor) -> bool:
+    owner = _owner(p)
+    return owner is not None and owner._defer_clip(p, coef)
+
+
+# -- the optimizers --------------------------------------------------------------------------------
+
+
+class LowPrecisionAdam(CoreOptimizer):
+    r"""Adam/AdamW as ``torch.optim.Adam``, with m and v kept in 8 bits or bfloat16.
+
+    Args (beyond ``torch.optim.Adam``'s ``params, lr, betas, eps, weight_decay, amsgrad``,
+    ``maximize``, ``foreach``, ``capturable``, ``differentiable``, ``fused``):
+        state_precision: ``"8bit"`` (block-wise, as bitsandbytes' ``Adam8bit``) or ``"bf16"``.
+        block_size: elements per 8-bit block (a power of two; 256, as bitsandbytes and
+            torchao).
+        min_8bit_size: parameters with fewer elements keep float32 state (4096, as
+            bitsandbytes).
+        bf16_stochastic_round: round what is stored in bfloat16 — the moments with
+            ``state_precision="bf16"``, and bfloat16 parameters — stochastically (unbiased)
+            instead of to nearest even; the random bits are seeded by ``rounding_seed`` and
+            reproducible (torchao's name; torchao rounds only bfloat16 parameters so).
+        rounding_seed: seed of the stochastic rounding.
+        decoupled_weight_decay, bias_correction, eps_placement, eps_root: as
+            :class:`adamlab.torch.Adam`.
+
+    ``fused=None`` steps contiguous CPU float32/bfloat16 parameters in the fused kernel and
+    the rest with the reference rule (same numbers); ``fused=False`` always uses the
+    reference; ``fused=True`` requires the kernel. Complex parameters and ``amsgrad=True``
+    are refused at construction, with a ``ValueError``; so are parameters off the CPU.
+    """
+
+    core_cls: ClassVar[type] = core.Adam
+    state_keys: ClassVar[dict[str, str]] = {"m": "exp_avg", "v": "exp_avg_sq"}
+    #: torch.amp.GradScaler hands its scale to step() (grad_scale / found_inf attributes)
+    _step_supports_amp_scaling: ClassVar[bool] = True
+    default_precision: ClassVar[str] = "8bit"
+
+    def __init__(
+        self,
+        params: Iterable[Any],
+        lr: float | torch.Tensor = 1e-3,
+        betas: tuple[float, float] = _BETAS,
+        eps: float = 1e-8,
+        weight_decay: float = 0,
+        amsgrad: bool = False,
+        *,
+        state_precision: str | None = None,
+        block_size: int = quantized.BLOCK_SIZE,
+        min_8bit_size: int = quantized.MIN_8BIT_SIZE,
+        bf16_stochastic_round: bool = False,
+        rounding_seed: int = 0,
+        maximize: bool = False,
+        foreach: bool | None = None,
+        capturable: bool = False,
+        differentiable: bool = False,
+        fused: bool | None = None,
+        decoupled_weight_decay: bool = False,
+        bias_correction: bool | tuple[bool, bool] = True,
+        eps_placement: str = "after_correction",
+        eps_root: float = 0.0,
+    ) -> None:
+        precision = self.default_precision if state_precision is None else state_precision
+        if precision == "fp32":
+            raise ValueError(
+                f"Invalid state_precision: 'fp32' for adamlab.torch.{type(self).__name__}; "
+                "choose '8bit' or 'bf16' (float32 state: adamlab.torch.Adam)"
+            )
+        defaults = dict(
+            lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad,
+            maximize=maximize, foreach=foreach, capturable=capturable,
+            differentiable=differentiable, fused=fused, state_precision=precision,
+            block_size=block_size, min_8bit_size=min_8bit_size,
+            bf16_stochastic_round=bf16_stochastic_round, rounding_seed=rounding_seed,
+            decoupled_weight_decay=decoupled_weight_decay, bias_correction=bias_correction,
+            eps_placement=eps_placement, eps_root=eps_root,
+        )  # fmt: skip
+        #: parameter → (gradient, its version, clip coefficient): scales for the next step
+        self._pending_clip: dict[torch.Tensor, tuple[torch.Tensor, int, torch.Tensor]] = {}
+        self._index: dict[torch.Tensor, int] | None = None
+        super().__init__(params, defaults)
+
+    # -- construction ------------------------------------------------------------------------
+
+    def add_param_group(self, param_group: dict[str, Any]) -> None:
+        super().add_param_group(param_group)
+        group = self.param_groups[-1]
+        for p in group["params"]:
+            reason = None
+            if p.is_complex():
+                reason = "it is complex (optimise its real and imaginary parts as two real tensors)"
+            elif p.device.type != "cpu":
+                reason = f"it is on {p.device} (these optimizers keep their state on the CPU)"
+            if reason is not None:
+                self.param_groups.pop()
+                raise ValueError(
+                    f"adamlab.torch.{type(self).__name__} (state_precision="
+                    f"{group['state_precision']!r}) cannot take a parameter of shape "
+                    f"{tuple(p.shape)} and dtype {p.dtype}: {reason}"
+                )
+        if group.get("fused") and not numba_available():
+            self.param_groups.pop()
+            raise RuntimeError(
+                "fused=True needs numba (pip install 'adamlab[fast]'); pass fused=None to "
+                "fall back to the reference rule"
+            )
+        register_owner(self, group["params"])
+        self._index = None
+
+    def _check_torch_flags(self, group: dict[str, Any]) -> None:
+        super()._check_torch_flags(group)
+        if group.get("amsgrad"):
+            raise ValueError(
+                f"amsgrad=True is not supported by adamlab.torch.{type(self).__name__}: the "
+                "running maximum of v is not kept in low precision (use adamlab.torch.Adam)"
+            )
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        super().__setstate__(state)
+        self.__dict__.setdefault("_pending_clip", {})
+        self._index = None
+        for group in self.param_groups:
+            register_owner(self, group["params"])
+
+    # -- checkpoints -------------------------------------------------------------------------
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """``torch.optim``'s ``load_state_dict``, keeping our state tensors' own dtypes (PyTorch
+        would cast uint8 codes and bfloat16 moments to the parameter's dtype), then bringing
+        each parameter's state to this optimizer's precision: a float checkpoint (e.g. from
+        ``torch.optim.Adam``) is quantized, an 8-bit one dequantized for bf16, and so on."""
+        saved = {
+            k: {key: v for key, v in s.items() if torch.is_tensor(v) and key != "step"}
+            for k, s in state_dict["state"].items()
+        }
+        super().load_state_dict(state_dict)
+        self._index = None
+        params = [p for g in self.param_groups for p in g["params"]]
+        ids = [i for g in state_dict["param_groups"] for i in g["params"]]
+        by_param = dict(zip(params, ids, strict=True))
+        for group in self.param_groups:
+            for p in group["params"]:
+                original = saved.get(by_param[p])
+                if not original or p not in self.state:
+                    continue
+                state = self.state[p]
+                for key, value in original.items():
+                    state[key] = value.to(device=p.device, copy=True)
+                self._adopt(p, group, state)
+
+    # -- state ---------------------------------------------------------------------------------
+
+    def _layout(self, p: torch.Tensor, group: dict[str, Any]) -> str:
+        """How ``p``'s moments are stored: "8bit", "bf16" or "fp32"."""
+        precision = group["state_precision"]
+        if precision == "8bit":
+            return "8bit" if p.numel() >= int(group["min_8bit_size"]) else "fp32"
+        return precision
+
+    def _init_state(self, p: torch.Tensor, core_opt: Any) -> dict[str, Any]:
+        group = next(g for g in self.param_groups if any(q is p for q in g["params"]))
+        state = self.state[p]
+        state["step"] = torch.tensor(0.0, dtype=_get_scalar_dtype())
+        for key in ("exp_avg", "exp_avg_sq"):
+            state[key] = torch.zeros_like(p, memory_format=torch.contiguous_format)
+        self._adopt(p, group, state)
+        return state
+
+    def _fill_slots(self, p: torch.Tensor, state: dict[str, Any], core_opt: Any) -> None:
+        if "exp_avg" not in state or "exp_avg_sq" not in state:
+            for key in ("exp_avg", "exp_avg_sq"):
+                state.setdefault(key, torch.zeros_like(p, memory_format=torch.contiguous_format))
+
+    def _adopt(self, p: torch.Tensor, group: dict[str, Any], state: dict[str, Any]) -> None:
+        """Bring ``p``'s moments to the group's layout (quantizing or dequantizing them)."""
+        layout = self._layout(p, group)
+        bs = int(group["block_size"])
+        for key, signed in (("exp_avg", True), ("exp_avg_sq", False)):
+            value = state.get(key)
+            if value is None:
+                continue
+            absmax = state.get(ABSMAX_KEYS[key])
+            if _stored_as(value, absmax, p, bs) == layout:
+                continue
+            x = _as_float(value, absmax, signed, bs, p).reshape(-1)
+            state.pop(ABSMAX_KEYS[key], None)
+            if layout == "8bit":
+                codes, am = quantized.quantize_blockwise(x, signed=signed, block_size=bs)
+                state[key] = torch.from_numpy(codes).reshape(p.shape)
+                state[ABSMAX_KEYS[key]] = torch.from_numpy(am)
+            elif layout == "bf16":
+                state[key] = torch.from_numpy(x).reshape(p.shape).to(torch.bfloat16)
+            else:
+                dtype = torch.float64 if p.dtype == torch.float64 else torch.float32
+                state[key] = torch.from_numpy(x).reshape(p.shape).to(dtype)
+
+    def _index_of(self, p: torch.Tensor) -> int:
+        """The parameter's number (its id in ``state_dict()``): its stochastic-rounding stream."""
+        if self._index is None:
+            params = (q for g in self.param_groups for q in g["params"])
+            self._index = {q: i for i, q in enumerate(params)}
+        return self._index[p]
+
+    # -- the deferred gradient scale -------------------------------------------------------------
+
+    def _defer_clip(self, p: torch.Tensor, coef: torch.Tensor) -> bool:
+        """Take ``clip_grad_norm_``'s coefficient for ``p`` into the next step, if this step
+        can apply it exactly (the fused or the reference path of a float32 or bfloat16
+        gradient on the CPU, a float32 coefficient); else say no (it is applied in place)."""
+        g = p.grad
+        if (
+            coef.dtype != torch.float32
+            or coef.device.type != "cpu"
+            or g is None
+            or g.is_sparse
+            or g.dtype not in _KERNEL_DTYPES
+            or g.dtype != p.dtype
+        ):
+            return False
+        self._pending_clip[p] = (g, g._version, coef)
+        return True
+
+    def _apply_deferred_clip(self, p: torch.Tensor) -> None:
+        """Scale ``p.grad`` in place by a deferred coefficient (a second clip is coming)."""
+        entry = self._pending_clip.pop(p, None)
+        if entry is not None and _still(p, entry):
+            with torch.no_grad():
+                p.grad.mul_(entry[2])
+
+    def _take_clip(self, p: torch.Tensor) -> float | None:
+        entry = self._pending_clip.pop(p, None)
+        if entry is None:
+            return None
+        if not _still(p, entry):
+            warnings.warn(
+                "a gradient changed between adamlab.torch.clip_grad_norm_ and step() (modified "
+                "in place, or accumulated into), so the clip coefficient deferred to this step "
+                "was dropped; clip right before step(), or use torch.nn.utils.clip_grad_norm_",
+                RuntimeWarning,
+                stacklevel=4,
+            )
+            return None
+        return float(entry[2])
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        for group in self.param_groups:
+            for p in group["params"]:
+                self._pending_clip.pop(p, None)
+        super().zero_grad(set_to_none)
+
+    # -- the step ----------------------------------------------------------------------------
+
+    @torch.no_grad()
+    def step(self, closure: Callable[[], Any] | None = None) -> Any:
+        """One step for every parameter with a gradient; returns ``closure()``'s loss."""
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        found_inf = getattr(self, "found_inf", None)
+        grad_scale = getattr(self, "grad_scale", None)
+        if found_inf is not None and float(found_inf) > 0:  # GradScaler: skip this step
+            for group in self.param_groups:
+                for p in group["params"]:
+                    self._pending_clip.pop(p, None)
+            return loss
+        unscale = None
+        if grad_scale is not None:  # GradScaler.unscale_'s factor: float32(1/scale)
+            unscale = float(np.float32(1.0 / float(torch.as_tensor(grad_scale).double())))
+        for group in self.param_groups:
+            core_opt = self.core(group)
+            params = [p for p in group["params"] if p.grad is not None]
+            for p in params:
+                if p.grad.is_sparse:
+                    raise RuntimeError(
+                        f"adamlab.torch.{type(self).__name__} does not support sparse gradients "
+                        f"(parameter of shape {tuple(p.shape)})"
+                    )
+            self._step_group(group, core_opt, params, unscale)
+        return loss
+
+    def _step_group(self, group, core_opt, params, unscale) -> None:
+        batches: dict[tuple, list] = defaultdict(list)
+        rest = []
+        use_kernel = group.get("fused") is not False and numba_available()
+        for p in params:
+            state = self.state[p]
+            if len(state) == 0:
+                self._init_state(p, core_opt)
+            else:
+                self._fill_slots(p, state, core_opt)
+                self._adopt(p, group, state)
+            clip = self._take_clip(p)
+            why = _why_not_fused(p, state, self._layout(p, group)) if use_kernel else "fused=False"
+            if why is None:
+                t = int(state["step"].item()) + 1
+                batches[(p.dtype, t)].append((p, clip))
+            elif group.get("fused"):
+                raise RuntimeError(
+                    f"fused=True, but a parameter of shape {tuple(p.shape)} cannot take the fused "
+                    f"kernel: {why}; pass fused=None to use the reference rule for it"
+                )
+            else:
+                rest.append((p, clip))
+        for (dtype, t), batch in batches.items():
+            self._kernel_step(group, core_opt, batch, dtype, t, unscale)
+        for p, clip in rest:
+            self._reference_lowmem(p, group, core_opt, clip, unscale)
+
+    def _kernel_step(self, group, core_opt, batch, dtype, t, unscale) -> None:
+        nl = _kernels()
+        n = len(batch)
+        ptrs = np.empty((6, n), dtype=np.int64)
+        sizes = np.empty(n, dtype=np.int64)
+        modes = np.empty(n, dtype=np.int64)
+        scaled = unscale is not None or any(clip is not None for _, clip in batch)
+        scales = np.ones((2, n), dtype=np.float32) if scaled else None
+        precision = group["state_precision"]
+        sr = bool(group["bf16_stochastic_round"])
+        seed = int(group["rounding_seed"])
+        state_keys = np.zeros((2, n), np.uint64) if sr and precision == "bf16" else None
+        param_keys = np.zeros((1, n), np.uint64) if sr and dtype == torch.bfloat16 else None
+        for j, (p, clip) in enumerate(batch):
+            state = self.state[p]
+            m, v = state["exp_avg"], state["exp_avg_sq"]
+            layout = self._layout(p, group)
+            am = state[ABSMAX_KEYS["exp_avg"]] if layout == "8bit" else m
+            av = state[ABSMAX_KEYS["exp_avg_sq"]] if layout == "8bit" else v
+            ptrs[:, j] = [p.data_ptr(), p.grad.data_ptr(), m.data_ptr(), v.data_ptr(),
+                          am.data_ptr(), av.data_ptr()]  # fmt: skip
+            sizes[j] = p.numel()
+            modes[j] = _MODES[layout]
+            if scales is not None:
+                scales[0, j] = 1.0 if clip is None else clip
+                scales[1, j] = 1.0 if unscale is None else unscale
+            if state_keys is not None or param_keys is not None:
+                k = self._index_of(p)
+                if state_keys is not None:
+                    state_keys[0, j] = quantized.stream_key(seed, t, k, quantized.SLOT_M)
+                    state_keys[1, j] = quantized.stream_key(seed, t, k, quantized.SLOT_V)
+                if param_keys is not None:
+                    param_keys[0, j] = quantized.stream_key(seed, t, k, quantized.SLOT_P)
+            state["step"] += 1
+        sc, fl = adam_host.adam_step_args(core_opt, t, np.float32)
+        nl.lowmem_step(
+            _KERNEL_DTYPES[dtype], ptrs, sizes, modes, sc=sc, fl=fl,
+            block_size=int(group["block_size"]), scales=scales, state_keys=state_keys,
+            param_keys=param_keys,
+        )  # fmt: skip
+
+    def _reference_lowmem(self, p, group, core_opt, clip, unscale) -> None:
+        """One step of the core rule (:meth:`adamlab.optim.Adam.step` with low-precision state)
+        for one parameter, on NumPy views of its tensors, written back in place."""
+        state = self.state[p]
+        t = int(state["step"].item()) + 1
+        g = p.grad.detach()
+        if clip is not None or unscale is not None:  # as clip_grad_norm_, then unscale_, would
+            g = g * torch.tensor(1.0 if clip is None else clip, dtype=torch.float32)
+            g = g * torch.tensor(1.0 if unscale is None else unscale, dtype=torch.float32)
+        work = torch.float64 if p.dtype == torch.float64 else torch.float32
+        x = p.detach().to(work).reshape(-1).numpy()
+        g = g.to(work).reshape(-1).numpy()
+        layout = self._layout(p, group)
+        k = self._index_of(p)
+        bs = int(group["block_size"])
+        m = _container(state, "exp_avg", layout, True, bs, k)
+        v = _container(state, "exp_avg_sq", layout, False, bs, k)
+        x_new, new = core_opt.step(x, g, core.AdamState(t - 1, m, v))
+        if p.dtype == torch.bfloat16 and group["bf16_stochastic_round"]:
+            key = quantized.stream_key(int(group["rounding_seed"]), t, k, quantized.SLOT_P)
+            bits = quantized.to_bfloat16(x_new, quantized.rounding_bits(key, x_new.size))
+            p.detach().view(torch.int16).copy_(torch.from_numpy(bits.view(np.int16)).view(p.shape))
+        else:
+            p.detach().copy_(torch.from_numpy(x_new).view(p.shape))
+        _write_back(state, "exp_avg", new.m, p)
+        _write_back(state, "exp_avg_sq", new.v, p)
+        state["step"] += 1
+
+
+_MODES = {"fp32": 0, "bf16": 1, "8bit": 2}
+
+
+def _still(p: torch.Tensor, entry: tuple) -> bool:
+    """The gradient a deferred clip was computed for is still ``p.grad``, unchanged."""
+    g, version, _ = entry
+    return p.grad is g and g._version == version
+
+
+def _stored_as(value: torch.Tensor, absmax: torch.Tensor | None, p: torch.Tensor, bs: int) -> str:
+    if value.dtype == torch.uint8:
+        nb = -(-p.numel() // bs)
+        ok = absmax is not None and absmax.dtype == torch.float32 and absmax.numel() == nb
+        return "8bit" if ok and value.shape == p.shape else "other"
+    if value.dtype == torch.bfloat16:
+        return "bf16"
+    want = torch.float64 if p.dtype == torch.float64 else torch.float32
+    return "fp32" if value.dtype == want else "other"
+
+
+def _as_float(value, absmax, signed, bs, p) -> np.ndarray:
+    """A stored moment as float32 (float64 for float64 parameters) NumPy values."""
+    if value.dtype == torch.uint8:
+        if absmax is None:
+            raise ValueError("an 8-bit moment without its absmax: the checkpoint is incomplete")
+        codes = value.reshape(-1).numpy()
+        return quantized.dequantize_blockwise(
+            codes, absmax.to(torch.float32).numpy(), signed=signed, block_size=bs
+        )
+    work = torch.float64 if p.dtype == torch.float64 else torch.float32
+    return value.detach().to(device="cpu", dtype=work).contiguous().numpy().copy()
+
+
+def _container(state, key, layout, signed, bs, stream):
+    value = state[key]
+    if layout == "8bit":
+        absmax = state[ABSMAX_KEYS[key]].numpy()
+        return quantized.Blockwise8bit(value.reshape(-1).numpy(), absmax, signed, bs)
+    if layout == "bf16":
+        bits = value.reshape(-1).view(torch.int16).numpy().view(np.uint16)
+        return quantized.BFloat16(bits, stream)
+    return value.reshape(-1).numpy()
+
+
+def _write_back(state, key, new, p) -> None:
+    target = state[key]
+    if isinstance(new, quantized.Blockwise8bit):
+        target.view(-1).copy_(torch.from_numpy(new.codes))
+        state[ABSMAX_KEYS[key]].copy_(torch.from_numpy(new.absmax))
+    elif isinstance(new, quantized.BFloat16):
+        bits = torch.from_numpy(new.bits.view(np.int16))
+        target.view(torch.int16).view(-1).copy_(bits)
+    else:
+        target.view(-1).copy_(torch.from_numpy(np.asarray(new)))
+
+
+def _why_not_fused(p: torch.Tensor, state: dict[str, Any], layout: str) -> str | None:
+    """None if ``p`` can take the fused kernel, else the reason."""
+    if p.dtype not in _KERNEL_DTYPES:
+        return f"dtype {p.dtype} has no fused kernel (float32 and bfloat16 do)"
+    g = p.grad
+    if type(p.data) is not torch.Tensor or type(g.data) is not torch.Tensor:
+        return f"the parameter is a {type(p.data).__name__}, not a plain tensor"
+    if g.dtype != p.dtype or g.device != p.device or g.layout != torch.strided:
+        return "the gradient's dtype, device or layout differs from the parameter's"
+    if not p.is_contiguous() or not g.is_contiguous():
+        return "the parameter or its gradient is not contiguous"
+    keys = ["exp_avg", "exp_avg_sq"] + (list(ABSMAX_KEYS.values()) if layout == "8bit" else [])
+    if not all(state[k].is_contiguous() for k in keys):
+        return "a state tensor is not contiguous"
+    if layout == "fp32" and state["exp_avg"].dtype != torch.float32:
+        return "float32 state is needed"
+    return None
+
+
+class Adam8bit(LowPrecisionAdam):
+    """Adam with 8-bit block-wise state (``state_precision="8bit"``): bitsandbytes'
+    ``Adam8bit``, except that ``weight_decay`` is PyTorch's Adam's (L2, added to the gradient)
+    unless ``decoupled_weight_decay=True``; bitsandbytes decouples it. See
+    :class:`LowPrecisionAdam`."""
+
+
+class AdamW8bit(LowPrecisionAdam):
+    """AdamW with 8-bit block-wise state: decoupled weight decay, default ``weight_decay=1e-2``
+    (bitsandbytes' and torchao's ``AdamW8bit``). See :class:`LowPrecisionAdam`."""
+
+    def __init__(self, params: Iterable[Any], lr: float | torch.Tensor = 1e-3,
+                 betas: tuple[float, float] = _BETAS, eps: float = 1e-8,
+                 weight_decay: float = 1e-2, amsgrad: bool = False, **kw: Any) -> None:  # fmt: skip
+        kw["decoupled_weight_decay"] = True
+        super().__init__(params, lr, betas, eps, weight_decay, amsgrad, **kw)
+
+
+class AdamBF16(LowPrecisionAdam):
+    """Adam with bfloat16 moments (``state_precision="bf16"``), optionally rounded
+    stochastically (``bf16_stochastic_round=True``). See :class:`LowPrecisionAdam`."""
+
+    default_precision: ClassVar[str] = "bf16"
+
+
+class AdamWBF16(AdamW8bit):
+    """AdamW with bfloat16 moments: decoupled weight decay, default ``weight_decay=1e-2``."""
+
+    default_precision: ClassVar[str] = "bf16"
+
+
+__all__ = [
+    "Adam8bit",
+    "AdamBF16",
+    "AdamW8bit",
+    "AdamWBF16",
+    "LowPrecisionAdam",
+    "clip_grad_norm_",
+    "register_owner",
+]

@@ -1,0 +1,379 @@
+"""The drop-ins with low-precision state (``adamlab.torch.Adam8bit``, ``AdamW8bit``,
+``AdamBF16``, ``AdamWBF16``) and ``adamlab.torch.clip_grad_norm_``.
+
+The math is the core's (:mod:`tests.test_quantized` pins that to bitsandbytes' rule); here:
+the fused kernel and the reference path give the same bits, the drop-ins equal the core on
+flattened parameters, checkpoints round-trip bit for bit and load from ``torch.optim.Adam``,
+and a clip deferred into the step equals clipping first.
+"""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+
+import adamlab
+from adamlab.kernels import numba_available
+from adamlab.optim import quantized as qz
+
+torch = pytest.importorskip("torch")
+at = pytest.importorskip("adamlab.torch")
+
+CLASSES = [at.Adam8bit, at.AdamW8bit, at.AdamBF16, at.AdamWBF16]
+needs_numba = pytest.mark.skipif(not numba_available(), reason="numba is not installed")
+
+
+def model(seed=0, dtype=torch.float32):
+    torch.manual_seed(seed)
+    net = torch.nn.Sequential(
+        torch.nn.Linear(120, 70), torch.nn.Tanh(), torch.nn.Linear(70, 10)
+    )  # 8400 + 70 + 700 + 10 parameters: one over min_8bit_size=4096, three under
+    return net.to(dtype)
+
+
+def batch(i, dtype=torch.float32):
+    g = torch.Generator().manual_seed(100 + i)
+    return torch.randn(64, 120, generator=g, dtype=dtype), torch.randint(0, 10, (64,), generator=g)
+
+
+def backward(net, i):
+    x, y = batch(i, next(net.parameters()).dtype)
+    loss = torch.nn.functional.cross_entropy(net(x).float(), y)
+    loss.backward()
+    return loss
+
+
+def train(net, opt, steps, start=0, clip=None):
+    for i in range(start, start + steps):
+        opt.zero_grad()
+        backward(net, i)
+        if clip is not None:
+            clip(net.parameters())
+        opt.step()
+
+
+def same_state(a, b):
+    sa, sb = a.state_dict(), b.state_dict()
+    assert sa["state"].keys() == sb["state"].keys()
+    for k in sa["state"]:
+        assert sa["state"][k].keys() == sb["state"][k].keys()
+        for key, va in sa["state"][k].items():
+            vb = sb["state"][k][key]
+            assert va.dtype == vb.dtype and va.shape == vb.shape, key
+            assert torch.equal(va.view(-1).view(torch.uint8), vb.view(-1).view(torch.uint8)), key
+
+
+def same_params(a, b):
+    for p, q in zip(a.parameters(), b.parameters(), strict=True):
+        assert torch.equal(p, q)
+
+
+# -- the kernel is the reference --------------------------------------------------------------------
+
+
+@needs_numba
+@pytest.mark.exact
+@pytest.mark.parametrize("cls", CLASSES)
+@pytest.mark.parametrize("stochastic", [False, True])
+def test_fused_is_reference(cls, stochastic):
+    nets = [model(), model()]
+    opts = [
+        cls(n.parameters(), lr=1e-2, fused=f, bf16_stochastic_round=stochastic, rounding_seed=3)
+        for n, f in zip(nets, (True, False), strict=True)
+    ]
+    for opt, net in zip(opts, nets, strict=True):
+        train(net, opt, 6)
+    same_params(*nets)
+    same_state(*opts)
+
+
+@needs_numba
+@pytest.mark.exact
+@pytest.mark.parametrize("cls", [at.AdamW8bit, at.AdamWBF16])
+def test_fused_is_reference_for_bfloat16_parameters(cls):
+    nets = [model(dtype=torch.bfloat16), model(dtype=torch.bfloat16)]
+    opts = [
+        cls(n.parameters(), lr=1e-2, fused=f, bf16_stochastic_round=True)
+        for n, f in zip(nets, (True, False), strict=True)
+    ]
+    for opt, net in zip(opts, nets, strict=True):
+        train(net, opt, 4)
+    same_params(*nets)
+    same_state(*opts)
+
+
+@pytest.mark.exact
+@pytest.mark.parametrize(
+    ("cls", "precision"), [(at.Adam8bit, "8bit"), (at.AdamW8bit, "8bit"), (at.AdamBF16, "bf16")]
+)
+def test_drop_in_is_the_core_rule(cls, precision):
+    """Each parameter, flattened, steps as adamlab.optim.Adam(state_precision=...) does."""
+    torch.manual_seed(1)
+    p = torch.nn.Parameter(torch.randn(50, 100))
+    opt = cls([p], lr=1e-2, weight_decay=0.1)
+    core = adamlab.optim.Adam(
+        lr=1e-2, weight_decay=0.1, decoupled_weight_decay=cls is at.AdamW8bit,
+        state_precision=precision,
+    )  # fmt: skip
+    x = p.detach().numpy().reshape(-1).copy()
+    s = core.init(x)
+    for t in range(5):
+        g = torch.randn(50, 100, generator=torch.Generator().manual_seed(t))
+        p.grad = g
+        opt.step()
+        x, s = core.step(x, g.numpy().reshape(-1), s)
+        np.testing.assert_array_equal(p.detach().numpy().reshape(-1), x)
+    st = opt.state[p]
+    if precision == "8bit":
+        np.testing.assert_array_equal(st["exp_avg"].numpy().reshape(-1), s.m.codes)
+        np.testing.assert_array_equal(st["exp_avg_sq_absmax"].numpy(), s.v.absmax)
+    else:
+        bits = st["exp_avg"].view(torch.int16).numpy().reshape(-1).view(np.uint16)
+        np.testing.assert_array_equal(bits, s.m.bits)
+
+
+def test_state_layout_and_bytes():
+    net = model()
+    opt = at.Adam8bit(net.parameters())
+    train(net, opt, 1)
+    w = net[0].weight
+    st = opt.state[w]
+    assert st["exp_avg"].dtype == torch.uint8 and st["exp_avg"].shape == w.shape
+    assert st["exp_avg_absmax"].shape == (-(-w.numel() // 256),)
+    small = opt.state[net[0].bias]  # 70 elements < min_8bit_size: float32
+    assert small["exp_avg"].dtype == torch.float32 and "exp_avg_absmax" not in small
+    nbytes = sum(
+        v.numel() * v.element_size() for k, v in st.items() if k != "step"
+    )  # 2 bytes + 8/256 per parameter
+    assert nbytes == 2 * w.numel() + 8 * (-(-w.numel() // 256))
+    bf = at.AdamBF16(net.parameters())
+    train(net, bf, 1)
+    assert bf.state[w]["exp_avg"].dtype == torch.bfloat16
+
+
+# -- checkpoints ----------------------------------------------------------------------------------
+
+
+@pytest.mark.exact
+@pytest.mark.parametrize("cls", CLASSES)
+def test_state_dict_round_trips_bit_for_bit(cls):
+    net = model()
+    opt = cls(net.parameters(), lr=1e-2, bf16_stochastic_round=True)
+    train(net, opt, 3)
+    buf = io.BytesIO()
+    torch.save({"model": net.state_dict(), "opt": opt.state_dict()}, buf)
+    buf.seek(0)
+    saved = torch.load(buf)
+    net2 = model(seed=9)
+    net2.load_state_dict(saved["model"])
+    opt2 = cls(net2.parameters(), lr=1e-2, bf16_stochastic_round=True)
+    opt2.load_state_dict(saved["opt"])
+    same_state(opt, opt2)
+    train(net, opt, 3, start=3)
+    train(net2, opt2, 3, start=3)
+    same_params(net, net2)
+    same_state(opt, opt2)
+
+
+@pytest.mark.parametrize("cls", [at.Adam8bit, at.AdamBF16])
+def test_loads_a_torch_adam_checkpoint_quantizing_it(cls):
+    net = model()
+    ref = torch.optim.Adam(net.parameters(), lr=1e-2)
+    train(net, ref, 3)
+    sd = ref.state_dict()
+    opt = cls(net.parameters(), lr=1e-2)
+    opt.load_state_dict(sd)
+    w = net[0].weight
+    m32 = sd["state"][0]["exp_avg"].numpy().reshape(-1)
+    train(net, opt, 1, start=3)  # state is brought to the layout at the first step
+    st = opt.state[w]
+    assert int(st["step"]) == 4
+    if cls is at.Adam8bit:
+        assert st["exp_avg"].dtype == torch.uint8
+    else:
+        assert st["exp_avg"].dtype == torch.bfloat16
+    # the step taken equals the core's from the quantized checkpoint
+    net2 = model()
+    ref2 = torch.optim.Adam(net2.parameters(), lr=1e-2)
+    train(net2, ref2, 3)
+    precision = "8bit" if cls is at.Adam8bit else "bf16"
+    core = adamlab.optim.Adam(lr=1e-2, state_precision=precision)
+    x = net2[0].weight.detach().numpy().reshape(-1).copy()
+    v32 = sd["state"][0]["exp_avg_sq"].numpy().reshape(-1)
+    if precision == "8bit":
+        m = qz.Blockwise8bit.quantize(m32, signed=True, block_size=256)
+        v = qz.Blockwise8bit.quantize(v32, signed=False, block_size=256)
+    else:
+        m = qz.BFloat16.round(m32, stream=0, random=None)
+        v = qz.BFloat16.round(v32, stream=0, random=None)
+    net2.zero_grad()
+    backward(net2, 3)
+    g = net2[0].weight.grad.numpy().reshape(-1)
+    x, _ = core.step(x, g, adamlab.optim.AdamState(3, m, v))
+    np.testing.assert_array_equal(w.detach().numpy().reshape(-1), x)
+
+
+def test_changing_precision_requantizes_at_the_next_step():
+    """As in torch.optim, a checkpoint restores the groups' options (state_precision too);
+    setting a group's state_precision brings its state to the new layout at the next step."""
+    net = model()
+    opt = at.Adam8bit(net.parameters(), lr=1e-2)
+    train(net, opt, 2)
+    bf = at.AdamBF16(net.parameters(), lr=1e-2)
+    bf.load_state_dict(opt.state_dict())
+    assert bf.param_groups[0]["state_precision"] == "8bit"
+    w = net[0].weight
+    bf.param_groups[0]["state_precision"] = "bf16"
+    train(net, bf, 1, start=2)
+    assert bf.state[w]["exp_avg"].dtype == torch.bfloat16
+    assert "exp_avg_absmax" not in bf.state[w]
+    assert int(bf.state[w]["step"]) == 3
+
+
+# -- bad input ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("kw", "match"),
+    [
+        (dict(block_size=100), r"block_size: 100.*power of two"),
+        (dict(block_size=0), r"block_size: 0"),
+        (dict(state_precision="4bit"), r"state_precision: '4bit'"),
+        (dict(state_precision="fp32"), r"state_precision: 'fp32'"),
+        (dict(min_8bit_size=-1), r"min_8bit_size: -1"),
+        (dict(amsgrad=True), r"amsgrad=True"),
+    ],
+)
+def test_bad_arguments_are_refused_at_construction(kw, match):
+    with pytest.raises(ValueError, match=match):
+        at.Adam8bit([torch.nn.Parameter(torch.zeros(3))], **kw)
+
+
+def test_complex_parameters_are_refused_at_construction():
+    p = torch.nn.Parameter(torch.zeros(5000, dtype=torch.complex64))
+    with pytest.raises(ValueError, match=r"shape \(5000,\) and dtype torch.complex64.*complex"):
+        at.Adam8bit([p])
+
+
+# -- clip_grad_norm_ fused into the step ------------------------------------------------------------
+
+
+def torch_clip(params):
+    return torch.nn.utils.clip_grad_norm_(params, max_norm=0.5)
+
+
+def ours_clip(params):
+    return at.clip_grad_norm_(params, max_norm=0.5)
+
+
+@pytest.mark.exact
+@pytest.mark.parametrize("cls", [at.Adam8bit, at.AdamWBF16])
+@pytest.mark.parametrize("fused", [None, False])
+def test_clip_in_the_step_equals_clipping_first(cls, fused):
+    if fused is None and not numba_available():
+        pytest.skip("numba is not installed")
+    a, b = model(), model()
+    oa = cls(a.parameters(), lr=1e-2, fused=fused)
+    ob = cls(b.parameters(), lr=1e-2, fused=fused)
+    for i in range(5):
+        oa.zero_grad()
+        ob.zero_grad()
+        backward(a, i)
+        backward(b, i)
+        na = torch_clip(a.parameters())
+        nb = ours_clip(b.parameters())
+        assert torch.equal(na, nb)  # same return value: the total norm
+        assert float(nb) > 0.5  # the clip bites
+        oa.step()
+        ob.step()
+        same_params(a, b)
+    same_state(oa, ob)
+
+
+def test_clip_leaves_the_gradient_until_the_step():
+    net = model()
+    opt = at.Adam8bit(net.parameters())
+    backward(net, 0)
+    before = [p.grad.clone() for p in net.parameters()]
+    ours_clip(net.parameters())
+    for p, g in zip(net.parameters(), before, strict=True):
+        assert torch.equal(p.grad, g)  # deferred
+    ours_clip(net.parameters())  # clipping twice: the first is applied, then the second
+    ref = model()
+    backward(ref, 0)
+    torch_clip(ref.parameters())
+    n2 = torch_clip(ref.parameters())
+    assert float(n2) == pytest.approx(0.5, rel=1e-5)
+    del opt
+
+
+def test_clip_falls_back_to_pytorch_for_other_optimizers():
+    a, b = model(), model()
+    oa = torch.optim.Adam(a.parameters(), lr=1e-2)
+    ob = torch.optim.Adam(b.parameters(), lr=1e-2)
+    for i in range(3):
+        for net, opt, clip in ((a, oa, torch_clip), (b, ob, ours_clip)):
+            opt.zero_grad()
+            backward(net, i)
+            clip(net.parameters())
+        for p, q in zip(a.parameters(), b.parameters(), strict=True):
+            assert torch.equal(p.grad, q.grad)  # clipped in place, as PyTorch does
+        oa.step()
+        ob.step()
+    same_params(a, b)
+
+
+def test_clip_dropped_with_a_warning_when_the_gradient_changes():
+    net = model()
+    opt = at.Adam8bit(net.parameters())
+    backward(net, 0)
+    ours_clip(net.parameters())
+    backward(net, 1)  # accumulates into .grad: the deferred coefficient is stale
+    with pytest.warns(RuntimeWarning, match="gradient changed"):
+        opt.step()
+
+
+def test_clip_is_applied_to_a_mixed_parameter_list():
+    """Parameters of ours and of torch.optim in one clip_grad_norm_ call: one norm over all;
+    ours defer, the others are clipped in place."""
+    a, b = model(), model()
+    ours_a = at.Adam8bit(list(a[0].parameters()), lr=1e-2)
+    theirs_a = torch.optim.Adam(list(a[2].parameters()), lr=1e-2)
+    ours_b = at.Adam8bit(list(b[0].parameters()), lr=1e-2)
+    theirs_b = torch.optim.Adam(list(b[2].parameters()), lr=1e-2)
+    for i in range(3):
+        for net, opts, clip in ((a, (ours_a, theirs_a), torch_clip), (b, (ours_b, theirs_b), ours_clip)):  # fmt: skip
+            for opt in opts:
+                opt.zero_grad()
+            backward(net, i)
+            clip(net.parameters())
+            for opt in opts:
+                opt.step()
+        same_params(a, b)
+
+
+@pytest.mark.exact
+def test_grad_scaler_unscale_in_the_step():
+    """torch.amp.GradScaler hands its scale to step(): the same as unscaling first."""
+    a, b = model(), model()
+    oa = at.Adam8bit(a.parameters(), lr=1e-2)
+    ob = at.Adam8bit(b.parameters(), lr=1e-2)
+    scaler = torch.amp.GradScaler("cpu", init_scale=1024.0)
+    for i in range(3):
+        oa.zero_grad()
+        ob.zero_grad()
+        loss = backward(a, i)
+        del loss
+        x, y = batch(i)
+        scaler.scale(torch.nn.functional.cross_entropy(b(x), y)).backward()
+        scaler.step(ob)
+        scaler.update()
+        inv = torch.tensor(1.0 / 1024.0, dtype=torch.float32)
+        for p, q in zip(a.parameters(), b.parameters(), strict=True):
+            # the scaled gradient, unscaled as GradScaler.unscale_ would
+            p.grad = (p.grad * torch.tensor(1024.0)) * inv
+            assert q.grad is not None
+        oa.step()
+        same_params(a, b)
