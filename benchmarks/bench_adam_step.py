@@ -1,61 +1,47 @@
 """Median time of one Adam step: torch.optim (for-loop, foreach, fused) vs adamlab.torch.Adam.
 
 Two workloads of 20M float32 parameters: (a) one tensor, (b) 200 tensors of mixed sizes.
-The memory floor is a bare numba kernel that moves the same bytes as an Adam step (reads p,
-g, m, v; writes p, m, v: 7 × 4 bytes per parameter) with a trivial update, over the same
-chunks and threads as adamlab's kernel, reading the tensors' addresses every step as a step
-must; nothing can step faster than that. "bare floor kernel" is the same kernel with the
-addresses read once before timing: the floor less all per-step Python.
+The memory floor is a bare kernel that moves the same bytes as an Adam step (reads p, g, m,
+v; writes p, m, v: 7 × 4 bytes per parameter) with a trivial update, over the same blocks
+and threads as adamlab's C++ kernel (on PyTorch's thread pool), reading the tensors'
+addresses every step as a step must; nothing can step faster than that. "bare floor
+kernel" is the same kernel with the addresses read once before timing: the floor less all
+per-step Python.
 
 All variants live in one process and are timed in interleaved rounds (each round steps
-every variant once), so they share the machine's state; the table reports medians. Not a
-test: it never asserts on time.
+every variant once, in an order that rotates from round to round), so they share the
+machine's state; the table reports medians, and "paired" is the median over rounds of a
+variant's time over torch fused's in the same round (with its 25th–75th percentiles). Not
+a test: it never asserts on time.
 
-PyTorch and numba each run an OpenMP thread pool. By default OpenMP workers spin for a while
-after a parallel region, so on a small machine the pool that just ran steals the cores of
-the one that runs next (on 2 cores this doubled every time here). The script therefore sets
-``OMP_WAIT_POLICY=PASSIVE`` (for both pools) unless it is already set; it is recorded in the
-JSON with the load average, because the numbers depend on both.
+The script runs in the environment it is started in, as users' code does: it sets no
+``OMP_*`` variable. ``--passive`` re-runs it under ``OMP_WAIT_POLICY=PASSIVE`` (OpenMP
+workers sleep at once after a parallel region instead of spinning), for comparison;
+``ADAMLAB_CPU_KERNEL=numba`` measures adamlab's numba kernel instead of the C++ one.
 
     python benchmarks/bench_adam_step.py                 # 20M parameters, 30 rounds
     python benchmarks/bench_adam_step.py --n 2000000 --rounds 10 --out /tmp/bench.json
+    python benchmarks/bench_adam_step.py --passive --out benchmarks/results/adam_step_passive.json
 """
 
 from __future__ import annotations
 
-import os
-
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch and numba start OpenMP
-
 import argparse
 import json
+import os
 import platform
 import statistics
 import sys
 import time
 from pathlib import Path
 
-import numba
 import numpy as np
 import torch
-from numba import njit, prange
 
 import adamlab
 import adamlab.torch as at
-from adamlab.kernels import adam_host
-from adamlab.kernels.numba_adam import _views, warm_up
-
-
-@njit(parallel=True, fastmath=False, cache=True, nogil=True)
-def _floor_kernel(ptrs, sizes, chunks, marker, c):
-    """Reads p, g, m, v and writes p, m, v once each, doing almost no arithmetic."""
-    for j in prange(chunks.shape[0]):
-        p, g, m, v, _ = _views(ptrs, sizes, chunks, j, marker)
-        for i in range(p.size):
-            gi = g[i]
-            m[i] = m[i] + gi
-            v[i] = v[i] + c
-            p[i] = p[i] - gi
+from adamlab.kernels import cpp_adam
+from adamlab.torch import fast
 
 
 class Floor:
@@ -71,25 +57,26 @@ class Floor:
             [[t[i].data_ptr() for t in self.tensors] for i in (0, 1, 2, 3, 3)], np.int64
         )
         sizes = np.array([t[0].numel() for t in self.tensors], dtype=np.int64)
-        chunks = adam_host.chunk_table(tuple(int(s) for s in sizes))
-        _floor_kernel(ptrs, sizes, chunks, np.empty(0, np.float32), np.float32(1e-3))
+        offsets = np.zeros(len(sizes) + 1, np.int64)
+        np.cumsum(sizes, out=offsets[1:])
+        cpp_adam.floor_step(ptrs, offsets)
 
 
 class BareFloor(Floor):
-    """The floor kernel alone: addresses, sizes and chunks read once, before timing. Stricter
-    than :class:`Floor` by the Python work of a step (on 200 tensors that work is mostly
-    cache misses: the kernel's stream has just evicted the tensors' metadata)."""
+    """The floor kernel alone: addresses and sizes read once, before timing. Stricter than
+    :class:`Floor` by the Python work of a step (on 200 tensors that work is mostly cache
+    misses: the kernel's stream has just evicted the tensors' metadata)."""
 
     def __init__(self, params):
         super().__init__(params)
         t = self.tensors
         self.ptrs = np.array([[x[i].data_ptr() for x in t] for i in (0, 1, 2, 3, 3)], np.int64)
-        self.sizes = np.array([x[0].numel() for x in t], dtype=np.int64)
-        self.chunks = adam_host.chunk_table(tuple(int(s) for s in self.sizes))
-        self.marker = np.empty(0, np.float32)
+        sizes = np.array([x[0].numel() for x in t], dtype=np.int64)
+        self.offsets = np.zeros(len(sizes) + 1, np.int64)
+        np.cumsum(sizes, out=self.offsets[1:])
 
     def step(self):
-        _floor_kernel(self.ptrs, self.sizes, self.chunks, self.marker, np.float32(1e-3))
+        cpp_adam.floor_step(self.ptrs, self.offsets)
 
 
 def mixed_sizes(total: int, count: int, seed: int = 0) -> list[int]:
@@ -111,22 +98,26 @@ def make_params(sizes: list[int], seed: int) -> list[torch.Tensor]:
     return params
 
 
-def variants(sizes: list[int]) -> dict[str, object]:
+def variants(sizes: list[int], floors: bool) -> dict[str, object]:
     mk = lambda seed: make_params(sizes, seed)  # noqa: E731
-    return {
+    out = {
         "torch for-loop": torch.optim.Adam(mk(1), lr=1e-3, foreach=False),
         "torch foreach": torch.optim.Adam(mk(1), lr=1e-3, foreach=True),
         "torch fused": torch.optim.Adam(mk(1), lr=1e-3, fused=True),
         "adamlab": at.Adam(mk(1), lr=1e-3, fused=True),
-        "memory floor": Floor(mk(1)),
-        "bare floor kernel": BareFloor(mk(1)),
     }
+    if floors:
+        out["memory floor"] = Floor(mk(1))
+        out["bare floor kernel"] = BareFloor(mk(1))
+    return out
 
 
 def measure(opts: dict[str, object], rounds: int, warmup: int) -> dict[str, list[float]]:
     times: dict[str, list[float]] = {name: [] for name in opts}
+    items = list(opts.items())
     for r in range(warmup + rounds):
-        for name, opt in opts.items():
+        k = r % len(items)
+        for name, opt in items[k:] + items[:k]:
             t0 = time.perf_counter()
             opt.step()
             dt = time.perf_counter() - t0
@@ -141,15 +132,26 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--tensors", type=int, default=200, help="tensors in the mixed workload")
     ap.add_argument("--rounds", type=int, default=30)
     ap.add_argument("--warmup", type=int, default=3)
-    ap.add_argument("--threads", type=int, default=os.cpu_count())
+    ap.add_argument(
+        "--quick", action="store_true", help="8 rounds, 2 warm-up (a first look; noisier)"
+    )
+    ap.add_argument("--threads", type=int, default=None, help="torch.set_num_threads")
+    ap.add_argument("--passive", action="store_true", help="re-run with OMP_WAIT_POLICY=PASSIVE")
     ap.add_argument(
         "--out", type=Path, default=Path(__file__).parent / "results" / "adam_step.json"
     )
     args = ap.parse_args(argv)
+    if args.quick:
+        args.rounds, args.warmup = 8, 2
+    if args.passive and os.environ.get("OMP_WAIT_POLICY") != "PASSIVE":
+        env = dict(os.environ, OMP_WAIT_POLICY="PASSIVE")
+        argv = [a for a in (argv if argv is not None else sys.argv[1:]) if a != "--passive"]
+        os.execve(sys.executable, [sys.executable, __file__, *argv], env)
 
-    torch.set_num_threads(args.threads)
-    numba.set_num_threads(min(args.threads, numba.config.NUMBA_NUM_THREADS))
-    warm_up()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    kernel = fast.cpu_kernel()  # builds or loads the C++ kernel (or settles on numba) now
+    floors = cpp_adam.load() is not None
     workloads = {
         "one tensor": [args.n],
         f"{args.tensors} tensors": mixed_sizes(args.n, args.tensors),
@@ -159,52 +161,67 @@ def main(argv: list[str] | None = None) -> int:
         "command": "python " + " ".join([Path(sys.argv[0]).as_posix(), *(argv or sys.argv[1:])]),
         "n_params": args.n,
         "bytes_per_step": bytes_per_step,
-        "threads": {"torch": torch.get_num_threads(), "numba": numba.get_num_threads()},
+        "torch_threads": torch.get_num_threads(),
+        "adamlab_cpu_kernel": kernel,
         "machine": {
             "cpu": _cpu_name(),
             "cores": os.cpu_count(),
             "python": platform.python_version(),
             "torch": torch.__version__,
-            "numba": numba.__version__,
             "adamlab": adamlab.__version__,
         },
         "rounds": args.rounds,
-        "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY"),
-        "numba_threading_layer": None,
+        "environment": {
+            k: os.environ.get(k)
+            for k in ("OMP_WAIT_POLICY", "OMP_NUM_THREADS", "ADAMLAB_CPU_KERNEL", "GOMP_SPINCOUNT")
+        },
         "load_average_before": os.getloadavg(),
         "workloads": {},
     }
     for wname, sizes in workloads.items():
-        opts = variants(sizes)
+        opts = variants(sizes, floors)
         times = measure(opts, args.rounds, args.warmup)
         med = {k: statistics.median(v) for k, v in times.items()}
         rows = {}
         for name, t in med.items():
+            paired = [a / b for a, b in zip(times[name], times["torch fused"], strict=True)]
+            q = statistics.quantiles(paired, n=4, method="inclusive")
             rows[name] = {
                 "median_ms": 1e3 * t,
                 "min_ms": 1e3 * min(times[name]),
                 "vs_torch_fused": t / med["torch fused"],
-                "floor_fraction": med["memory floor"] / t,
+                "paired_vs_torch_fused": statistics.median(paired),
+                "paired_vs_torch_fused_iqr": [q[0], q[2]],
+                "floor_fraction": med["memory floor"] / t if floors else None,
                 "GB_per_s": bytes_per_step / t / 1e9,
             }
         report["workloads"][wname] = {"tensors": len(sizes), "results": rows}
         del opts
         _print_table(wname, len(sizes), rows)
-    report["numba_threading_layer"] = numba.threading_layer()
+    if "numba" in sys.modules:
+        import numba
+
+        report["numba_threading_layer"] = numba.threading_layer()
+    report["numba_imported"] = "numba" in sys.modules
     report["load_average_after"] = os.getloadavg()
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2) + "\n")
-    print(f"\nwrote {args.out}")
+    print(f"\nadamlab's CPU kernel: {kernel}; wrote {args.out}")
     return 0
 
 
 def _print_table(wname: str, count: int, rows: dict) -> None:
     print(f"\n{wname} ({count} tensor{'s' if count > 1 else ''}), float32, median of rounds")
-    print(f"{'':16} {'ms/step':>9} {'× torch fused':>14} {'% of floor':>11} {'GB/s':>7}")
+    print(
+        f"{'':18} {'ms/step':>8} {'× torch fused':>14} {'paired (25–75%)':>21} "
+        f"{'% of floor':>11} {'GB/s':>6}"
+    )
     for name, r in rows.items():
+        lo, hi = r["paired_vs_torch_fused_iqr"]
+        floor = f"{100 * r['floor_fraction']:10.0f}%" if r["floor_fraction"] else f"{'–':>11}"
         print(
-            f"{name:16} {r['median_ms']:9.2f} {r['vs_torch_fused']:14.2f} "
-            f"{100 * r['floor_fraction']:10.0f}% {r['GB_per_s']:7.1f}"
+            f"{name:18} {r['median_ms']:8.2f} {r['vs_torch_fused']:14.2f} "
+            f"{r['paired_vs_torch_fused']:7.2f} ({lo:.2f}–{hi:.2f}) {floor} {r['GB_per_s']:6.1f}"
         )
 
 

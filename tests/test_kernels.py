@@ -423,8 +423,9 @@ def test_without_numba_the_reference_path_runs(nb, monkeypatch):
     opt_a.param_groups[0]["fused"] = None
     monkeypatch.setattr(fast, "numba_available", lambda: False)
     monkeypatch.setattr(fast, "triton_available", lambda: False)
+    monkeypatch.setattr(fast, "cpp_possible", lambda: False)  # nor the C++ kernel
     calls = []
-    monkeypatch.setattr(fast, "_numba_batch", lambda *args: calls.append(args))
+    monkeypatch.setattr(fast, "_cpu_batch", lambda *args: calls.append(args))
     for _ in range(5):
         _feed(rng, a, b)
         opt_a.step()

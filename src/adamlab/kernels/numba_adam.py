@@ -335,6 +335,9 @@ def convert_f32_to_bf16(x):
 
 # -- host side -----------------------------------------------------------------------------------
 
+#: the name :func:`adamlab.torch.fast.cpu_kernel` reports for this kernel
+NAME = "numba"
+
 #: steps with fewer elements than this run on one thread (float32/float64)
 SERIAL_BELOW = 1 << 17
 

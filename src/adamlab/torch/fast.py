@@ -2,19 +2,26 @@
 
 A parameter takes the fused path when its tensors allow it:
 
-* CPU (numba installed): parameter, gradient and state contiguous, dtype float32, float64,
-  float16 or bfloat16 (complex64/complex128 through their real views); all such parameters
-  of a group with the same dtype and step count go to one kernel launch;
+* CPU: parameter, gradient and state contiguous, dtype float32, float64, float16 or
+  bfloat16 (complex64/complex128 through their real views); all such parameters of a group
+  with the same dtype and step count go to one kernel launch. The kernel is, in order of
+  preference, the C++ one (:mod:`adamlab.kernels.cpp_adam`: built once with the system's
+  C++ compiler, run on PyTorch's own intra-op thread pool) or the numba one
+  (:mod:`adamlab.kernels.numba_adam`, its own OpenMP pool). Both give the same bits;
+  :func:`cpu_kernel` says which runs, and ``ADAMLAB_CPU_KERNEL=cpp|numba`` (environment)
+  restricts the choice to one of them.
 * CUDA (Triton installed): the same conditions, one launch per parameter.
 
-Everything else (non-contiguous or sparse layouts, other devices, numba absent) takes the
+Everything else (non-contiguous or sparse layouts, other devices, no kernel) takes the
 reference path, the core's ``update_leaf``. Both give the same numbers (tests check it).
 """
 
 from __future__ import annotations
 
 import functools
+import logging
 import operator
+import os
 import weakref
 from collections import defaultdict
 from typing import Any
@@ -22,7 +29,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..kernels import adam_host, numba_available, triton_available
+from ..kernels import adam_host, cpp_adam, numba_available, triton_available
+
+log = logging.getLogger(__name__)
 
 _STEP_KINDS = {torch.float32, torch.float64}
 _KIND = {
@@ -34,6 +43,9 @@ _KIND = {
     torch.complex128: "float64",
 }
 
+#: environment variable: "auto" (default: C++, else numba), "cpp" or "numba" only
+CPU_KERNEL_ENV = "ADAMLAB_CPU_KERNEL"
+
 
 @functools.cache
 def _numba_kernels():
@@ -42,12 +54,72 @@ def _numba_kernels():
     return numba_adam
 
 
+def cpp_possible() -> bool:
+    """Whether the C++ kernel may be had (cheap: compiler present, or already loaded)."""
+    return cpp_adam.possible()
+
+
+def _cpu_choice() -> str:
+    choice = (os.environ.get(CPU_KERNEL_ENV) or "auto").strip().lower()
+    if choice not in ("auto", "cpp", "numba"):
+        raise ValueError(f"{CPU_KERNEL_ENV}={choice!r}: expected 'auto', 'cpp' or 'numba'")
+    return choice
+
+
+_announced: set[str | None] = set()
+
+
+def _cpu_backend():
+    """The kernel module CPU steps use (cpp_adam or numba_adam), or None: the C++ kernel
+    where it can be built (the first call builds it, or loads the cached build), else numba."""
+    choice = _cpu_choice()
+    backend = None
+    if choice != "numba" and cpp_possible() and cpp_adam.load() is not None:
+        backend = cpp_adam
+    elif choice != "cpp" and numba_available():
+        backend = _numba_kernels()
+    name = None if backend is None else backend.NAME
+    if name not in _announced:
+        _announced.add(name)
+        log.info("adamlab: fused CPU Adam steps run %s", _describe(name, choice))
+    return backend
+
+
+def _why_not_cpp(choice: str) -> str:
+    if choice == "numba":
+        return f"{CPU_KERNEL_ENV}=numba"
+    return cpp_adam.unavailable_reason() or "unavailable"
+
+
+def _why_no_kernel(choice: str) -> str:
+    no_numba = f"{CPU_KERNEL_ENV}=cpp" if choice == "cpp" else "numba is not installed"
+    return f"C++ kernel not used: {_why_not_cpp(choice)}; numba not used: {no_numba}"
+
+
+def _describe(name: str | None, choice: str) -> str:
+    """What runs the fused CPU steps, and why not the preferred kernels."""
+    if name == "cpp":
+        return "the C++ kernel on PyTorch's intra-op thread pool"
+    if name == "numba":
+        return f"the numba kernel (C++ kernel not used: {_why_not_cpp(choice)})"
+    return f"the reference path ({_why_no_kernel(choice)})"
+
+
+def cpu_kernel() -> str | None:
+    """Which kernel fused CPU steps run: "cpp", "numba", or None (the reference path).
+    Decided at the first fused step; calling this decides it early (and may build the C++
+    kernel: a few seconds, once per machine)."""
+    backend = _cpu_backend()
+    return None if backend is None else backend.NAME
+
+
 def check_available() -> None:
-    """``fused=True`` needs a kernel: numba (CPU) or Triton with CUDA."""
-    if not (numba_available() or triton_available()):
+    """``fused=True`` needs a kernel: C++ or numba (CPU), or Triton with CUDA."""
+    if not (cpp_possible() or numba_available() or triton_available()):
         raise RuntimeError(
-            "fused=True needs numba (CPU; pip install 'adamlab[fast]') or Triton with a CUDA "
-            "device; install one, or pass fused=None to fall back to the reference path"
+            "fused=True needs numba (CPU; pip install 'adamlab[fast]') or a C++ compiler (CPU: "
+            "the kernel is built once), or Triton with a CUDA device; install one, or pass "
+            "fused=None to fall back to the reference path"
         )
 
 
@@ -56,8 +128,8 @@ def why_not_fused(p: torch.Tensor, state_tensors: list[torch.Tensor]) -> str | N
     if p.dtype not in _KIND:
         return f"dtype {p.dtype} has no fused kernel"
     if p.device.type == "cpu":
-        if not numba_available():
-            return "numba is not installed"
+        if _cpu_backend() is None:
+            return f"no CPU kernel ({_why_no_kernel(_cpu_choice())})"
     elif p.device.type == "cuda":
         if not triton_available():
             return "Triton is not installed"
@@ -90,17 +162,23 @@ def adam_step(opt, group: dict[str, Any], core_opt, params: list[torch.Tensor], 
     dtype, size or layout, ``amsgrad`` switched) fails the check, and that step takes the full
     path again, which rebuilds the plan.
     """
-    has_numba, has_triton = numba_available(), triton_available()
-    if not (has_numba or has_triton):
-        return params
     keys = tuple(opt.state_keys[s] for s in core_opt.active_slots())
     plans = opt.__dict__.setdefault("_fused_plans", {})  # (set by CoreOptimizer)
     plan = plans.get(id(group))
-    if plan is not None and plan.group is group and has_numba and not (required and plan.rest):
+    if (
+        plan is not None
+        and plan.group is group
+        and not (required and plan.rest)
+        and plan.backend is _cpu_backend()
+    ):
         rest = plan.try_step(opt, keys, core_opt, params)
         if rest is not None:
             return rest
         del plans[id(group)]
+    # the CPU kernel is chosen (and the C++ one built) only when a CPU parameter needs it
+    cpu = _cpu_backend() if any(p.device.type == "cpu" for p in params) else None
+    if cpu is None and not triton_available() and not required:  # (required: refused below)
+        return params
     rest: list[torch.Tensor] = []
     batches: dict[tuple, list] = defaultdict(list)
     for p in params:
@@ -117,13 +195,13 @@ def adam_step(opt, group: dict[str, Any], core_opt, params: list[torch.Tensor], 
             continue
         batches[(p.device, p.dtype)].append((p, tensors, opt.state[p]["step"]))
     for (device, dtype), items in batches.items():
-        for t, batch in _by_step(items).items():
+        for t, batch in _by_step(items, cpu).items():
             if device.type == "cpu":
-                _numba_batch(core_opt, batch, dtype, t)
+                _cpu_batch(cpu, core_opt, batch, dtype, t)
             else:
                 _triton_batch(core_opt, batch, dtype, t)
-    if has_numba:
-        plan = _Plan.build(opt, group, keys, params, batches, rest)
+    if cpu is not None:
+        plan = _Plan.build(opt, group, keys, params, batches, rest, cpu)
         if plan is not None:
             live = {id(g) for g in opt.param_groups}
             for key in [k for k in plans if k not in live]:
@@ -167,12 +245,12 @@ class _Plan:
     """
 
     __slots__ = (
-        "dtypes", "fast", "group", "ids", "keys", "launches", "numels", "p_ptrs", "rest",
-        "slot_ptrs", "slot_refs", "state", "step_addrs", "step_dtype",
+        "backend", "dtypes", "fast", "group", "ids", "keys", "launches", "numels", "p_ptrs",
+        "rest", "slot_ptrs", "slot_refs", "state", "step_addrs", "step_dtype",
     )  # fmt: skip
 
     @classmethod
-    def build(cls, opt, group, keys, params, batches, rest) -> _Plan | None:
+    def build(cls, opt, group, keys, params, batches, rest, backend) -> _Plan | None:
         if any(device.type != "cpu" for device, _ in batches):
             return None
         fast = [it for items in batches.values() for it in items]
@@ -184,8 +262,9 @@ class _Plan:
             s.dtype != step_dtype or not s.is_cpu or s.dim() != 0 for s in steps
         ):
             return None
-        nb = _numba_kernels()
+        nb = backend
         plan = cls()
+        plan.backend = backend
         plan.group, plan.state, plan.keys = group, opt.state, keys
         plan.ids = list(map(id, params))
         plan.fast = [it[0] for it in fast]
@@ -211,7 +290,7 @@ class _Plan:
             sizes = np.array(plan.numels[start : start + n], dtype=np.int64) * scale
             kernel, chunks, marker = nb.launch_plan(kind, sizes)
             plan.launches.append(
-                _Launch(start, n, kind, ptrs, sizes, kernel, chunks, marker, dtype)
+                _Launch(backend, start, n, kind, ptrs, sizes, kernel, chunks, marker, dtype)
             )
             start += n
         return plan
@@ -250,7 +329,7 @@ class _Plan:
             if _classify(opt, p, keys, core_opt) is not None:
                 return None
         g_ptrs = list(map(_data_ptr, grads))
-        t_old = _numba_kernels().bump_steps(self.step_addrs, self.step_dtype)
+        t_old = self.backend.bump_steps(self.step_addrs, self.step_dtype)
         for launch in self.launches:
             launch.run(core_opt, g_ptrs, t_old)
         return list(self.rest)
@@ -259,14 +338,17 @@ class _Plan:
 class _Launch:
     """One kernel launch of a plan: the parameters of one dtype (positions start … start+n)."""
 
-    __slots__ = ("chunks", "dtype", "kernel", "kind", "marker", "n", "ptrs", "sizes", "start")
+    __slots__ = (
+        "backend", "chunks", "dtype", "kernel", "kind", "marker", "n", "ptrs", "sizes", "start",
+    )  # fmt: skip
 
-    def __init__(self, start, n, kind, ptrs, sizes, kernel, chunks, marker, dtype):
-        self.start, self.n, self.kind, self.ptrs, self.sizes = start, n, kind, ptrs, sizes
-        self.kernel, self.chunks, self.marker, self.dtype = kernel, chunks, marker, dtype
+    def __init__(self, backend, start, n, kind, ptrs, sizes, kernel, chunks, marker, dtype):
+        self.backend, self.start, self.n, self.kind = backend, start, n, kind
+        self.ptrs, self.sizes, self.kernel = ptrs, sizes, kernel
+        self.chunks, self.marker, self.dtype = chunks, marker, dtype
 
     def run(self, core_opt, g_ptrs: list[int], t_old: np.ndarray) -> None:
-        nb = _numba_kernels()
+        nb = self.backend
         lo, hi = self.start, self.start + self.n
         self.ptrs[1] = g_ptrs[lo:hi]
         t_old = t_old[lo:hi]
@@ -282,13 +364,14 @@ class _Launch:
             nb.adam_step_ptrs(self.kind, ptrs, np.ascontiguousarray(self.sizes[sel]), sc, fl)
 
 
-def _by_step(items: list) -> dict[int, list]:
+def _by_step(items: list, cpu) -> dict[int, list]:
     """Group by step count (the next t), read in one go; the step tensors are incremented
-    here, before the kernels run (they are not read again this step)."""
+    here, before the kernels run (they are not read again this step). ``cpu``: the CPU
+    kernel module (or None)."""
     steps = [it[2] for it in items]
     dtypes = {s.dtype for s in steps}
-    if len(dtypes) == 1 and steps[0].is_cpu and numba_available() and dtypes <= _STEP_KINDS:
-        values = _numba_kernels().bump_steps([s.data_ptr() for s in steps], steps[0].dtype)
+    if len(dtypes) == 1 and steps[0].is_cpu and cpu is not None and dtypes <= _STEP_KINDS:
+        values = cpu.bump_steps([s.data_ptr() for s in steps], steps[0].dtype)
     else:  # the general case (CUDA steps, mixed dtypes): PyTorch's own ops
         values = torch.stack([s.to("cpu", torch.float64) for s in steps]).tolist()
         torch._foreach_add_(steps, 1.0)
@@ -298,8 +381,8 @@ def _by_step(items: list) -> dict[int, list]:
     return out
 
 
-def _numba_batch(core_opt, batch, dtype, t) -> None:
-    nb = _numba_kernels()
+def _cpu_batch(nb, core_opt, batch, dtype, t) -> None:
+    """One launch of the CPU kernel module ``nb`` over ``batch`` (one dtype, one step t)."""
     kind = _KIND[dtype]
     sc, fl = adam_host.adam_step_args(core_opt, t, nb.KINDS[kind][2])
     n = len(batch)

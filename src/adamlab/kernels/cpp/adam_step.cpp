@@ -1,0 +1,384 @@
+// The fused Adam/AdamW step of adamlab.kernels.numba_adam, in C++, on PyTorch's intra-op
+// thread pool (at::parallel_for). Built and loaded by adamlab.kernels.cpp_adam; called
+// through ctypes (a plain C interface: addresses, sizes, scalars, flags).
+//
+// The element rule is adamlab.optim.Adam.update_leaf, operation for operation and in the
+// same precision (float for float32/float16/bfloat16 storage, double for float64), with the
+// step's scalars computed on the host (adamlab.kernels.adam_host.adam_scalars). Exactness
+// needs the build flags cpp_adam.py passes: -ffp-contract=off (no fused multiply-add) and no
+// -ffast-math; std::sqrt and division are then IEEE's correctly rounded operations.
+//
+// One call steps n tensors of one storage kind. The work is the n tensors laid end to end,
+// cut into blocks; at::parallel_for gives each thread one contiguous run of blocks, so
+// threads get equal numbers of elements however the tensors are sized, in one parallel region.
+
+#include <ATen/Parallel.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+
+namespace {
+
+// flags and scalars layout: adamlab.kernels.adam_host
+enum { F_MAXIMIZE = 0, F_WD = 1, F_AMSGRAD = 2, F_EPS = 3 };
+enum { WD_NONE = 0, WD_L2 = 1, WD_DECOUPLED = 2 };
+enum { AMS_OFF = 0, AMS_RAW = 1, AMS_CORRECTED = 2 };
+enum { EPS_AFTER = 0, EPS_BEFORE = 1 };
+enum { K_FLOAT32 = 0, K_FLOAT64 = 1, K_BFLOAT16 = 2, K_FLOAT16 = 3 };
+
+// elements per block of the flattened work (the unit at::parallel_for hands out)
+constexpr int64_t BLOCK = 4096;
+
+// -- float16 / bfloat16 bits <-> float (as numba_adam.py does them) ------------------------
+
+inline uint32_t f32_bits(float f) {
+  uint32_t u;
+  std::memcpy(&u, &f, 4);
+  return u;
+}
+
+inline float bits_f32(uint32_t u) {
+  float f;
+  std::memcpy(&f, &u, 4);
+  return f;
+}
+
+inline float bf16_to_f32(uint16_t h) { return bits_f32(uint32_t(h) << 16); }
+
+inline uint16_t f32_to_bf16(float f) {
+  uint32_t x = f32_bits(f);
+  if ((x & 0x7FFFFFFFu) > 0x7F800000u) return uint16_t((x >> 16) | 0x40u);  // NaN: quiet
+  x = x + 0x7FFFu + ((x >> 16) & 1u);
+  return uint16_t(x >> 16);
+}
+
+inline float f16_to_f32(uint16_t h16) {
+  uint32_t h = h16;
+  uint32_t sign = (h & 0x8000u) << 16;
+  uint32_t e = (h >> 10) & 0x1Fu;
+  uint32_t f = h & 0x3FFu;
+  if (e == 0) {  // zero or subnormal: f * 2^-24, exact in float
+    float mag = float(f) * 5.960464477539063e-08f;
+    return sign ? -mag : mag;
+  }
+  if (e == 31) return bits_f32(sign | 0x7F800000u | (f << 13));  // inf or NaN
+  return bits_f32(sign | ((e + 112u) << 23) | (f << 13));
+}
+
+inline uint16_t f32_to_f16(float v) {
+  uint32_t x = f32_bits(v);
+  uint32_t sign = (x >> 16) & 0x8000u;
+  x = x & 0x7FFFFFFFu;
+  if (x >= 0x7F800000u) {  // inf or NaN
+    uint32_t nan = x > 0x7F800000u ? 0x200u : 0u;
+    return uint16_t(sign | 0x7C00u | nan);
+  }
+  if (x >= 0x477FF000u) return uint16_t(sign | 0x7C00u);  // >= 65520 rounds to inf
+  if (x < 0x38800000u) {  // below the smallest normal half: subnormal or zero
+    if (x < 0x33000000u) return uint16_t(sign);
+    uint32_t e = x >> 23;
+    uint32_t m = (x & 0x7FFFFFu) | 0x800000u;
+    uint32_t shift = 126u - e;
+    uint32_t hm = m >> shift;
+    uint32_t rem = m & ((1u << shift) - 1u);
+    uint32_t half = 1u << (shift - 1u);
+    if (rem > half || (rem == half && (hm & 1u))) hm += 1u;
+    return uint16_t(sign | hm);
+  }
+  uint32_t h = (x - 0x38000000u) >> 13;
+  uint32_t rem = x & 0x1FFFu;
+  if (rem > 0x1000u || (rem == 0x1000u && (h & 1u))) h += 1u;
+  return uint16_t(sign | h);
+}
+
+// storage <-> compute
+template <int K> struct Kind;
+template <> struct Kind<K_FLOAT32> {
+  using S = float; using C = float;
+  static C load(S s) { return s; }
+  static S store(C c) { return c; }
+};
+template <> struct Kind<K_FLOAT64> {
+  using S = double; using C = double;
+  static C load(S s) { return s; }
+  static S store(C c) { return c; }
+};
+template <> struct Kind<K_BFLOAT16> {
+  using S = uint16_t; using C = float;
+  static C load(S s) { return bf16_to_f32(s); }
+  static S store(C c) { return f32_to_bf16(c); }
+};
+template <> struct Kind<K_FLOAT16> {
+  using S = uint16_t; using C = float;
+  static C load(S s) { return f16_to_f32(s); }
+  static S store(C c) { return f32_to_f16(c); }
+};
+
+// torch.maximum / xp.maximum: NaN if either is NaN
+template <typename C> inline C maximum(C a, C b) {
+  if (a != a) return a;
+  if (b != b) return b;
+  return a >= b ? a : b;
+}
+
+template <typename C> struct Scalars {
+  C b1, omb1, b2, omb2, c1, c2, lr, eps, wd, decay, alpha, eps_root;
+};
+
+// One run of elements of one tensor: adamlab.optim.Adam.update_leaf, in its order. AMS is a
+// template parameter (it decides whether v_max is read and written at all); the other flags
+// are loop invariants. Every quantity either branch of a flag needs is computed and the flag
+// selects (no operation is reordered or fused: the selected value is bit for bit the
+// reference's), so the loop has no branches and vectorises.
+template <int K, int AMS>
+__attribute__((always_inline)) inline void run(
+    typename Kind<K>::S* __restrict p, const typename Kind<K>::S* __restrict g_,
+    typename Kind<K>::S* __restrict m_, typename Kind<K>::S* __restrict v_,
+    typename Kind<K>::S* __restrict w_, int64_t n, const Scalars<typename Kind<K>::C>& S,
+    bool neg, bool l2, bool dec, bool after) {
+  using T = Kind<K>;
+  using C = typename T::C;
+  for (int64_t i = 0; i < n; ++i) {
+    C x = T::load(p[i]);
+    C g = T::load(g_[i]);
+    if (neg) g = -g;
+    if (dec) x = x * S.decay;
+    if (l2) g = g + S.wd * x;
+    const C m = S.b1 * T::load(m_[i]) + S.omb1 * g;
+    const C v = S.b2 * T::load(v_[i]) + S.omb2 * g * g;
+    C v_hat, v_used;
+    if (AMS == AMS_CORRECTED) {
+      const C w = maximum(T::load(w_[i]), v / S.c2);
+      w_[i] = T::store(w);
+      v_hat = w;
+      v_used = w;
+    } else if (AMS == AMS_RAW) {
+      const C w = maximum(T::load(w_[i]), v);
+      w_[i] = T::store(w);
+      v_hat = w / S.c2;
+      v_used = w;
+    } else {
+      v_hat = v / S.c2;
+      v_used = v;
+    }
+    // after correction (Algorithm 1): x - lr * (m / c1) / (sqrt(v_hat + eps_root) + eps)
+    // before correction (section 2):  x - alpha * m / (sqrt(v_used + eps_root) + eps)
+    const C m_hat = m / S.c1;
+    const C num = after ? S.lr * m_hat : S.alpha * m;
+    const C den = std::sqrt((after ? v_hat : v_used) + S.eps_root) + S.eps;
+    x = x - num / den;
+    p[i] = T::store(x);
+    m_[i] = T::store(m);
+    v_[i] = T::store(v);
+  }
+}
+
+// One thread's share: elements lo .. hi of the tensors laid end to end.
+template <int K, int AMS>
+__attribute__((always_inline)) inline void range(
+    const int64_t* ptrs, const int64_t* offsets, int64_t n, int64_t lo, int64_t hi,
+    const Scalars<typename Kind<K>::C>& S, bool neg, bool l2, bool dec, bool after) {
+  using St = typename Kind<K>::S;
+  // the first tensor that ends after lo
+  int64_t k = std::upper_bound(offsets, offsets + n + 1, lo) - offsets - 1;
+  for (; k < n && offsets[k] < hi; ++k) {
+    const int64_t a = std::max(lo, offsets[k]) - offsets[k];
+    const int64_t b = std::min(hi, offsets[k + 1]) - offsets[k];
+    if (b <= a) continue;
+    St* q[5];
+    for (int row = 0; row < 5; ++row) q[row] = reinterpret_cast<St*>(ptrs[row * n + k]) + a;
+    run<K, AMS>(q[0], q[1], q[2], q[3], q[4], b - a, S, neg, l2, dec, after);
+  }
+}
+
+// The same code compiled twice: for AVX2 (8 float lanes) and for the baseline (SSE2 on
+// x86-64); dispatch picks by CPU (or by adamlab_set_isa, for tests).
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#define ADAMLAB_HAVE_AVX2 1
+template <int K, int AMS>
+__attribute__((target("avx2"))) void range_avx2(
+    const int64_t* ptrs, const int64_t* offsets, int64_t n, int64_t lo, int64_t hi,
+    const Scalars<typename Kind<K>::C>& S, bool neg, bool l2, bool dec, bool after) {
+  range<K, AMS>(ptrs, offsets, n, lo, hi, S, neg, l2, dec, after);
+}
+#else
+#define ADAMLAB_HAVE_AVX2 0
+#endif
+
+template <int K, int AMS>
+void range_base(const int64_t* ptrs, const int64_t* offsets, int64_t n, int64_t lo, int64_t hi,
+                const Scalars<typename Kind<K>::C>& S, bool neg, bool l2, bool dec, bool after) {
+  range<K, AMS>(ptrs, offsets, n, lo, hi, S, neg, l2, dec, after);
+}
+
+// The memory floor's loop (for benchmarks): the bytes of a float32 step, no arithmetic.
+__attribute__((always_inline)) inline void floor_range(const int64_t* ptrs,
+                                                       const int64_t* offsets, int64_t n,
+                                                       int64_t lo, int64_t hi) {
+  int64_t k = std::upper_bound(offsets, offsets + n + 1, lo) - offsets - 1;
+  for (; k < n && offsets[k] < hi; ++k) {
+    const int64_t a = std::max(lo, offsets[k]) - offsets[k];
+    const int64_t b = std::min(hi, offsets[k + 1]) - offsets[k];
+    float* __restrict p = reinterpret_cast<float*>(ptrs[k]) + a;
+    const float* __restrict g = reinterpret_cast<const float*>(ptrs[n + k]) + a;
+    float* __restrict m = reinterpret_cast<float*>(ptrs[2 * n + k]) + a;
+    float* __restrict v = reinterpret_cast<float*>(ptrs[3 * n + k]) + a;
+    for (int64_t i = 0; i < b - a; ++i) {
+      const float gi = g[i];
+      m[i] = m[i] + gi;
+      v[i] = v[i] + 1e-3f;
+      p[i] = p[i] - gi;
+    }
+  }
+}
+
+#if ADAMLAB_HAVE_AVX2
+__attribute__((target("avx2"))) void floor_avx2(const int64_t* ptrs, const int64_t* offsets,
+                                                int64_t n, int64_t lo, int64_t hi) {
+  floor_range(ptrs, offsets, n, lo, hi);
+}
+#endif
+
+void floor_base(const int64_t* ptrs, const int64_t* offsets, int64_t n, int64_t lo,
+                int64_t hi) {
+  floor_range(ptrs, offsets, n, lo, hi);
+}
+
+// -1: not chosen yet (by CPU at the first call); 0: baseline; 1: AVX2
+int isa = -1;
+
+bool use_avx2() {
+#if ADAMLAB_HAVE_AVX2
+  if (isa < 0) isa = __builtin_cpu_supports("avx2") ? 1 : 0;
+  return isa == 1;
+#else
+  return false;
+#endif
+}
+
+template <int K, int AMS>
+void step(const int64_t* ptrs, const int64_t* offsets, int64_t n, const void* sc,
+          const int64_t* fl, int64_t grain) {
+  using C = typename Kind<K>::C;
+  Scalars<C> S;
+  std::memcpy(&S, sc, sizeof(S));
+  const bool neg = fl[F_MAXIMIZE] != 0;
+  const bool l2 = fl[F_WD] == WD_L2;
+  const bool dec = fl[F_WD] == WD_DECOUPLED;
+  const bool after = fl[F_EPS] == EPS_AFTER;
+  const int64_t total = offsets[n];
+  const int64_t blocks = (total + BLOCK - 1) / BLOCK;
+  const int64_t grain_blocks = std::max<int64_t>(1, grain / BLOCK);
+  auto fn = &range_base<K, AMS>;
+#if ADAMLAB_HAVE_AVX2
+  if (use_avx2()) fn = &range_avx2<K, AMS>;
+#endif
+  at::parallel_for(0, blocks, grain_blocks, [&](int64_t b0, int64_t b1) {
+    fn(ptrs, offsets, n, b0 * BLOCK, std::min(b1 * BLOCK, total), S, neg, l2, dec, after);
+  });
+}
+
+template <int K>
+void dispatch(const int64_t* ptrs, const int64_t* offsets, int64_t n, const void* sc,
+              const int64_t* fl, int64_t grain) {
+  switch (fl[F_AMSGRAD]) {
+    case AMS_OFF: return step<K, AMS_OFF>(ptrs, offsets, n, sc, fl, grain);
+    case AMS_RAW: return step<K, AMS_RAW>(ptrs, offsets, n, sc, fl, grain);
+    default: return step<K, AMS_CORRECTED>(ptrs, offsets, n, sc, fl, grain);
+  }
+}
+
+}  // namespace
+
+extern "C" {
+
+// Step n tensors of storage kind `kind` in place. ptrs: int64 (5, n) row-major: addresses
+// of p, g, m, v, v_max (m's address again without AMSGrad); offsets: int64 (n + 1), the
+// prefix sums of the tensors' element counts; sc: 12 scalars in the compute dtype; fl: 4
+// int64 flags; grain: fewer elements than this run on the calling thread alone.
+// Returns 0, or -1 on an unknown kind or an exception.
+int adamlab_adam_step(int kind, const int64_t* ptrs, const int64_t* offsets, int64_t n,
+                      const void* sc, const int64_t* fl, int64_t grain) {
+  try {
+    switch (kind) {
+      case K_FLOAT32: dispatch<K_FLOAT32>(ptrs, offsets, n, sc, fl, grain); return 0;
+      case K_FLOAT64: dispatch<K_FLOAT64>(ptrs, offsets, n, sc, fl, grain); return 0;
+      case K_BFLOAT16: dispatch<K_BFLOAT16>(ptrs, offsets, n, sc, fl, grain); return 0;
+      case K_FLOAT16: dispatch<K_FLOAT16>(ptrs, offsets, n, sc, fl, grain); return 0;
+      default: return -1;
+    }
+  } catch (...) {
+    return -1;
+  }
+}
+
+// Add 1 to the n 0-d step tensors at addrs (double if is_double, else float); write their
+// old values to out.
+void adamlab_bump_steps(const int64_t* addrs, int64_t n, int is_double, double* out) {
+  for (int64_t j = 0; j < n; ++j) {
+    if (is_double) {
+      double* x = reinterpret_cast<double*>(addrs[j]);
+      out[j] = *x;
+      *x += 1;
+    } else {
+      float* x = reinterpret_cast<float*>(addrs[j]);
+      out[j] = *x;
+      *x += 1;
+    }
+  }
+}
+
+// For benchmarks: the memory floor of a float32 step over the same tensors, blocks, threads
+// and compiled variant: reads p, g, m, v and writes p, m, v once each, with almost no
+// arithmetic.
+void adamlab_floor_step(const int64_t* ptrs, const int64_t* offsets, int64_t n,
+                        int64_t grain) {
+  const int64_t total = offsets[n];
+  const int64_t blocks = (total + BLOCK - 1) / BLOCK;
+  auto fn = &floor_base;
+#if ADAMLAB_HAVE_AVX2
+  if (use_avx2()) fn = &floor_avx2;
+#endif
+  at::parallel_for(0, blocks, std::max<int64_t>(1, grain / BLOCK), [&](int64_t b0, int64_t b1) {
+    fn(ptrs, offsets, n, b0 * BLOCK, std::min(b1 * BLOCK, total));
+  });
+}
+
+// How many threads a step of `total` elements runs on (at::parallel_for as the kernel calls
+// it, with an empty body): for tests of the thread settings.
+int64_t adamlab_parallel_width(int64_t total, int64_t grain) {
+  std::atomic<int64_t> calls{0};
+  const int64_t blocks = (total + BLOCK - 1) / BLOCK;
+  at::parallel_for(0, blocks, std::max<int64_t>(1, grain / BLOCK),
+                   [&](int64_t, int64_t) { calls.fetch_add(1); });
+  return calls.load();
+}
+
+// at::get_num_threads(), for tests and the debug log
+int adamlab_num_threads() { return at::get_num_threads(); }
+
+// Which code the kernels run: -1 by CPU (the default), 0 the baseline, 1 AVX2. Returns the
+// choice now in force (0 or 1); asking for AVX2 where it is absent gives the baseline.
+int adamlab_set_isa(int choice) {
+  isa = choice < 0 ? -1 : (choice == 1 && ADAMLAB_HAVE_AVX2 ? 1 : 0);
+#if ADAMLAB_HAVE_AVX2
+  if (isa == 1 && !__builtin_cpu_supports("avx2")) isa = 0;
+#endif
+  return use_avx2() ? 1 : 0;
+}
+
+// The address of omp_get_max_threads as this library resolved it (null without OpenMP): the
+// loader checks that it lies in PyTorch's OpenMP runtime, not in a second one.
+void* adamlab_openmp_probe() {
+#ifdef _OPENMP
+  return reinterpret_cast<void*>(&omp_get_max_threads);
+#else
+  return nullptr;
+#endif
+}
+
+int adamlab_abi_version() { return 1; }
+}

@@ -1,0 +1,430 @@
+"""The fused Adam/AdamW step in C++, on PyTorch's own intra-op thread pool.
+
+The same element rule as :mod:`adamlab.kernels.numba_adam` (``cpp/adam_step.cpp``: the
+reference's operations, order and precision; float16/bfloat16 converted bit by bit), run
+with ``at::parallel_for``. With PyTorch's OpenMP backend that is PyTorch's own OpenMP runtime
+and thread team: the step and PyTorch's forward and backward passes share one pool, so
+neither pool's spinning workers take the cores from the other, and ``torch.set_num_threads``
+applies to the step as to any PyTorch op.
+
+The library is built once, on first use (not at import): by the C++ compiler (``$CXX``, else
+``c++``) directly, without ninja, with ``-ffp-contract=off`` (no fused multiply-add) and no
+``-ffast-math``, so that every operation is IEEE's correctly rounded one; the loops are
+compiled for AVX2 and for the baseline, and the CPU picks. The result is cached under
+``$TORCH_EXTENSIONS_DIR`` (default ``~/.cache/torch_extensions``) in a folder named by a hash
+of the source, the flags and the PyTorch build, so every later process loads it in
+milliseconds. The library has a plain C interface (addresses, sizes, scalars, flags) and is
+called through :mod:`ctypes`, which releases the GIL during the call.
+
+:func:`load` returns None (and :func:`unavailable_reason` says why) where the library cannot
+be built or loaded: no compiler, a compiler error, a PyTorch whose OpenMP runtime cannot be
+shared. :mod:`adamlab.torch.fast` then falls back to the numba kernel, which gives the same
+bits.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import functools
+import hashlib
+import logging
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .adam_host import adam_flags, adam_scalars
+
+log = logging.getLogger(__name__)
+
+#: the name :func:`adamlab.torch.fast.cpu_kernel` reports for this kernel
+NAME = "cpp"
+
+SOURCE = Path(__file__).with_name("cpp") / "adam_step.cpp"
+LIB_NAME = "adam_step.so"
+
+#: the flags that keep the kernel exact (plus optimisation; never -ffast-math)
+EXACT_FLAGS = ("-O3", "-std=c++17", "-ffp-contract=off", "-fno-math-errno")
+
+#: steps with fewer elements than this run on the calling thread alone
+SERIAL_BELOW = 1 << 15
+
+#: storage kind → (code in adam_step.cpp, storage dtype, compute dtype)
+KINDS: dict[str, tuple[int, type, type]] = {
+    "float32": (0, np.float32, np.float32),
+    "float64": (1, np.float64, np.float64),
+    "bfloat16": (2, np.uint16, np.float32),
+    "float16": (3, np.uint16, np.float32),
+}
+
+_lock = threading.Lock()
+_state: dict[str, Any] = {"lib": None, "reason": None, "tried": False}
+
+
+# -- building ---------------------------------------------------------------------------------------
+
+
+def compiler() -> str | None:
+    """The C++ compiler the build uses (``$CXX``, else ``c++``), or None if absent."""
+    return shutil.which(os.environ.get("CXX") or "c++")
+
+
+def possible() -> bool:
+    """Cheap guess whether :func:`load` can succeed: loaded already, or not tried and a
+    compiler and PyTorch are present (the build itself is attempted only by :func:`load`).
+    A missing compiler (or platform, or PyTorch) is remembered: it is looked for once."""
+    if _state["tried"]:
+        return _state["lib"] is not None
+    reason = None
+    if not sys.platform.startswith("linux"):
+        reason = f"the C++ kernel is built on Linux only, not on {sys.platform}"
+    elif not _has_torch():
+        reason = "PyTorch is not installed"
+    elif compiler() is None:
+        reason = f"no C++ compiler found (looked for {os.environ.get('CXX') or 'c++'})"
+    if reason is not None:
+        with _lock:
+            _state.update(tried=True, reason=reason)
+        return False
+    return True
+
+
+@functools.cache
+def _has_torch() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("torch") is not None
+
+
+@functools.cache
+def _torch_layout() -> dict[str, Any]:
+    """What the build needs from the installed PyTorch: headers, libraries, ABI, and the
+    OpenMP runtime its libraries use (the one the kernel must share)."""
+    import torch
+
+    root = Path(torch.__file__).resolve().parent
+    lib = root / "lib"
+    openmp = "OpenMP" in torch.__config__.parallel_info().split("ATen parallel backend:")[-1]
+    omp_lib = _openmp_runtime(lib / "libtorch_cpu.so") if openmp else None
+    return {
+        "include": root / "include",
+        "lib": lib,
+        "abi": int(torch._C._GLIBCXX_USE_CXX11_ABI),
+        "openmp": openmp,
+        "omp_lib": omp_lib,
+        "version": torch.__version__,
+    }
+
+
+class _DlInfo(ctypes.Structure):
+    _fields_ = [
+        ("dli_fname", ctypes.c_char_p),
+        ("dli_fbase", ctypes.c_void_p),
+        ("dli_sname", ctypes.c_char_p),
+        ("dli_saddr", ctypes.c_void_p),
+    ]
+
+
+def _openmp_runtime(library: Path | str) -> str | None:
+    """The file of the OpenMP runtime that ``library`` (a loaded shared library) resolves
+    ``omp_get_max_threads`` to, or None."""
+    try:
+        fn = ctypes.CDLL(str(library)).omp_get_max_threads
+    except (OSError, AttributeError):
+        return None
+    return _file_of(ctypes.cast(fn, ctypes.c_void_p).value)
+
+
+def _file_of(address: int | None) -> str | None:
+    """The shared library holding ``address`` (dladdr), or None."""
+    if not address:
+        return None
+    dladdr = None
+    for name in (None, "libdl.so.2"):
+        try:
+            dladdr = ctypes.CDLL(name).dladdr
+            break
+        except (OSError, AttributeError):
+            continue
+    if dladdr is None:
+        return None
+    dladdr.argtypes = [ctypes.c_void_p, ctypes.POINTER(_DlInfo)]
+    info = _DlInfo()
+    if not dladdr(address, ctypes.byref(info)) or not info.dli_fname:
+        return None
+    return os.path.realpath(info.dli_fname.decode())
+
+
+def _command(layout: dict[str, Any], out: Path) -> list[str]:
+    cmd = [compiler() or "c++", *EXACT_FLAGS, "-shared", "-fPIC"]
+    cmd += [f"-D_GLIBCXX_USE_CXX11_ABI={layout['abi']}", f"-I{layout['include']}"]
+    if layout["openmp"]:
+        cmd.append("-fopenmp")
+    cmd += [str(SOURCE), "-o", str(out)]
+    if layout["omp_lib"]:  # link PyTorch's own OpenMP runtime (first), never a second one
+        cmd += ["-Wl,--as-needed", layout["omp_lib"]]
+    cmd += [f"-L{layout['lib']}", "-lc10", "-ltorch_cpu", f"-Wl,-rpath,{layout['lib']}"]
+    if layout["omp_lib"] and Path(layout["omp_lib"]).parent != Path(layout["lib"]):
+        cmd.append(f"-Wl,-rpath,{Path(layout['omp_lib']).parent}")
+    return cmd
+
+
+def cache_root() -> Path:
+    """Where builds are kept: ``$TORCH_EXTENSIONS_DIR``, else ``torch_extensions`` in the
+    user's cache folder (``$XDG_CACHE_HOME``, else ``~/.cache``), as PyTorch's own."""
+    root = os.environ.get("TORCH_EXTENSIONS_DIR")
+    if root:
+        return Path(root)
+    cache = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(cache) / "torch_extensions"
+
+
+def library_path(layout: dict[str, Any] | None = None) -> Path:
+    """The cached library's path for this source, flags and PyTorch (built or not)."""
+    layout = layout or _torch_layout()
+    key = hashlib.sha256()
+    key.update(SOURCE.read_bytes())
+    for part in (
+        *_command(layout, Path("out")),
+        layout["version"],
+        sys.platform,
+        platform.machine(),
+    ):
+        key.update(str(part).encode() + b"\0")
+    return cache_root() / f"adamlab_adam_step_{key.hexdigest()[:16]}" / LIB_NAME
+
+
+def build(*, force: bool = False) -> Path:
+    """Build the library unless a cached build exists (or ``force``); return its path.
+
+    Safe to run from several processes at once: each compiles to a file of its own and
+    renames it into place. Raises RuntimeError with the compiler's message on failure.
+    """
+    layout = _torch_layout()
+    path = library_path(layout)
+    if path.exists() and not force:
+        return path
+    if compiler() is None:
+        raise RuntimeError(f"no C++ compiler found (looked for {os.environ.get('CXX') or 'c++'})")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".build-", suffix=".so", dir=path.parent)
+    os.close(fd)
+    cmd = _command(layout, Path(tmp))
+    t0 = time.perf_counter()
+    log.info("adamlab: building the fused CPU Adam kernel (once): %s", " ".join(cmd))
+    try:
+        out = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+        if out.returncode != 0:
+            raise RuntimeError(
+                f"building {SOURCE.name} failed ({' '.join(cmd)}):\n{out.stderr[-3000:]}"
+            )
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    log.info("adamlab: built %s in %.1f s", path, time.perf_counter() - t0)
+    return path
+
+
+# -- loading ------------------------------------------------------------------------------------------
+
+
+def load() -> ctypes.CDLL | None:
+    """The loaded library (built first if needed), or None if it cannot be had; the first
+    call decides for the process (thread-safe), later calls return at once."""
+    if _state["tried"]:
+        return _state["lib"]
+    with _lock:
+        if not _state["tried"]:
+            try:
+                _state["lib"] = _load()
+            except Exception as exc:
+                _state["reason"] = f"{type(exc).__name__}: {exc}"
+                log.warning(
+                    "adamlab: the C++ Adam kernel is unavailable, so fused CPU steps run the "
+                    "numba kernel where numba is installed, else the reference path (the same "
+                    "results, slower): %s",
+                    _state["reason"],
+                )
+            _state["tried"] = True
+    return _state["lib"]
+
+
+def unavailable_reason() -> str | None:
+    """Why :func:`load` returned None (None if it has not been tried or succeeded)."""
+    return _state["reason"]
+
+
+def _load() -> ctypes.CDLL:
+    if not sys.platform.startswith("linux"):
+        raise RuntimeError(f"the C++ kernel is built on Linux only, not on {sys.platform}")
+    layout = _torch_layout()
+    if layout["openmp"] and layout["omp_lib"] is None:
+        raise RuntimeError("cannot find the OpenMP runtime PyTorch uses")
+    path = build()
+    lib = ctypes.CDLL(str(path))
+    if layout["openmp"]:
+        lib.adamlab_openmp_probe.restype = ctypes.c_void_p
+        ours = _file_of(lib.adamlab_openmp_probe())
+        if ours != layout["omp_lib"]:
+            raise RuntimeError(
+                f"the kernel's OpenMP runtime ({ours}) is not PyTorch's ({layout['omp_lib']})"
+            )
+    lib.adamlab_adam_step.argtypes = [
+        ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64, ctypes.c_void_p,
+        ctypes.c_void_p, ctypes.c_int64,
+    ]  # fmt: skip
+    lib.adamlab_adam_step.restype = ctypes.c_int
+    lib.adamlab_bump_steps.argtypes = [
+        ctypes.c_void_p, ctypes.c_int64, ctypes.c_int, ctypes.c_void_p,
+    ]  # fmt: skip
+    lib.adamlab_bump_steps.restype = None
+    lib.adamlab_set_isa.argtypes = [ctypes.c_int]
+    lib.adamlab_set_isa.restype = ctypes.c_int
+    lib.adamlab_num_threads.restype = ctypes.c_int
+    lib.adamlab_floor_step.argtypes = [
+        ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64, ctypes.c_int64,
+    ]  # fmt: skip
+    lib.adamlab_floor_step.restype = None
+    lib.adamlab_parallel_width.argtypes = [ctypes.c_int64, ctypes.c_int64]
+    lib.adamlab_parallel_width.restype = ctypes.c_int64
+    lib.adamlab_abi_version.restype = ctypes.c_int
+    if lib.adamlab_abi_version() != 1:
+        raise RuntimeError(f"{path} has another interface version")
+    _check_pool(lib)
+    return lib
+
+
+def _check_pool(lib: ctypes.CDLL) -> None:
+    """The kernel's parallel region must run on PyTorch's thread pool: after a PyTorch op
+    has started that pool on this thread, a region of the kernel starts no thread."""
+    import torch
+
+    if torch.get_num_threads() < 2 or not os.path.isdir("/proc/self/task"):
+        return
+    torch.ones(1 << 18).add_(1)  # an elementwise op large enough to run in parallel
+    before = len(os.listdir("/proc/self/task"))
+    lib.adamlab_parallel_width(1 << 22, SERIAL_BELOW)
+    if len(os.listdir("/proc/self/task")) > before:
+        raise RuntimeError(
+            "the kernel's parallel region started threads of its own: its OpenMP runtime "
+            "is not PyTorch's"
+        )
+
+
+def _lib() -> ctypes.CDLL:
+    lib = load()
+    if lib is None:
+        raise RuntimeError(f"the C++ Adam kernel is unavailable: {unavailable_reason()}")
+    return lib
+
+
+# -- the kernel's interface (as numba_adam's) ---------------------------------------------------------
+
+
+def _kernel(ptrs, sizes, offsets, code, sc, fl) -> None:
+    """One launch: ``ptrs`` int64 (5, n) C-contiguous, ``offsets`` int64 (n + 1) prefix sums
+    of ``sizes``; ``sc`` the compute dtype's 12 scalars, ``fl`` int64 flags."""
+    rc = _lib().adamlab_adam_step(
+        code, ptrs.ctypes.data, offsets.ctypes.data, ptrs.shape[1], sc.ctypes.data,
+        fl.ctypes.data, SERIAL_BELOW,
+    )  # fmt: skip
+    if rc != 0:
+        raise RuntimeError("the C++ Adam kernel failed")
+
+
+def launch_plan(kind: str, sizes: np.ndarray) -> tuple[Any, np.ndarray, int]:
+    """What a launch over tensors of ``sizes`` needs besides the addresses and scalars:
+    (kernel, offsets, kind code); call ``kernel(ptrs, sizes, offsets, code, sc, fl)``."""
+    offsets = np.zeros(len(sizes) + 1, dtype=np.int64)
+    np.cumsum(sizes, out=offsets[1:])
+    return _kernel, offsets, KINDS[kind][0]
+
+
+def adam_step_ptrs(
+    kind: str, ptrs: np.ndarray, sizes: np.ndarray, sc: np.ndarray, fl: np.ndarray
+) -> None:
+    """Run the fused step over tensors given by address. ``ptrs``: int64 (5, n) for p, g, m,
+    v, v_max (pass m's address for v_max without AMSGrad); ``sizes``: int64 (n,) elements;
+    ``sc``: the 12 scalars in the kind's compute dtype; ``fl``: the 4 int64 flags."""
+    kernel, offsets, code = launch_plan(kind, sizes)
+    ptrs = np.ascontiguousarray(ptrs, dtype=np.int64)
+    sc = np.ascontiguousarray(sc)
+    fl = np.ascontiguousarray(fl, dtype=np.int64)
+    if ptrs.shape != (5, len(sizes)) or sc.shape != (12,) or fl.shape != (4,):
+        raise ValueError("fused step: ptrs (5, n), 12 scalars and 4 flags expected")
+    if sc.dtype != KINDS[kind][2]:
+        raise ValueError(f"fused step: {kind} takes {np.dtype(KINDS[kind][2])} scalars")
+    kernel(ptrs, sizes, offsets, code, sc, fl)
+
+
+def adam_step_arrays(
+    p: np.ndarray, g: np.ndarray, m: np.ndarray, v: np.ndarray, v_max: np.ndarray | None,
+    *, kind: str | None = None, sc: np.ndarray, fl: np.ndarray,
+) -> None:  # fmt: skip
+    """The fused step on contiguous NumPy arrays, in place (``kind`` defaults to their dtype;
+    pass "bfloat16"/"float16" for uint16 arrays holding those bits)."""
+    arrays = [p, g, m, v, m if v_max is None else v_max]
+    for a in arrays:
+        if not a.flags.c_contiguous or a.shape != p.shape or a.dtype != p.dtype:
+            raise ValueError("fused step: p, g, m, v, v_max must be contiguous, same shape/dtype")
+    kind = kind or p.dtype.name
+    if np.dtype(KINDS[kind][1]) != p.dtype:
+        raise ValueError(f"fused step: {kind} is stored as {np.dtype(KINDS[kind][1])}")
+    ptrs = np.array([[a.ctypes.data] for a in arrays], dtype=np.int64)
+    adam_step_ptrs(kind, ptrs, np.array([p.size], dtype=np.int64), sc, fl)
+
+
+def bump_steps(addrs: list[int] | np.ndarray, dtype: Any) -> np.ndarray:
+    """Add 1 to the 0-d step tensors at ``addrs`` (float32 or float64, given as a torch or
+    NumPy dtype); return their old values (float64)."""
+    addrs = np.ascontiguousarray(addrs, dtype=np.int64)
+    out = np.empty(len(addrs), np.float64)
+    is_double = 1 if "64" in str(dtype) else 0
+    _lib().adamlab_bump_steps(addrs.ctypes.data, len(addrs), is_double, out.ctypes.data)
+    return out
+
+
+def set_isa(choice: str) -> str:
+    """Which compiled loops run: "auto" (by CPU, the default), "baseline" or "avx2" (for
+    tests; "avx2" where the CPU lacks it gives the baseline). Returns the one in force."""
+    code = {"auto": -1, "baseline": 0, "avx2": 1}[choice]
+    return "avx2" if _lib().adamlab_set_isa(code) == 1 else "baseline"
+
+
+def num_threads() -> int:
+    """``at::get_num_threads()`` as the kernel sees it."""
+    return int(_lib().adamlab_num_threads())
+
+
+def floor_step(ptrs: np.ndarray, offsets: np.ndarray) -> None:
+    """For benchmarks: a float32 pass that moves the bytes of a step (reads p, g, m, v;
+    writes p, m, v) with no arithmetic to speak of, over the same blocks and threads."""
+    _lib().adamlab_floor_step(ptrs.ctypes.data, offsets.ctypes.data, ptrs.shape[1], SERIAL_BELOW)
+
+
+def parallel_width(n_elements: int) -> int:
+    """How many threads of PyTorch's pool a step over ``n_elements`` runs on, now."""
+    return int(_lib().adamlab_parallel_width(n_elements, SERIAL_BELOW))
+
+
+def warm_up() -> None:
+    """Build or load the library and run each storage kind once."""
+    for kind, (_, storage, compute) in KINDS.items():
+        sc = adam_scalars(
+            c1=0.1, c2=0.001, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.0,
+            eps_root=0.0, dtype=compute,
+        )  # fmt: skip
+        fl = adam_flags(
+            maximize=False, weight_decay=0.0, decoupled=False, amsgrad=False,
+            amsgrad_variant="raw", eps_placement="after_correction",
+        )  # fmt: skip
+        adam_step_arrays(*[np.zeros(3, dtype=storage) for _ in range(5)], kind=kind, sc=sc, fl=fl)

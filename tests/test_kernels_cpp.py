@@ -1,0 +1,387 @@
+"""The C++ Adam kernel (adamlab.kernels.cpp_adam, run on PyTorch's thread pool) against the
+reference rule, bit for bit, and the way adamlab.torch chooses it, builds it and falls back.
+
+On NumPy arrays the kernel equals :meth:`adamlab.optim.Adam.update_leaf` bit for bit (same
+operations, order and precision; IEEE division and square root; no FMA), for both compiled
+variants (AVX2 and the baseline) and for steps that run on one thread and on several.
+float16/bfloat16 storage equals the numba kernel's bits (both round the same float32 results
+once), and through adamlab.torch the C++ and numba kernels give identical tensors.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from test_kernels import TORCH_CONFIGS, _awkward_floats, _random_config
+
+import adamlab
+import adamlab.torch as at
+from adamlab.kernels import adam_host, cpp_adam, numba_available
+from adamlab.optim.base import Hypers
+from adamlab.torch import fast
+
+cpp = pytest.mark.skipif(
+    not cpp_adam.possible() or cpp_adam.load() is None,
+    reason=f"the C++ kernel is unavailable: {cpp_adam.unavailable_reason() or 'no compiler'}",
+)
+ISAS = ["avx2", "baseline"]
+
+
+@pytest.fixture(params=ISAS)
+def isa(request):
+    """Run the test with each compiled variant of the loops (AVX2 only where the CPU has it)."""
+    got = cpp_adam.set_isa(request.param)
+    if got != request.param:
+        cpp_adam.set_isa("auto")
+        pytest.skip(f"this CPU has no {request.param}")
+    yield got
+    cpp_adam.set_isa("auto")
+
+
+def _reference_arrays(rng, opt, t, dtype, shape):
+    x = rng.standard_normal(shape).astype(dtype)
+    g = (rng.standard_normal(shape) * 10 ** rng.uniform(-3, 2)).astype(dtype)
+    m = rng.standard_normal(shape).astype(dtype)
+    v = np.abs(rng.standard_normal(shape)).astype(dtype)
+    w = (v * rng.uniform(0.5, 2, size=shape)).astype(dtype)
+    return x, g, m, v, w
+
+
+# -- the kernel against the reference on NumPy arrays -------------------------------------------
+
+
+@cpp
+@pytest.mark.exact
+@pytest.mark.parametrize("seed", range(60))
+def test_cpp_kernel_equals_reference_bit_for_bit(isa, seed):
+    """Random configurations (every flag), float32 and float64, sizes from a handful of
+    elements (one thread) to several blocks (all threads)."""
+    rng = np.random.default_rng(1000 + seed)
+    dtype = [np.float32, np.float64][seed % 2]
+    n = int(rng.choice([1, 7, 100, 4099, cpp_adam.SERIAL_BELOW + 4097, 200_003]))
+    opt = adamlab.Adam(**_random_config(rng))
+    t = [1, 2, 3][seed % 3] if seed < 12 else int(rng.integers(1, 2000))
+    x, g, m, v, w = _reference_arrays(rng, opt, t, dtype, (n,))
+    h = opt.hypers(t)
+    sc, fl = adam_host.adam_step_args(opt, t, dtype)
+    x_ref, s_ref = opt.update_leaf(np, x, g, Hypers(m=m, v=v, **({"v_max": w} if opt.amsgrad else {})), t, h)  # fmt: skip
+
+    xk, mk, vk, wk = x.copy(), m.copy(), v.copy(), w.copy()
+    cpp_adam.adam_step_arrays(xk, g.copy(), mk, vk, wk if opt.amsgrad else None, sc=sc, fl=fl)
+    np.testing.assert_array_equal(xk, np.asarray(x_ref, dtype=dtype))
+    np.testing.assert_array_equal(mk, s_ref["m"])
+    np.testing.assert_array_equal(vk, s_ref["v"])
+    if opt.amsgrad:
+        np.testing.assert_array_equal(wk, s_ref["v_max"])
+    else:
+        np.testing.assert_array_equal(wk, w)  # v_max untouched
+
+
+@cpp
+@pytest.mark.exact
+@pytest.mark.parametrize("n_threads", [1, 2, 3])
+def test_many_tensors_one_launch_every_element_once(isa, n_threads):
+    """Tensor sizes around the block size and the serial threshold, in one call: each
+    thread's share starts and ends inside tensors; every element is updated exactly once."""
+    old = torch.get_num_threads()
+    torch.set_num_threads(n_threads)
+    try:
+        rng = np.random.default_rng(1)
+        b = 4096
+        sizes = [1, b - 1, b, b + 1, 3 * b + 7, 5, cpp_adam.SERIAL_BELOW + 1, 2, 77_777]
+        opt = adamlab.Adam(lr=1e-2, amsgrad=True)
+        h = opt.hypers(3)
+        sc, fl = adam_host.adam_step_args(opt, 3, np.float32)
+        arrays = [[rng.standard_normal(n).astype(np.float32) for _ in range(5)] for n in sizes]
+        for a in arrays:
+            a[3], a[4] = np.abs(a[3]), np.abs(a[4])
+        refs = [
+            opt.update_leaf(np, a[0], a[1], Hypers(m=a[2], v=a[3], v_max=a[4]), 3, h)
+            for a in arrays
+        ]
+        ptrs = np.array([[a[i].ctypes.data for a in arrays] for i in range(5)], dtype=np.int64)
+        cpp_adam.adam_step_ptrs("float32", ptrs, np.array(sizes, dtype=np.int64), sc, fl)
+        for a, (x_ref, s_ref) in zip(arrays, refs, strict=True):
+            np.testing.assert_array_equal(a[0], x_ref)
+            np.testing.assert_array_equal(a[2], s_ref["m"])
+            np.testing.assert_array_equal(a[3], s_ref["v"])
+            np.testing.assert_array_equal(a[4], s_ref["v_max"])
+    finally:
+        torch.set_num_threads(old)
+
+
+def _half_arrays(rng, kind, n):
+    """float16/bfloat16 bits (uint16) of awkward values: tiny, huge, ties, inf, NaN."""
+    pool = _awkward_floats()
+    pool = np.concatenate([pool, np.array([np.nan, -np.nan, 0.0, -0.0], np.float32)])
+    out = []
+    for _ in range(5):
+        x = rng.choice(pool, size=n).astype(np.float32)
+        if kind == "float16":
+            with np.errstate(over="ignore"):
+                out.append(x.astype(np.float16).view(np.uint16))
+        else:
+            out.append(torch.from_numpy(x).to(torch.bfloat16).view(torch.int16).numpy().view(np.uint16))  # fmt: skip
+    return out
+
+
+@cpp
+@pytest.mark.exact
+@pytest.mark.skipif(not numba_available(), reason="numba is not installed")
+@pytest.mark.parametrize("kind", ["float16", "bfloat16"])
+@pytest.mark.parametrize("seed", range(6))
+def test_cpp_half_kernels_equal_numba_bit_for_bit(isa, kind, seed):
+    """Both kernels convert bit by bit with the same rounding (NaN, inf, subnormals, ties)."""
+    from adamlab.kernels import numba_adam
+
+    rng = np.random.default_rng(seed)
+    opt = adamlab.Adam(**_random_config(rng))
+    t = int(rng.integers(1, 50))
+    sc, fl = adam_host.adam_step_args(opt, t, np.float32)
+    arrays = _half_arrays(rng, kind, 9001)
+    a = [x.copy() for x in arrays]
+    b = [x.copy() for x in arrays]
+    cpp_adam.adam_step_arrays(*a[:4], a[4] if opt.amsgrad else None, kind=kind, sc=sc, fl=fl)
+    numba_adam.adam_step_arrays(*b[:4], b[4] if opt.amsgrad else None, kind=kind, sc=sc, fl=fl)
+    for x, y in zip(a, b, strict=True):
+        np.testing.assert_array_equal(x, y)
+
+
+@cpp
+def test_step_counts_are_bumped():
+    for dtype in (np.float32, np.float64):
+        steps = [np.array(v, dtype) for v in (0.0, 3.0, 41.0)]
+        old = cpp_adam.bump_steps([s.ctypes.data for s in steps], dtype)
+        assert old.tolist() == [0.0, 3.0, 41.0]
+        assert [float(s) for s in steps] == [1.0, 4.0, 42.0]
+
+
+# -- through adamlab.torch -----------------------------------------------------------------------
+
+
+@cpp
+def test_adamlab_torch_runs_the_cpp_kernel_by_default(monkeypatch):
+    monkeypatch.delenv(fast.CPU_KERNEL_ENV, raising=False)
+    assert fast.cpu_kernel() == "cpp"
+
+
+def _run_steps(cfg, dtype, kernel, monkeypatch, steps=12):
+    monkeypatch.setenv(fast.CPU_KERNEL_ENV, kernel)
+    rng = np.random.default_rng(23)
+    shapes = [(5, 7), (300,), (3,), (2, 2, 2), (5000,)]
+    params = [torch.from_numpy(rng.standard_normal(s)).to(dtype).requires_grad_() for s in shapes]
+    opt = at.Adam(params, lr=1e-2, fused=True, **cfg)
+    for _ in range(steps):
+        for p in params:
+            g = torch.from_numpy(rng.standard_normal((*p.shape, 2)))
+            g = torch.view_as_complex(g) if p.is_complex() else g[..., 0]
+            p.grad = g.to(dtype).contiguous()
+        opt.step()
+    plan = next(iter(opt._fused_plans.values()))
+    assert kernel == plan.backend.NAME
+    return params, opt
+
+
+@cpp
+@pytest.mark.exact
+@pytest.mark.skipif(not numba_available(), reason="numba is not installed")
+@pytest.mark.parametrize("cfg", TORCH_CONFIGS)
+@pytest.mark.parametrize(
+    "dtype", [torch.float32, torch.float64, torch.float16, torch.bfloat16, torch.complex64]
+)
+def test_cpp_and_numba_paths_give_identical_tensors(dtype, cfg, monkeypatch):
+    a, opt_a = _run_steps(cfg, dtype, "cpp", monkeypatch)
+    b, opt_b = _run_steps(cfg, dtype, "numba", monkeypatch)
+    for x, y in zip(a, b, strict=True):
+        assert torch.equal(x, y)
+        for k in opt_a.state[x]:
+            assert torch.equal(opt_a.state[x][k], opt_b.state[y][k]), k
+
+
+@cpp
+def test_torch_set_num_threads_is_respected():
+    old = torch.get_num_threads()
+    try:
+        for n in (1, 2):
+            torch.set_num_threads(n)
+            assert cpp_adam.num_threads() == n
+            assert cpp_adam.parallel_width(4 * cpp_adam.SERIAL_BELOW * n) == n
+        assert cpp_adam.parallel_width(cpp_adam.SERIAL_BELOW // 2) == 1  # small: one thread
+    finally:
+        torch.set_num_threads(old)
+
+
+@cpp
+def test_concurrent_steps_from_threads_equal_sequential_ones():
+    """ctypes releases the GIL: two optimizers stepped from two threads at once give what
+    they give one after the other."""
+    rng = np.random.default_rng(5)
+    init = [torch.from_numpy(rng.standard_normal(n)).float() for n in (70_000, 300, 50_000)]
+    grads = [[torch.from_numpy(rng.standard_normal(p.shape)).float() for p in init] for _ in range(8)]  # fmt: skip
+
+    def run(params, opt):
+        for gs in grads:
+            for p, g in zip(params, gs, strict=True):
+                p.grad = g.clone()
+            opt.step()
+
+    def make():
+        ps = [p.clone().requires_grad_() for p in init]
+        return ps, at.Adam(ps, lr=1e-2, fused=True)
+
+    seq = make()
+    run(*seq)
+    jobs = [make() for _ in range(4)]
+    threads = [threading.Thread(target=run, args=job) for job in jobs]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    for ps, _ in jobs:
+        for x, y in zip(ps, seq[0], strict=True):
+            assert torch.equal(x, y)
+
+
+# -- building, caching, falling back: fresh processes ------------------------------------------
+
+_PROBE = r"""
+import json, logging, os, sys
+logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
+import numpy as np, torch
+import adamlab.torch as at
+from adamlab.kernels import cpp_adam
+from adamlab.torch import fast
+lib = cpp_adam.library_path()
+rng = np.random.default_rng(0)
+params = [torch.from_numpy(rng.standard_normal(n)).float().requires_grad_() for n in (70000, 33, 900)]
+opt = at.Adam(params, lr=1e-2, amsgrad=True)
+built_before_step = lib.exists()
+torch.randn(1 << 20).mul_(2)  # PyTorch's pool started
+threads_before = len(os.listdir("/proc/self/task"))
+for _ in range(3):
+    for p in params:
+        p.grad = torch.from_numpy(rng.standard_normal(p.shape)).float()
+    opt.step()
+maps = open("/proc/self/maps").read()
+omp = sorted({line.split()[-1] for line in maps.splitlines() if "omp" in line.split()[-1]})
+print(json.dumps({
+    "kernel": fast.cpu_kernel(), "built_before_step": built_before_step, "built": lib.exists(),
+    "numba": "numba" in sys.modules, "openmp": omp,
+    "threads": [threads_before, len(os.listdir("/proc/self/task"))],
+    "params": [p.detach().numpy().view(np.uint32).tolist()[:50] for p in params],
+}))
+"""
+
+
+def _probe(ext: Path | None, **env):
+    """Run _PROBE in a fresh process with build cache ``ext`` (None: the user's, where this
+    test session has built the kernel) and ``env``; return its JSON report and its log."""
+    full = {k: v for k, v in os.environ.items() if k != fast.CPU_KERNEL_ENV}
+    full.update(env)
+    if ext is not None:
+        full["TORCH_EXTENSIONS_DIR"] = str(ext)
+    out = subprocess.run(
+        [sys.executable, "-c", _PROBE], env=full, capture_output=True, text=True, timeout=600
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    return json.loads(out.stdout.strip().splitlines()[-1]), out.stderr
+
+
+@cpp
+@pytest.mark.slow
+def test_built_at_first_step_cached_across_processes_one_openmp(tmp_path):
+    """A fresh cache: nothing is built at import or construction; the first step builds;
+    the next process loads the build without compiling. Only PyTorch's OpenMP runtime is
+    mapped, the steps start no thread of their own (they run on PyTorch's pool), and numba
+    is never imported."""
+    first, log1 = _probe(tmp_path / "ext")
+    assert first["kernel"] == "cpp"
+    assert not first["built_before_step"] and first["built"]
+    assert "building the fused CPU Adam kernel" in log1
+    second, log2 = _probe(tmp_path / "ext")
+    assert second["kernel"] == "cpp" and second["built_before_step"]
+    assert "building" not in log2
+    assert first["params"] == second["params"]
+    assert not first["numba"] and not second["numba"]
+    assert first["threads"][0] == first["threads"][1]  # no thread beside PyTorch's pool
+    torch_omp = cpp_adam._torch_layout()["omp_lib"]
+    assert [os.path.realpath(p) for p in second["openmp"]] == [torch_omp]
+
+
+@cpp
+@pytest.mark.slow
+def test_builds_without_ninja(tmp_path):
+    """The build calls the compiler itself: with only the compiler, assembler and linker on
+    PATH (no ninja, no build system), a fresh cache still builds and runs the C++ kernel."""
+    tools = tmp_path / "bin"
+    tools.mkdir()
+    for tool in ("c++", "as", "ld"):
+        found = shutil.which(tool)
+        if found is None:
+            pytest.skip(f"no {tool} on PATH")
+        (tools / tool).symlink_to(found)
+    assert shutil.which("ninja", path=str(tools)) is None
+    got, log = _probe(tmp_path / "ext", PATH=str(tools), CXX="")
+    assert got["kernel"] == "cpp" and got["built"] and not got["built_before_step"], log
+
+
+@pytest.fixture(scope="module")
+def cpp_run():
+    """_PROBE's report with the C++ kernel (the build this session uses)."""
+    return _probe(None)[0]
+
+
+@cpp
+@pytest.mark.slow
+@pytest.mark.skipif(not numba_available(), reason="numba is not installed")
+@pytest.mark.parametrize(
+    "env, reason",
+    [
+        ({"CXX": "/nonexistent/c++"}, None),  # no compiler
+        ({"CXX": "false"}, "building adam_step.cpp failed"),  # a compiler that fails
+        ({fast.CPU_KERNEL_ENV: "numba"}, None),  # asked for numba
+    ],
+    ids=["no-compiler", "build-fails", "numba-asked"],
+)
+def test_falls_back_to_numba_with_the_same_bits(tmp_path, env, reason, cpp_run):
+    """Without the C++ kernel the numba kernel runs (and says so), with identical results."""
+    good = cpp_run
+    assert good["kernel"] == "cpp"
+    got, log = _probe(tmp_path / "ext", **env)
+    assert got["kernel"] == "numba" and got["numba"]
+    assert not list((tmp_path / "ext").rglob("*.so"))  # nothing built (or left half-built)
+    assert "fused CPU Adam steps run the numba kernel" in log
+    if reason:
+        assert reason in log
+    assert got["params"] == good["params"]
+
+
+@cpp
+def test_cpp_only_without_a_build_takes_the_reference_path(monkeypatch):
+    """ADAMLAB_CPU_KERNEL=cpp where the C++ kernel is unavailable: no numba, the reference
+    path (fused=None), and fused=True refuses with the reason."""
+    monkeypatch.setenv(fast.CPU_KERNEL_ENV, "cpp")
+    monkeypatch.setattr(fast, "cpp_possible", lambda: False)
+    p = torch.zeros(5, requires_grad=True)
+    opt = at.Adam([p], lr=1e-2)
+    p.grad = torch.ones(5)
+    opt.step()
+    assert opt._fused_plans == {} and fast.cpu_kernel() is None
+    strict = at.Adam([p], lr=1e-2, fused=True)
+    with pytest.raises(RuntimeError, match="no CPU kernel"):
+        strict.step()
+
+
+def test_unknown_kernel_choice_is_refused(monkeypatch):
+    monkeypatch.setenv(fast.CPU_KERNEL_ENV, "fortran")
+    with pytest.raises(ValueError, match="ADAMLAB_CPU_KERNEL"):
+        fast.cpu_kernel()
