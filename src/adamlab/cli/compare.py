@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 
 from ..lab import compare, optimizer_from_spec, problem_from_spec
+from ..lab.specs import parse_problem_spec
 from ..problems import from_expression
+from ..problems.registry import DATA_FACTORIES
 from ._common import (
     OUTPUT_FORMATS,
     RESULT_FORMATS,
@@ -46,6 +48,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "--function",
         metavar="EXPR",
         help="your own function of x (1-D), x,y (2-D) or x1..xn, e.g. '(x-2)**2 + 3*sin(x)'",
+    )
+    c.add_argument(
+        "--data",
+        metavar="DIR",
+        help="the folder of MNIST-format files for the fashion-mnist-* problems (default: "
+        "Debian's dataset-fashion-mnist, /usr/share/datasets/fashion-mnist)",
     )
     c.add_argument(
         "--start", metavar="X[,Y,...]", help="start point, comma-separated (e.g. --start=-1.2,1)"
@@ -99,9 +107,26 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def problem_from_args(args: argparse.Namespace):
+    data = getattr(args, "data", None)
     if args.function is None:
         with user_input("--problem"):
-            return problem_from_spec(args.problem)
+            name, _ = parse_problem_spec(args.problem)
+        reads_data = name in DATA_FACTORIES
+        if data is not None and not reads_data:
+            raise UsageError(
+                f"--data is for the problems that read a data folder "
+                f"({', '.join(DATA_FACTORIES)}), not {name!r}"
+            )
+        with user_input("--problem"):
+            problem = problem_from_spec(
+                args.problem, **({} if data is None else {"data_dir": data})
+            )
+        if reads_data:  # read and check the files now: a bad folder is one line, nothing written
+            with user_input():
+                problem.data  # noqa: B018
+        return problem
+    if data is not None:
+        raise UsageError("--data is for the problems that read a data folder, not --function")
     with user_input("--function"):
         return from_expression(args.function)
 

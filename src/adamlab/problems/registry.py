@@ -92,6 +92,20 @@ FACTORIES: dict[str, Ref | NoisyRef] = {
     "mlp-digits": Ref("ml", "MLPDigits"),
 }
 
+#: problems that read a data folder (MNIST's IDX format; ``data_dir=``, ``--data DIR``) rather
+#: than data that ships with a package. Built by name like the others (``get_problem``,
+#: ``--problem``), but not in ``FACTORIES``/``PROBLEMS``, whose every default instance the
+#: listings, the playground and the tests build and evaluate: these need a download and take
+#: seconds per full-data loss.
+DATA_FACTORIES: dict[str, Ref] = {
+    "fashion-mnist-logreg": Ref("ml", "FashionMNISTLogReg"),
+    "fashion-mnist-mlp": Ref("ml", "FashionMNISTMLP"),
+}
+
+
+def _factory(name: str) -> Ref | NoisyRef:
+    return FACTORIES[name] if name in FACTORIES else DATA_FACTORIES[name]
+
 
 class Registry(Mapping[str, Problem]):
     """A read-only mapping name -> default instance, built on first access and cached."""
@@ -122,7 +136,8 @@ PROBLEMS: Mapping[str, Problem] = Registry(FACTORIES)
 
 
 def _unknown(name: Any) -> ValueError:
-    return ValueError(f"unknown problem {name!r}; choose one of {', '.join(FACTORIES)}")
+    names = [*FACTORIES, *DATA_FACTORIES]
+    return ValueError(f"unknown problem {name!r}; choose one of {', '.join(names)}")
 
 
 def get_problem(name: str, **kwargs: Any) -> Problem:
@@ -132,14 +147,14 @@ def get_problem(name: str, **kwargs: Any) -> Problem:
     :class:`~adamlab.problems.noise.Noisy`. Raises ``ValueError`` for an unknown name, an
     unknown noise kind, or a parameter the problem does not take.
     """
-    if not isinstance(name, str) or name not in FACTORIES:
+    if not isinstance(name, str) or (name not in FACTORIES and name not in DATA_FACTORIES):
         raise _unknown(name)
     noise = kwargs.pop("noise", None)
     if noise is not None and noise not in NOISE_KINDS:
         raise ValueError(f"unknown noise {noise!r}; choose one of {', '.join(NOISE_KINDS)}")
     noise_kw = {k: kwargs.pop(k) for k in ("sigma", "df") if noise is not None and k in kwargs}
     if not kwargs:
-        problem = PROBLEMS[name]
+        problem = PROBLEMS[name] if name in FACTORIES else DATA_FACTORIES[name]()
     else:
         accepted = parameters(name)
         bad = [k for k in kwargs if k not in accepted]
@@ -150,7 +165,7 @@ def get_problem(name: str, **kwargs: Any) -> Problem:
             )
         _check_numbers(name, kwargs)
         try:
-            problem = FACTORIES[name](**kwargs)
+            problem = _factory(name)(**kwargs)
         except (TypeError, ValueError) as e:
             given = ", ".join(f"{k}={v!r}" for k, v in kwargs.items())
             raise ValueError(f"problem {name!r} with {given}: {e}") from None
@@ -163,7 +178,7 @@ def get_problem(name: str, **kwargs: Any) -> Problem:
 def _check_numbers(name: str, kwargs: dict[str, Any]) -> None:
     """A parameter whose default is a number must be given a number (``kappa=abc`` names
     ``kappa``, rather than failing somewhere inside the problem's arithmetic)."""
-    ref = FACTORIES[name]
+    ref = _factory(name)
     target = ref.base if isinstance(ref, NoisyRef) else ref
     defaults = {p.name: p.default for p in inspect.signature(target.resolve()).parameters.values()}
     defaults.update(sigma=1.0, df=1.5)
@@ -176,9 +191,9 @@ def _check_numbers(name: str, kwargs: dict[str, Any]) -> None:
 
 def parameters(name: str) -> list[str]:
     """The keyword parameters ``get_problem(name, ...)`` accepts (besides ``noise=``)."""
-    if name not in FACTORIES:
+    if name not in FACTORIES and name not in DATA_FACTORIES:
         raise _unknown(name)
-    return FACTORIES[name].parameters()
+    return _factory(name).parameters()
 
 
 def describe() -> list[dict[str, Any]]:
