@@ -304,8 +304,17 @@ class LowPrecisionAdam(CoreOptimizer):
         group = next(g for g in self.param_groups if any(q is p for q in g["params"]))
         state = self.state[p]
         state["step"] = torch.tensor(0.0, dtype=_get_scalar_dtype())
-        for key in ("exp_avg", "exp_avg_sq"):
-            state[key] = torch.zeros_like(p, memory_format=torch.contiguous_format)
+        layout = self._layout(p, group)
+        for key, signed in (("exp_avg", True), ("exp_avg_sq", False)):
+            if layout == "8bit":  # zeros quantized: the zero code, absmax 0 (no float32 copy)
+                nb = -(-p.numel() // int(group["block_size"]))
+                zero = quantized.zero_code(signed)
+                state[key] = torch.full(p.shape, zero, dtype=torch.uint8)
+                state[ABSMAX_KEYS[key]] = torch.zeros(nb, dtype=torch.float32)
+            elif layout == "bf16":
+                state[key] = torch.zeros(p.shape, dtype=torch.bfloat16)
+            else:
+                state[key] = torch.zeros_like(p, memory_format=torch.contiguous_format)
         self._adopt(p, group, state)
         return state
 

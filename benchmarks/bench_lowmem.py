@@ -1,0 +1,298 @@
+"""Fewer bytes per step: 8-bit and bfloat16 Adam state, and clip_grad_norm_ fused into the step.
+
+Contestants, each with its own float32 parameter of ``--params`` elements in ``--tensors``
+tensors (same values) and a fixed gradient (same values):
+
+* ``torch fused``: ``torch.optim.Adam(fused=True)``, float32 state (the reference of ratios);
+* ``adamlab 8bit``: ``adamlab.torch.Adam8bit`` (block-wise 8-bit m and v, fused numba step);
+* ``adamlab bf16``: ``adamlab.torch.AdamBF16`` (bfloat16 m and v);
+* ``adamlab bf16 sr``: the same with ``bf16_stochastic_round=True``;
+* ``bnb 8bit``: bitsandbytes' ``Adam8bit`` on the CPU, if bitsandbytes is installed
+  (``--bnb-rounds`` of the rounds only: it is slow);
+* ``torch clip+fused``: ``torch.nn.utils.clip_grad_norm_(max_norm=1)`` then torch's fused step;
+* ``adamlab clip+8bit`` / ``adamlab clip+bf16``: ``adamlab.torch.clip_grad_norm_`` then the
+  8-bit / bf16 step (the coefficient applied inside the step).
+
+A round gives every contestant one timed step (after one untimed), in an order that rotates
+from round to round; the table gives the median time and, per contestant, the median over
+rounds of its time divided by the reference's in the same round (paired: slow stretches of
+a shared machine cancel), with the 25th–75th percentiles. Clip contestants are also paired
+with ``torch clip+fused``. State bytes per parameter are counted from the optimizers' state
+tensors; the peak memory of a step is the peak RSS of a fresh process that allocates the
+parameter and gradient, then builds the optimizer and takes 3 steps, minus its RSS after
+the allocation, over the first step and over the two after it (so: the state plus whatever the step allocates; Linux: VmHWM, reset through
+/proc/self/clear_refs). ``uptime`` is recorded: on
+a shared machine the absolute numbers are noisy, the paired ratios less so. Not a test.
+
+    python benchmarks/bench_lowmem.py                         # 20M parameters, 15 rounds
+    python benchmarks/bench_lowmem.py --rounds 3 --params 2000000 --out /tmp/lowmem.json
+    python benchmarks/bench_lowmem.py --passive    # OpenMP workers sleep after each region
+
+The script sets no ``OMP_*`` variable itself (``--passive`` re-runs it under
+``OMP_WAIT_POLICY=PASSIVE``); the JSON records it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+import adamlab
+import adamlab.torch as at
+
+REF = "torch fused"
+CLIP_REF = "torch clip+fused"
+MAX_NORM = 1.0
+
+
+def bnb_or_none():
+    try:
+        import bitsandbytes as bnb
+    except Exception:  # not installed, or no usable native library
+        return None
+    return bnb
+
+
+def make_optimizer(name: str, params: list[torch.Tensor]):
+    if name in (REF, CLIP_REF):
+        return torch.optim.Adam(params, lr=1e-3, fused=True)
+    if name in ("adamlab 8bit", "adamlab clip+8bit"):
+        return at.Adam8bit(params, lr=1e-3)
+    if name in ("adamlab bf16", "adamlab clip+bf16"):
+        return at.AdamBF16(params, lr=1e-3)
+    if name == "adamlab bf16 sr":
+        return at.AdamBF16(params, lr=1e-3, bf16_stochastic_round=True)
+    if name == "bnb 8bit":
+        return bnb_or_none().optim.Adam8bit(params, lr=1e-3)
+    raise KeyError(name)
+
+
+def clip_fn(name: str):
+    if name == CLIP_REF:
+        return torch.nn.utils.clip_grad_norm_
+    if name.startswith("adamlab clip"):
+        return at.clip_grad_norm_
+    return None
+
+
+class Contestant:
+    def __init__(self, name: str, n: int, tensors: int):
+        g = torch.Generator().manual_seed(0)
+        sizes = [n // tensors + (1 if i < n % tensors else 0) for i in range(tensors)]
+        self.params = []
+        for s in sizes:
+            p = torch.nn.Parameter(torch.randn(s, generator=g))
+            p.grad = torch.randn(s, generator=g) * 0.01  # norm ≈ 0.01·√n ≫ MAX_NORM
+            self.params.append(p)
+        self.name = name
+        self.opt = make_optimizer(name, self.params)
+        self.clip = clip_fn(name)
+        self.times: list[float] = []
+
+    def step(self) -> float:
+        t0 = time.perf_counter()
+        if self.clip is not None:
+            self.clip(self.params, MAX_NORM)
+        self.opt.step()
+        return time.perf_counter() - t0
+
+    def turn(self, record: bool) -> None:
+        self.step()  # untimed: caches warm with this contestant's arrays
+        dt = self.step()
+        if record:
+            self.times.append(dt)
+
+    def state_bytes_per_param(self) -> float:
+        total = 0
+        for st in self.opt.state.values():
+            for key, v in st.items():
+                if torch.is_tensor(v) and key != "step" and not key.startswith("qmap"):
+                    total += v.numel() * v.element_size()
+        return total / sum(p.numel() for p in self.params)
+
+
+def quantiles(xs: list[float]) -> tuple[float, float, float]:
+    if len(xs) == 1:
+        return xs[0], xs[0], xs[0]
+    q = statistics.quantiles(xs, n=4, method="inclusive")
+    return q[0], q[1], q[2]
+
+
+def peak_rss(name: str, n: int, tensors: int) -> tuple[float, float]:
+    """MiB above the parameters and gradients at the peak of the first step (which allocates
+    the state) and of the two steps after it (the state stays), in a fresh process."""
+    out = subprocess.run(
+        [sys.executable, __file__, "--child", name, "--params", str(n), "--tensors", str(tensors)],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    first, later = out.stdout.strip().splitlines()[-1].split()
+    return float(first), float(later)
+
+
+def child(name: str, n: int, tensors: int) -> None:
+    c = Contestant.__new__(Contestant)
+    g = torch.Generator().manual_seed(0)
+    sizes = [n // tensors + (1 if i < n % tensors else 0) for i in range(tensors)]
+    c.params = []
+    for s in sizes:
+        p = torch.nn.Parameter(torch.randn(s, generator=g))
+        p.grad = torch.randn(s, generator=g) * 0.01
+        c.params.append(p)
+    warm = Contestant(name, 5000, 1)  # compilation, imports, thread pools: before the baseline
+    warm.step()
+    del warm
+    # the high-water mark restarts here (Linux: writing 5 to clear_refs resets VmHWM)
+    Path("/proc/self/clear_refs").write_text("5")
+    base = _status_kib("VmRSS")
+    c.name, c.opt, c.clip = name, make_optimizer(name, c.params), clip_fn(name)
+    c.step()  # the first step allocates the state
+    first = _status_kib("VmHWM") - base
+    Path("/proc/self/clear_refs").write_text("5")
+    for _ in range(2):
+        c.step()
+    print(first / 1024, (_status_kib("VmHWM") - base) / 1024)
+
+
+def _status_kib(field: str) -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    raise KeyError(field)
+
+
+def uptime() -> str:
+    try:
+        return subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
+    except OSError:
+        return ""
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--params", type=int, default=20_000_000)
+    ap.add_argument("--tensors", type=int, default=1)
+    ap.add_argument("--rounds", type=int, default=15)
+    ap.add_argument("--bnb-rounds", type=int, default=3, help="rounds that include bitsandbytes")
+    ap.add_argument("--no-peak", action="store_true", help="skip the peak-memory processes")
+    ap.add_argument("--threads", type=int, default=None, help="torch.set_num_threads")
+    ap.add_argument("--passive", action="store_true", help="re-run with OMP_WAIT_POLICY=PASSIVE")
+    ap.add_argument("--child", default=None, help=argparse.SUPPRESS)
+    ap.add_argument(
+        "--out", type=Path, default=Path(__file__).parent / "results" / "lowmem.json"
+    )  # fmt: skip
+    args = ap.parse_args(argv)
+    if args.passive and os.environ.get("OMP_WAIT_POLICY") != "PASSIVE":
+        env = dict(os.environ, OMP_WAIT_POLICY="PASSIVE")
+        argv = [a for a in (argv if argv is not None else sys.argv[1:]) if a != "--passive"]
+        os.execve(sys.executable, [sys.executable, __file__, *argv], env)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if args.child:
+        child(args.child, args.params, args.tensors)
+        return 0
+    names = [REF, "adamlab 8bit", "adamlab bf16", "adamlab bf16 sr", CLIP_REF]
+    names += ["adamlab clip+8bit", "adamlab clip+bf16"]
+    bnb = bnb_or_none()
+    if bnb is not None and args.bnb_rounds > 0:
+        names.append("bnb 8bit")
+    load_before = uptime()
+    cs = {name: Contestant(name, args.params, args.tensors) for name in names}
+    for c in cs.values():  # compile / warm up
+        c.step()
+    for r in range(args.rounds):
+        order = names[r % len(names) :] + names[: r % len(names)]
+        for name in order:
+            if name == "bnb 8bit" and r >= args.bnb_rounds:
+                continue
+            cs[name].turn(record=True)
+        print(f"round {r + 1}/{args.rounds}", file=sys.stderr)
+    load_after = uptime()
+    rows = {}
+    for name, c in cs.items():
+        ref = CLIP_REF if "clip" in name else REF
+        k = len(c.times)
+        ratios = [a / b for a, b in zip(c.times, cs[ref].times[:k], strict=True)]
+        vs_fp32 = [a / b for a, b in zip(c.times, cs[REF].times[:k], strict=True)]
+        q = quantiles(ratios)
+        rows[name] = {
+            "ms_per_step": 1e3 * statistics.median(c.times),
+            "rounds": k,
+            "ratio_to": ref,
+            "ratio_median": q[1],
+            "ratio_p25": q[0],
+            "ratio_p75": q[2],
+            "ratio_to_torch_fused": statistics.median(vs_fp32),
+            "state_bytes_per_param": c.state_bytes_per_param(),
+        }
+    if bnb is not None and "bnb 8bit" in rows:
+        k = rows["bnb 8bit"]["rounds"]
+        sp = [
+            b / a for a, b in zip(cs["adamlab 8bit"].times[:k], cs["bnb 8bit"].times, strict=True)
+        ]
+        rows["adamlab 8bit"]["speedup_over_bnb"] = statistics.median(sp)
+    if not args.no_peak:
+        for name in names:
+            first, later = peak_rss(name, args.params, args.tensors)
+            rows[name]["peak_first_step_mib"] = first
+            rows[name]["peak_step_mib"] = later
+    n = args.params
+    # bytes moved per parameter by the step: 8-bit reads p, g (4+4), m, v (1+1), writes p, m, v
+    floor = {"adamlab 8bit": 16 + 16 / 256, "adamlab bf16": 20.0, REF: 28.0}
+    print(f"\n{n:,} parameters in {args.tensors} tensor(s), {torch.get_num_threads()} threads")
+    print(f"uptime before: {load_before}\nuptime after:  {load_after}\n")
+    print(f"{'contestant':<20} {'ms/step':>9} {'ratio':>7} {'(p25-p75)':>13}  {'vs':<17} "
+          f"{'B/param':>8} {'peak MiB: 1st step':>19} {'later':>5}")  # fmt: skip
+    for name, row in rows.items():
+        peak = ""
+        if "peak_step_mib" in row:
+            peak = f"{row['peak_first_step_mib']:9.1f} {row['peak_step_mib']:9.1f}"
+        print(
+            f"{name:<20} {row['ms_per_step']:9.2f} {row['ratio_median']:7.3f} "
+            f"({row['ratio_p25']:.3f}-{row['ratio_p75']:.3f})  {row['ratio_to']:<17} "
+            f"{row['state_bytes_per_param']:8.3f} {peak}"
+        )
+    if "speedup_over_bnb" in rows.get("adamlab 8bit", {}):
+        print(f"\nadamlab 8bit is {rows['adamlab 8bit']['speedup_over_bnb']:.1f}x bnb's Adam8bit")
+    gbs = {k: floor[k] * n / (rows[k]["ms_per_step"] * 1e-3) / 1e9 for k in floor}
+    print("effective bandwidth at the memory floor (GB/s): "
+          + ", ".join(f"{k} {v:.1f}" for k, v in gbs.items()))  # fmt: skip
+    report = {
+        "benchmark": "lowmem",
+        "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
+        "params": n,
+        "tensors": args.tensors,
+        "rounds": args.rounds,
+        "threads": torch.get_num_threads(),
+        "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY"),
+        "uptime_before": load_before,
+        "uptime_after": load_after,
+        "bytes_per_param_floor": floor,
+        "effective_GBps": gbs,
+        "machine": {
+            "platform": platform.platform(),
+            "processor": platform.processor(),
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "torch": torch.__version__,
+            "adamlab": adamlab.__version__,
+            "bitsandbytes": getattr(bnb, "__version__", None),
+        },
+        "rows": rows,
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=1) + "\n")
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
