@@ -377,3 +377,32 @@ def test_grad_scaler_unscale_in_the_step():
             assert q.grad is not None
         oa.step()
         same_params(a, b)
+
+
+# -- bitsandbytes' CPU Adam8bit, where it is installed ------------------------------------------------
+
+
+def test_first_step_near_bitsandbytes_cpu_adamw8bit():
+    """bitsandbytes' compiled CPU quantizer rounds through a 65,536-bin table over [−1, 1]
+    (bins 3e-5 wide) rather than to the nearest code of the map, which is coarser than the map
+    near 0: codes agree to within 2 (m) and 7 (v) after a step, most of them exactly; the
+    block scales are equal and the parameters equal to float32 rounding. (Against their rule
+    as their PyTorch backend writes it, the codes are equal: tests/test_quantized.py.)"""
+    bnb = pytest.importorskip("bitsandbytes")
+    n = 1 << 16
+    p0 = torch.randn(n, generator=torch.Generator().manual_seed(0))
+    pa, pb = torch.nn.Parameter(p0.clone()), torch.nn.Parameter(p0.clone())
+    ours = at.AdamW8bit([pa], lr=1e-3, weight_decay=0.0)
+    theirs = bnb.optim.AdamW8bit([pb], lr=1e-3, weight_decay=0.0)
+    g = torch.randn(n, generator=torch.Generator().manual_seed(1))
+    pa.grad, pb.grad = g.clone(), g.clone()
+    ours.step()
+    theirs.step()
+    sa, sb = ours.state[pa], theirs.state[pb]
+    dm = (sa["exp_avg"].int() - sb["state1"].int()).abs()
+    dv = (sa["exp_avg_sq"].int() - sb["state2"].int()).abs()
+    assert int(dm.max()) <= 2 and float((dm == 0).float().mean()) > 0.99
+    assert int(dv.max()) <= 7 and float((dv == 0).float().mean()) > 0.95
+    assert torch.equal(sa["exp_avg_absmax"], sb["absmax1"])
+    assert torch.equal(sa["exp_avg_sq_absmax"], sb["absmax2"])
+    torch.testing.assert_close(pa.detach(), pb.detach(), rtol=0, atol=1e-7)
