@@ -513,3 +513,34 @@ def test_kernel_gradient_scale_is_scaling_first():
         numba_lowmem.step_arrays(p, g, m, v, sc=sc, fl=fl, scale=(c, u))
         np.testing.assert_array_equal(p, x)
         np.testing.assert_array_equal(m[0], s.m.codes)
+
+
+# -- the reproduction ------------------------------------------------------------------------------
+
+
+def test_low_memory_run_records_loss_and_errors():
+    from adamlab import problems
+    from adamlab.reproduce import low_memory
+
+    p = problems.PROBLEMS["logreg-cancer"]
+    r = low_memory.run(p, low_memory.VARIANTS["8bit"], steps=6, lr=1e-2, every=3)
+    np.testing.assert_array_equal(r["steps"], [0, 3, 6])
+    assert r["m_hat_error"].shape == (6,) and r["v_hat_error"].shape == (6,)
+    assert np.all(r["m_hat_error"] > 0) and np.all(r["m_hat_error"] < 0.05)
+    full = low_memory.run(p, {}, steps=6, lr=1e-2, every=3)
+    assert full["m_hat_error"].size == 0
+    assert abs(r["loss"][-1] / full["loss"][-1] - 1) < 0.01
+
+
+@pytest.mark.slow
+def test_low_memory_reproduction_writes_its_files(tmp_path):
+    from adamlab.reproduce import low_memory
+
+    r = low_memory.reproduce(tmp_path, quick=True)
+    assert {f.name for f in r.files} == {
+        "repro-low-memory.png", "repro-low-memory.txt", "repro-low-memory.json",
+    }  # fmt: skip
+    for name in low_memory.PROBLEMS:
+        rows = r.numbers["problems"][name]
+        assert rows["full"]["ratio_to_full"] == 1.0
+        assert abs(rows["bf16, stochastic rounding"]["ratio_to_full"] - 1) < 0.01
