@@ -83,6 +83,19 @@ def test_adadelta_is_pytorchs_and_the_others_are_adamlabs():
     assert "torch.optim" in kb.OPTIMIZERS["AdaDelta"]
 
 
+def test_quick_without_data_is_the_digits_and_the_same_protocol_runs_on_them():
+    """The CI path: no data folder, --quick -> scikit-learn's digits (8 x 8, standardised)."""
+    pytest.importorskip("sklearn")
+    d = kb.load_data(None, quick=True)
+    assert d.name.startswith("digits") and d.X_train.dtype == np.float32
+    assert d.X_train.shape[1] == d.X_test.shape[1] == 64 and len(d.y_test) > 0
+    assert kb.load_data("digits").name == d.name
+    p = kb.mlp_protocol(quick=True, hidden=(16,), epochs=1)
+    run = kb.train(d.head(p.n_train), p, "Adam", 1e-2, 0, "dropout")
+    assert len(run.batch_costs) == math.ceil(min(len(d.y_train), 2048) / 128)
+    assert math.isfinite(run.final_cost) and 0.1 < run.test_accuracy <= 1
+
+
 # -- pairing and the step-size schedule -----------------------------------------------------------
 
 
