@@ -10,6 +10,7 @@ import pytest
 
 from adamlab import OPTIMIZERS, __version__
 from adamlab.cli import main
+from adamlab.lab import Result
 
 SEED_TABLE = """\
 optimizer                         final x   final loss  steps to |x - 2| < 0.001
@@ -85,9 +86,67 @@ def test_compare_with_options_json_and_replot(in_tmp, capsys):
 
 
 def test_negative_multi_coordinate_start_and_repeats(in_tmp, capsys):
-    code, out, err = run(capsys, "compare", "--start", "-1.5", "--repeats", "3", "--no-figure")
+    code, out, err = run(
+        capsys, "compare", "--problem", "rosenbrock:noise=gaussian,sigma=0.1", "--start",
+        "-1.5,-2", "--repeats", "3", "--steps", "5", "--no-figure", "--json", "r.json",
+    )  # fmt: skip
     assert code == 0, err
-    assert "3 seeds" in out and list(in_tmp.iterdir()) == []
+    assert "3 seeds" in out and [p.name for p in in_tmp.iterdir()] == ["r.json"]
+    back = Result.load(in_tmp / "r.json")
+    assert back.start.tolist() == [-1.5, -2.0] and back.seeds == [0, 1, 2]
+    assert all(t.x[0].tolist() == [-1.5, -2.0] for t in back.trajectories)
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["--start", "-1.2,1"], ["--start=-1.2,1"], ["--start", "-1.2,1", "--steps", "3"],
+     ["--steps", "3", "--start", "-1.2,1"], ["--start", "-.5,-1e-1"]],
+)  # fmt: skip
+def test_a_negative_first_coordinate_is_one_value_either_way(in_tmp, capsys, argv):
+    """README: "A negative first coordinate works either way: --start -1.2,1 or
+    --start=-1.2,1" — the value is not read as an option, and nothing after it is lost."""
+    code, _, err = run(capsys, "compare", "--problem", "rosenbrock", *argv, "--no-figure",
+                       "--json", "r.json")  # fmt: skip
+    assert code == 0, err
+    back = Result.load(in_tmp / "r.json")
+    text = next(a for a in argv if "," in a).removeprefix("--start=")
+    assert back.start.tolist() == [float(v) for v in text.split(",")]
+    assert back.steps == (3 if "3" in argv else 50)
+
+
+def test_steps_to_tolerance_falls_back_to_the_gradient_norm_and_takes_tol(in_tmp, capsys):
+    """README: the "steps to" column counts ‖x − x*‖ < TOL where x* is known, else f − f* < TOL
+    where f* is, else ‖∇f‖ < TOL. A function of your own has neither: the gradient norm, from
+    the step it stayed below TOL, here recomputed by hand from the iterates (f′ = 4x³ − 3)."""
+    argv = ["compare", "--function", "x**4 - 3*x", "--start", "2", "--opt", "sgd:lr=0.05",
+            "--steps", "60", "--no-figure", "--json", "r.json"]  # fmt: skip
+    found = {}
+    for tol in (0.01, 1e-9):
+        code, out, err = run(capsys, *argv, "--tol", str(tol))
+        assert code == 0, err
+        head, _, row = out.splitlines()[:3]
+        assert head.split("  ")[-1].strip() == f"steps to |grad f| < {tol:g}"
+        x = Result.load(in_tmp / "r.json").trajectories[0].x[:, 0]
+        inside = [abs(4 * v**3 - 3) < tol for v in x]
+        want = next(t for t in range(len(x)) if all(inside[t:]))
+        assert row.split()[-1] == str(want)
+        found[tol] = want
+    assert found == {0.01: 11, 1e-9: 35}  # the tolerance is really used
+
+
+def test_the_criterion_follows_what_the_problem_knows(in_tmp, capsys):
+    """x* known: the distance (SGD's |x − 2| = 6·0.8ᵗ is below 0.5 from t = 12 on); f* known
+    without x*: the loss gap ((x − 2)² = 36·0.64ᵗ < 0.5 from t = 10)."""
+    from adamlab.lab import compare
+    from adamlab.problems import from_expression
+
+    _, out, _ = run(capsys, "compare", "--steps", "60", "--no-figure", "--tol", "0.5")
+    assert out.splitlines()[0].endswith("steps to |x - 2| < 0.5")
+    assert out.splitlines()[2].split()[-1] == "12"
+    r = compare(from_expression("(x - 2)**2", x0=[8.0], f_star=0.0), ["sgd:lr=0.1"], steps=60)
+    table = r.table(tol=0.5).splitlines()
+    assert table[0].endswith("steps to f - 0 < 0.5") and table[2].split()[-1] == "10"
+    assert r.metrics(tol=0.5, on="grad")[0].steps_to_tol == 15  # |f′| = 2|x − 2| = 12·0.8ᵗ
 
 
 @pytest.mark.parametrize("ext", [".gif", ".html"])
@@ -136,7 +195,10 @@ BAD_INPUT = {
     "text steps": (["compare", "--steps", "many"], "not a whole number"),
     "unknown option": (["compare", "--bogus"], "unrecognized arguments"),
     "unknown command": (["frobnicate"], "invalid choice"),
-    "evil expression": (["compare", "--function", "__import__('os').system('id')"], ""),
+    "evil expression": (
+        ["compare", "--function", "__import__('os').system('id')"],
+        "--function: refused expression: attribute access (__import__('os').system)",
+    ),
     "missing result": (["plot", "nothing.json"], "nothing.json"),
     "not a result": (["plot", "fake.json"], "not a saved adamlab result"),
 }
@@ -223,9 +285,8 @@ def test_bad_problem_parameters_and_zero_steps_are_one_line_errors(
     assert list(tmp_path.iterdir()) == []
 
 
-def test_a_figure_that_cannot_be_drawn_leaves_no_file(capsys, tmp_path, monkeypatch):
-    """A pole on the loss surface (1/x near 0) still draws; and if drawing ever fails, the
-    result file is not written before it."""
+def test_a_pole_on_the_loss_surface_still_draws(capsys, tmp_path, monkeypatch):
+    """1/x near 0: the figure is drawn and both files are written."""
     monkeypatch.chdir(tmp_path)
     code, _out, err = run(
         capsys, "compare", "--function", "1/x", "--start", "0.001", "--opt", "sgd:lr=1",
@@ -233,3 +294,20 @@ def test_a_figure_that_cannot_be_drawn_leaves_no_file(capsys, tmp_path, monkeypa
     )  # fmt: skip
     assert code == 0, err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["r.json", "r.png"]
+
+
+@pytest.mark.parametrize("out", ["r.png", "r.gif"])
+def test_a_figure_that_cannot_be_drawn_leaves_no_file(capsys, tmp_path, monkeypatch, out):
+    """If drawing fails (a bug: its traceback shows), nothing is written — not even the
+    result file, which would otherwise be written before the figure."""
+    import adamlab.plot
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("cannot draw this")
+
+    monkeypatch.setattr(adamlab.plot, "figure_for", broken)
+    monkeypatch.setattr(adamlab.plot, "animate", broken)
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(RuntimeError, match="cannot draw this"):
+        main(["compare", "--steps", "5", "--json", "r.json", "--out", out])
+    assert list(tmp_path.iterdir()) == []

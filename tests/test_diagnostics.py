@@ -4,7 +4,7 @@ import math
 
 import numpy as np
 import pytest
-from oracles import UNCORRECTED_FIRST_STEP
+from oracles import UNCORRECTED_FIRST_STEP, nadam_torch
 
 import adamlab
 
@@ -54,12 +54,36 @@ def test_the_effective_step_times_m_hat_is_the_step_taken():
         x = rng.normal(size=4)
         state = opt.init(x)
         for _ in range(8):
-            x1, state = opt.step(x, rng.normal(size=4), state)
+            g = rng.normal(size=4)
+            x1, state = opt.step(x, g, state)
             d = opt.diagnostics(state)
-            if isinstance(opt, adamlab.NAdam):
-                continue  # NAdam's step also has a gradient term (checked below)
-            np.testing.assert_allclose(x - x1, d["effective_lr"] * d["m_hat"], rtol=1e-10)
+            if isinstance(opt, adamlab.NAdam):  # its step also has a gradient term
+                t, b1 = state.t, opt.betas[0]
+                mu, mu_next, prod = d["mu"], opt.mu(t + 1, opt.hypers(t + 1)), state.mu_product
+                m = d["m_hat"] * (1 - b1**t)
+                step = (1 - mu) / (1 - prod) * g + mu_next / (1 - prod * mu_next) * m
+                np.testing.assert_allclose(x - x1, d["effective_lr"] * step, rtol=1e-10)
+            else:
+                np.testing.assert_allclose(x - x1, d["effective_lr"] * d["m_hat"], rtol=1e-10)
             x = x1
+
+
+@pytest.mark.parametrize("psi", [4e-3, 0.1, math.inf])
+def test_nadam_diagnostics_match_the_equations(psi):
+    """μₜ, m̂ₜ = mₜ/(1 − β₁ᵗ), v̂ₜ, the bias factors and α/(√v̂ₜ + ε), step by step, against
+    NAdam written out by hand (tests/oracles.py), and the iterate itself."""
+    grads = [3.0, -1.0, 2.5, 0.5, 4.0, -2.0]
+    opt = adamlab.NAdam(lr=0.1, betas=(0.8, 0.99), eps=1e-3, momentum_decay=psi)
+    want = nadam_torch(grads, x0=0.0, lr=0.1, beta1=0.8, beta2=0.99, eps=1e-3, psi=psi)
+    x = np.array([0.0])
+    state = opt.init(x)
+    for g, ref in zip(grads, want, strict=True):
+        x, state = opt.step(x, np.array([g]), state)
+        d = opt.diagnostics(state)
+        assert float(x[0]) == pytest.approx(ref["x"], rel=1e-13)
+        for key in ("mu", "m_hat", "v_hat", "effective_lr", "bias1", "bias2"):
+            got = d[key] if isinstance(d[key], float) else float(d[key][0])
+            assert math.isclose(got, ref[key], rel_tol=1e-13), (key, state.t)
 
 
 def test_the_uncorrected_first_step_is_visible_in_the_diagnostics():

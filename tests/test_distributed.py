@@ -1,8 +1,12 @@
 """adamlab.torch.Adam under PyTorch's distributed engine: 2 CPU processes, gloo backend.
 
 DistributedDataParallel and FSDP2 (``fully_shard``) each train a small float64 MLP on the
-same global batches as a single-process run; the parameters must agree to float rounding
-(the all-reduce sums in another order). Both distributed runs share one ``spawn``.
+same global batches as a single-process ``torch.optim.Adam`` run; the parameters must agree
+to float rounding (the all-reduce sums in another order; adamlab and torch.optim order the
+update's operations differently, ~1e-15 relative). The reference is torch.optim, not
+adamlab: the DDP run takes adamlab's fused step (contiguous CPU float64), FSDP2's DTensors
+the reference path, and a bug in either must not cancel against itself. Both distributed
+runs share one ``spawn``.
 """
 
 from __future__ import annotations
@@ -106,8 +110,10 @@ def distributed_run(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def single_process():
+    """The reference: torch.optim.Adam in one process — not adamlab's fused step, which the
+    DDP run takes (a kernel bug would cancel out against itself)."""
     model = make_model()
-    train(model, at.Adam(model.parameters(), lr=1e-2, weight_decay=1e-3), None)
+    train(model, torch.optim.Adam(model.parameters(), lr=1e-2, weight_decay=1e-3), None)
     return [p.detach() for p in model.parameters()]
 
 

@@ -24,11 +24,9 @@ import pytest
 
 from adamlab.cli import main
 from adamlab.lab.sweep import BlocksFailedError, grid, sweep
-from adamlab.lab.sweep.distributed import NO_DASK, NO_RAY, balance, local_dask_cluster
+from adamlab.lab.sweep.distributed import NO_RAY, balance, local_dask_cluster
 from adamlab.lab.sweep.plan import make_plan
 from adamlab.optim.schedules import exponential_decay
-
-pytest.importorskip("distributed", reason=f"dask.distributed is not installed ({NO_DASK})")
 
 # SGD with and without (Nesterov) momentum on two surfaces, two seeds: three groups, and
 # learning rates up to 5, so that many runs diverge (NaN and overflow are part of the table)
@@ -98,7 +96,6 @@ def analytic_ref():
 
 @pytest.fixture(scope="module")
 def mlp_ref():
-    pytest.importorskip("sklearn")
     ref = run(MLP, engine="vectorized", progress=False)
     assert ref.diverged.any() and not ref.diverged.all()
     return ref

@@ -214,9 +214,6 @@ def test_bad_arguments():
 
 @pytest.mark.parametrize("suffix", [".json", ".csv", ".parquet"])
 def test_result_round_trip(tmp_path, suffix):
-    if suffix != ".json":
-        pytest.importorskip("pandas")
-        pytest.importorskip("pyarrow")
     r = compare(NoisyBowl(), ["adam:lr=0.1", "sgd:lr=1.5"], steps=20, seed=[0, 1])
     path = r.save(tmp_path / f"run{suffix}")
     assert sorted(p.name for p in tmp_path.iterdir()) == (
@@ -242,7 +239,6 @@ def test_result_round_trip(tmp_path, suffix):
 
 
 def test_manifest_and_tidy_frame(tmp_path):
-    pytest.importorskip("pandas")
     r = seed_result()
     m = r.manifest()
     assert m["seeds"] == [0] and m["steps"] == 50 and m["problem"]["name"] == "quadratic"
@@ -288,10 +284,6 @@ def test_pandas_is_optional_with_a_clear_error(monkeypatch, tmp_path):
 
 
 def test_paired_noise_on_a_registered_noisy_problem():
-    from adamlab import problems
-
-    if "noisy-quadratic" not in problems.PROBLEMS:
-        pytest.skip("noisy-quadratic not registered yet")
     r = compare("noisy-quadratic", ["sgd:lr=0.05", "sgd:lr=0.05", "adam:lr=0.1"], steps=40, seed=3)
     a, b, _ = r.trajectories
     assert np.array_equal(a.x, b.x) and np.array_equal(a.loss, b.loss)
@@ -301,10 +293,6 @@ def test_paired_noise_on_a_registered_noisy_problem():
 
 
 def test_ml_tasks_report_held_out_numbers(tmp_path):
-    from adamlab import problems
-
-    if "logreg-cancer" not in problems.PROBLEMS:
-        pytest.skip("logreg-cancer not registered yet")
     r = compare("logreg-cancer", ["adam:lr=0.05"], steps=30)
     t = r.trajectories[0]
     assert set(t.final) == {"train_accuracy", "test_accuracy", "test_loss"}

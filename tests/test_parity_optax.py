@@ -15,13 +15,13 @@ switch that reproduces optax:
 
 import math
 
+import jax
 import numpy as np
+import optax
 import pytest
 
 import adamlab
 
-jax = pytest.importorskip("jax")
-optax = pytest.importorskip("optax")
 jax.config.update("jax_enable_x64", True)
 jnp = jax.numpy
 

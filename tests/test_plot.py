@@ -78,7 +78,8 @@ def test_path_1d_is_the_seed_figure(seed_result, tmp_path):
     np.testing.assert_array_equal(adam.get_ydata(), seed_result.trajectories[1].loss)
     assert adam.get_marker() == "s" and drawn["paths"]["SGD(lr=0.1)"].get_marker() == "o"
     labels = [t.get_text() for t in ax.get_legend().get_texts()]
-    assert labels[0] == "f(x) = (x − 2)²" and "minimum x* = 2" in labels  # the formula, not "Loss Surface"
+    # the formula, not "Loss Surface"
+    assert labels[0] == "f(x) = (x − 2)²" and "minimum x* = 2" in labels
     assert "start x₀ = 8" in labels and "SGD after 50 steps: x = 2.00009" in labels
     assert "Adam after 50 steps: x = 3.70384" in labels
     assert drawn["paths"]["SGD(lr=0.1)"].get_markerfacecolor() == "none"  # hollow: SGD's
@@ -209,10 +210,6 @@ def test_plots_change_no_global_state(seed_result, valley_result):
 
 
 def test_registered_rosenbrock_contour(tmp_path):
-    from adamlab import problems
-
-    if "rosenbrock" not in problems.PROBLEMS:
-        pytest.skip("rosenbrock not registered yet")
     r = compare("rosenbrock", ["adam:lr=0.05", "sgd:lr=1e-3,momentum=0.9"], steps=200)
     fig = plot.figure_for(r)
     assert fig.adamlab_artists["contour"]["x_star"] is not None
@@ -220,10 +217,6 @@ def test_registered_rosenbrock_contour(tmp_path):
 
 
 def test_iterates_panel_for_online_problems(tmp_path):
-    from adamlab import problems
-
-    if "reddi-thm1" not in problems.PROBLEMS:
-        pytest.skip("reddi-thm1 not registered yet")
     r = compare(
         "reddi-thm1", ["adam:lr=0.1,betas=0/0.1", "adam:lr=0.1,betas=0/0.1,amsgrad=true"], steps=300
     )

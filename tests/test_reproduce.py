@@ -14,8 +14,6 @@ from oracles import UNCORRECTED_FIRST_STEP
 
 from adamlab.reproduce import REPRODUCTIONS, run
 
-pytest.importorskip("pandas")
-
 
 def files_ok(r, tmp_path, name):
     assert {p.name for p in r.files} == {
@@ -123,7 +121,10 @@ def test_cli_reproduce_writes_files_and_prints_the_summary(tmp_path, capsys):
         (["reproduce", "vae"], "unknown reproduction 'vae'"),
         (["sweep", "adam", "--problem", "quadratic", "--grid", "lr=0.1:1"], "malformed --grid"),
         (["sweep", "adam", "--problem", "quadratic", "--grid", "lr"], "malformed --grid"),
-        (["sweep", "adam", "--problem", "quadratic", "--grid", "lr=fast"], "lr must be a number, a schedule or an array, got str 'fast'"),
+        (
+            ["sweep", "adam", "--problem", "quadratic", "--grid", "lr=fast"],
+            "lr must be a number, a schedule or an array, got str 'fast'",
+        ),
         (["sweep", "adam", "--problem", "quadratic", "--sample", "lr=1e-3:1:log"], "needs --n"),
         (
             ["sweep", "adam", "--problem", "quadratic", "--grid", "gamma=1,2"],

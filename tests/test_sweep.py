@@ -1,4 +1,3 @@
-
 """The sweep engine: vectorised sweeps equal individual runs; sampling; resume; fair tuning."""
 
 from __future__ import annotations
@@ -13,6 +12,7 @@ import textwrap
 import time
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from adamlab.lab.sweep import (
@@ -21,14 +21,14 @@ from adamlab.lab.sweep import (
     Uniform,
     grid,
     halton,
+    make_plan,
+    record_key,
     run_config,
     sample,
     sweep,
     tune,
 )
 from adamlab.problems.base import Problem, Quadratic1D
-
-pd = pytest.importorskip("pandas")
 
 METRICS = ["final_loss", "best_loss", "steps_to_target", "diverged_at"]
 
@@ -240,7 +240,10 @@ def test_resume_computes_only_what_is_missing(tmp_path):
         assert same(full[m], fresh[m]) and same(again[m], fresh[m])
     # a different budget is a different sweep: refused in this directory, and, forced, it
     # makes new records instead of reusing the old ones
-    with pytest.raises(ValueError, match=r"holds a different sweep \(adam on valley, 50 steps; this one: adam on valley, 51 steps\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"holds a different sweep \(adam on valley, 50 steps; this one: adam on valley, 51 steps\)",
+    ):
         sweep("adam", configs[:2], Valley(), steps=51, seeds=1, out=tmp_path)
     assert len(records(tmp_path)) == 24  # nothing written by the refused sweep
     other = sweep("adam", configs[:2], Valley(), steps=51, seeds=1, out=tmp_path, force=True)
@@ -300,7 +303,9 @@ def test_a_killed_process_sweep_resumes_without_loss_or_duplicates(tmp_path):
 def test_unwritable_output_is_an_oserror(tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("x")
-    with pytest.raises(OSError, match=r"cannot create directory .*/file/sub.: .*/file. is a file, not a directory"):
+    with pytest.raises(
+        OSError, match=r"cannot create directory .*/file/sub.: .*/file. is a file, not a directory"
+    ):
         sweep("adam", [{"lr": 0.1}], Quadratic1D(), steps=2, out=blocker / "sub")
 
 
@@ -338,7 +343,6 @@ def test_tune_refuses_unequal_search_spaces():
 
 @pytest.mark.exact
 def test_the_digits_mlp_sweep_is_vectorised_and_equals_runs_alone():
-    pytest.importorskip("sklearn")
     from adamlab.problems import get_problem
 
     p = get_problem("mlp-digits")
@@ -422,3 +426,197 @@ def test_an_out_directory_is_one_sweep(tmp_path, capsys):
     assert "heatmap-rosenbrock.png" not in names and "sensitivity-booth.png" in names
     assert len(records(out)) == 2  # only the new sweep's runs
     assert main(first) == 2  # and now the first one is the stranger
+
+
+# -- record keys ----------------------------------------------------------------------------------
+
+
+def keys_of(**changes) -> list[str]:
+    """The record keys of a small plan, with one argument changed."""
+    args = {"optimizer": "adam", "configs": [{"lr": 0.1}, {"lr": 0.2}], "problems": Quadratic1D(),
+            "steps": 20, "seeds": [0, 1], "target": 1e-3, "start": None}  # fmt: skip
+    args.update(changes)
+    plan = make_plan(args.pop("optimizer"), args.pop("configs"), args.pop("problems"), **args)
+    return plan.row_keys(0)
+
+
+def test_a_record_key_is_the_problem_optimizer_configuration_seed_and_run_settings():
+    """README: records are "keyed by a hash of the problem, optimizer, configuration, seed and
+    run settings (steps, target, start)": change any one and no key survives; change nothing
+    that decides a number (the label) and every key does."""
+    base = keys_of()
+    assert len(set(base)) == 4
+    for change in [
+        {"target": 1e-6},  # a new budget makes new records
+        {"target": None},
+        {"steps": 21},
+        {"start": [7.0]},
+        {"eval_every": 2},
+        {"optimizer": "adamw"},
+        {"problems": "quadratic:center=3"},
+        {"configs": [{"lr": 0.1, "eps": 1e-8}, {"lr": 0.2, "eps": 1e-8}]},
+    ]:
+        assert not set(keys_of(**change)) & set(base), change
+    assert keys_of(label="mine") == base
+    assert keys_of(seeds=[1, 0]) == [base[1], base[0], base[3], base[2]]  # the seed, not the order
+    assert keys_of(configs=[{"lr": 0.2}, {"lr": 0.1}]) == [base[2], base[3], base[0], base[1]]
+
+
+def test_plan_keys_are_record_key_of_each_row():
+    """The plan's fast key path (one format string) equals :func:`record_key` row by row."""
+    configs = grid(lr=[0.1, 1e-3], bias_correction=[True, False], eps=[1e-8])
+    plan = make_plan("adam", configs, Quadratic1D(), steps=5, seeds=[3], target=1e-4)
+    for cid, config in enumerate(configs):
+        want = record_key("quadratic", "adam", config, 3, plan.run_settings)
+        assert plan.keys[0][(cid, 3)] == want
+
+
+def test_a_new_target_in_the_same_directory_reuses_no_record(tmp_path):
+    """A finished sweep's records are never reused under another target (forced into the
+    same directory, every run is computed again, and its steps_to_target is the new one's)."""
+    configs = grid(lr=[0.05, 0.5])
+    first = sweep("adam", configs, Quadratic1D(), steps=200, target=1e-2, out=tmp_path)
+    second = sweep("adam", configs, Quadratic1D(), steps=200, target=1e-6, out=tmp_path, force=True)
+    assert second.attrs["resumed"] == 0 and second.attrs["computed"] == 2
+    assert not set(first.key) & set(second.key)
+    fresh = sweep("adam", configs, Quadratic1D(), steps=200, target=1e-6)
+    assert same(second.steps_to_target, fresh.steps_to_target)
+    assert not same(second.steps_to_target, first.steps_to_target)
+
+
+# -- tuning: ties ---------------------------------------------------------------------------------
+
+
+def test_tune_breaks_ties_by_the_lowest_loss():
+    """No configuration reaches an unreachable target (every score +inf): the winner is the one
+    with the lowest loss, and its score says it never got there."""
+    cands = {"sgd": ("sgd", {"lr": LogUniform(1e-4, 0.9)})}
+    summary, runs = tune(cands, Valley(), budget=8, steps=50, target=1e-300,
+                         metric="steps_to_target", tune_seeds=[0], eval_seeds=[1])  # fmt: skip
+    tuned = runs[runs.phase == "tune"]
+    assert tuned.steps_to_target.isna().all() and summary.tune_score[0] == np.inf
+    finite = tuned[np.isfinite(tuned.final_loss) & ~tuned.diverged]
+    best = finite.loc[finite.final_loss.idxmin()]
+    assert summary.best_config[0] == {"lr": best.lr}
+    worst = finite.loc[finite.final_loss.idxmax()]
+    assert worst.lr != best.lr  # a reversed tie-break would be seen
+
+
+def test_tune_selects_on_the_mean_over_tuning_seeds():
+    """The winner minimises the mean metric over the tuning seeds (a noisy problem: the seeds
+    disagree), from every configuration tried."""
+    cands = {"adam": ("adam", {"lr": LogUniform(1e-3, 1.0)})}
+    summary, runs = tune(cands, "noisy-quadratic", budget=6, steps=30, tune_seeds=[0, 1, 2],
+                         eval_seeds=[5])  # fmt: skip
+    tuned = runs[runs.phase == "tune"]
+    means = tuned.groupby("config_id").final_loss.mean()
+    assert tuned.groupby("config_id").final_loss.std().min() > 0  # the seeds disagree
+    assert summary.tune_score[0] == means.min()
+    assert summary.best_config[0]["lr"] == tuned[tuned.config_id == means.idxmin()].lr.iloc[0]
+    ev = runs[runs.phase == "eval"]
+    assert list(ev.seed) == [5] and summary.eval_mean[0] == ev.final_loss.mean()
+
+
+# -- the evaluation schedule of a sweep -------------------------------------------------------------
+
+
+def test_a_sweep_on_a_large_problem_evaluates_every_steps_over_25():
+    """README: above 64 parameters the exact loss is evaluated every steps // 25 steps (and at
+    the last), as in compare; the curve has one value per evaluation."""
+    df = sweep("adam", [{"lr": 0.1}], "sphere:dim=70", steps=100, curve=True, target=1e-300)
+    (curve,) = df.curve
+    assert len(curve) == 1 + 25  # the start, then steps 4, 8, …, 100
+    small = sweep("adam", [{"lr": 0.1}], "sphere:dim=64", steps=100, curve=True)
+    assert len(small.curve[0]) == 101
+    odd = sweep("adam", [{"lr": 0.1}], "sphere:dim=70", steps=110, curve=True)
+    assert len(odd.curve[0]) == 1 + 27 + 1  # every 4 steps to 108, and the last step, 110
+
+
+def test_tune_passes_its_settings_to_every_sweep_and_reports_them(tmp_path):
+    """Written against the mutants of ``lab/sweep/tune.py`` that survived (see
+    docs/mutation-testing.md): a grid search under names that are not the optimizers', with a
+    target, a fixed hyperparameter for one candidate and an output directory, on a problem
+    with a held-out split (so the metric is the held-out loss)."""
+    cands = {"mine": ("adam", {"lr": [0.3, 0.03]}), "other": ("sgd", {"lr": [0.1, 0.01]})}
+    summary, runs = tune(cands, "logreg-cancer", budget=2, steps=10, method="grid", target=0.5,
+                         fixed={"mine": {"eps": 1e-3}}, out=tmp_path, tune_seeds=[0, 1],
+                         eval_seeds=[3, 4])  # fmt: skip
+    assert summary.attrs == {
+        "budget": 2, "method": "grid", "sample_seed": 0, "steps": 10, "tune_seeds": [0, 1],
+        "eval_seeds": [3, 4], "space_dims": {"mine": 1, "other": 1}, "problem": "logreg-cancer",
+    }  # fmt: skip
+    assert list(summary.columns) == ["optimizer", "metric", "best_config", "tune_score",
+                                     "eval_mean", "eval_std", "eval_min", "eval_max",
+                                     "eval_diverged"]  # fmt: skip
+    assert list(runs.index) == list(range(len(runs))) == list(range(12))
+    for row in summary.itertuples():
+        mine = runs[runs.optimizer == row.optimizer]  # the candidate's name labels its runs
+        tuned, ev = mine[mine.phase == "tune"], mine[mine.phase == "eval"]
+        assert len(tuned) == 4 and list(ev.seed) == [3, 4]
+        assert row.metric == "test_loss"  # the held-out loss, by default, where there is one
+        means = tuned.groupby("lr").test_loss.mean()
+        assert row.tune_score == means.min() and row.best_config == {"lr": means.idxmin()}
+        assert (ev.lr == means.idxmin()).all()
+        values = ev.test_loss.to_numpy()
+        assert (row.eval_mean, row.eval_std) == (values.mean(), values.std(ddof=0))
+        assert (row.eval_min, row.eval_max, row.eval_diverged) == (values.min(), values.max(), 0)
+        assert mine.steps_to_target.notna().any()  # the target reached both sweeps
+        assert (mine.eps == 1e-3).all() if row.optimizer == "mine" else mine.eps.isna().all()
+        for sub in (tmp_path / row.optimizer, tmp_path / row.optimizer / "eval"):
+            assert (sub / "records.jsonl").exists() and (sub / "sweep.parquet").exists()
+    assert summary.eval_std[0] > 0  # two evaluation seeds that differ: ddof matters
+    # the same runs as sweeps called by hand (record keys hold steps, target and start)
+    by_hand = sweep("adam", [{"lr": 0.3}, {"lr": 0.03}], "logreg-cancer", steps=10, target=0.5,
+                    seeds=[0, 1], fixed={"eps": 1e-3})  # fmt: skip
+    assert list(runs.key[:4]) == list(by_hand.key)
+    by_hand = sweep("adam", [{"lr": 0.3}], "logreg-cancer", steps=10, target=0.5, seeds=[3, 4],
+                    fixed={"eps": 1e-3})  # fmt: skip
+    assert list(runs.key[4:6]) == list(by_hand.key)
+    with pytest.raises(ValueError, match=r"^mine: the grid has 2 points but budget is 3$"):
+        tune(cands, "logreg-cancer", budget=3, steps=1, method="grid")
+
+
+def test_tune_draws_each_candidates_configurations_by_its_method_and_seed():
+    """The same ``budget`` configurations for every candidate, drawn by ``method`` (Halton by
+    default) with ``sample_seed`` (0 by default); spaces of equal dimension but unequal
+    lists are fine unless the method is a grid; the refusals name every candidate."""
+    from adamlab.lab.sweep import sample
+
+    space = {"lr": LogUniform(1e-3, 1.0)}
+    for kwargs, method, seed in (({}, "halton", 0), ({"method": "random", "sample_seed": 7},
+                                                     "random", 7)):  # fmt: skip
+        _, runs = tune({"a": ("adam", space)}, Valley(), budget=3, steps=2, eval_seeds=[0],
+                       **kwargs)  # fmt: skip
+        tuned = runs[runs.phase == "tune"]
+        assert list(tuned.lr) == [c["lr"] for c in sample(space, 3, method=method, seed=seed)]
+    lists = {"a": ("adam", {"lr": [0.1, 0.01]}), "b": ("sgd", {"lr": [0.1, 0.01, 0.001]})}
+    summary, _ = tune(lists, Valley(), budget=2, steps=2, eval_seeds=[0])
+    assert list(summary.optimizer) == ["a", "b"]
+    with pytest.raises(ValueError, match=r"^unfair tuning: grids differ in size a: 2, b: 3$"):
+        tune(lists, Valley(), budget=2, steps=2, method="grid")
+    dims = {"a": ("adam", {"lr": [0.1], "eps": [1e-8]}), "b": ("sgd", {"lr": [0.1]})}
+    with pytest.raises(ValueError, match=r"^unfair tuning: search spaces differ in dimension a: 2, b: 1$"):  # fmt: skip
+        tune(dims, Valley(), budget=1, steps=2)
+
+
+def test_tune_ties_put_diverged_runs_last_and_one_configuration_is_a_budget(capsys):
+    """Nothing reaches the target: the diverged configuration (listed first) must not win the
+    tie; a budget of one configuration works; ``progress=True`` shows both sweeps' bars."""
+    cands = {"q": ("sgd", {"lr": [100.0, 0.01]})}
+    summary, runs = tune(cands, "quadratic", budget=2, steps=20, method="grid",
+                         metric="steps_to_target", target=1e-300, eval_seeds=[0])  # fmt: skip
+    tuned = runs[runs.phase == "tune"]
+    assert list(tuned.diverged) == [True, False] and summary.best_config[0] == {"lr": 0.01}
+    # with a held-out split the tie goes to the held-out loss: here lr 0.3 has the lower test
+    # loss (0.047 against 0.052), lr 0.1 the lower training loss (0.063 against 0.065)
+    cands = {"a": ("adam", {"lr": [0.1, 0.3]})}
+    summary, runs = tune(cands, "logreg-cancer", budget=2, steps=100, method="grid",
+                         metric="steps_to_target", target=1e-300, eval_seeds=[1])  # fmt: skip
+    tuned = runs[runs.phase == "tune"]
+    assert tuned.final_loss.idxmin() == 0 and tuned.test_loss.idxmin() == 1
+    assert summary.best_config[0] == {"lr": 0.3}
+    capsys.readouterr()
+    summary, runs = tune({"one": ("adam", {"lr": [0.1]})}, "quadratic", budget=1, steps=5,
+                         method="grid", eval_seeds=[0], progress=True)  # fmt: skip
+    assert summary.best_config[0] == {"lr": 0.1} and len(runs) == 2
+    assert capsys.readouterr().err.count("sweep one on quadratic: 100%") == 2

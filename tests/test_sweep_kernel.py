@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
-
-pytest.importorskip("numba")
 
 import adamlab
 from adamlab.kernels import sweep as ks
@@ -167,7 +166,6 @@ def test_tracking_records_the_first_non_finite_loss():
 def test_the_columnar_table_equals_the_per_record_one(tmp_path):
     """Without ``out`` the numba sweep builds its table from the kernel's columns; with
     ``out`` (records to store) from one dict per run. Same rows, values, dtypes, attrs."""
-    pd = pytest.importorskip("pandas")
     cases = [
         dict(configs=grid(lr=[0.1, 1e-3, 1], beta2=[0.9, 0.999]), seeds=[2, 0, 2]),
         dict(configs=grid(lr=[0.1, 0.01], bias_correction=[True, False], beta1=[0.0, 0.9])),

@@ -6,6 +6,9 @@ import matplotlib
 
 matplotlib.use("Agg")
 
+import math
+import statistics
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -17,8 +20,46 @@ from adamlab.plot.sweep import fmt_value, plot_heatmap, plot_performance_profile
 
 @pytest.fixture(scope="module")
 def sgd_table():
+    """SGD on a noisy Rosenbrock over 3 seeds: the seeds disagree, so a median over them is
+    not their mean (with 2 seeds, or a deterministic problem, it would be)."""
     cf = grid(lr=list(np.logspace(-5, -1, 9)), momentum=[0.0, 0.9])
-    return sweep("sgd", cf, "rosenbrock", steps=300, target=1e-3, seeds=2)
+    problem = "rosenbrock:noise=gaussian,sigma=0.5"
+    return sweep("sgd", cf, problem, steps=300, target=1e-3, seeds=3)
+
+
+def by_hand(table, value):
+    """The README's heatmap, computed row by row without the library: per (momentum, lr)
+    cell, the median over seeds of the finite values, and the fraction of runs diverged."""
+    cells: dict = {}
+    for row in table.itertuples():
+        cells.setdefault((row.momentum, row.lr), []).append(row)
+    med, frac = {}, {}
+    for key, rows in cells.items():
+        finite = [getattr(r, value) for r in rows if math.isfinite(getattr(r, value))]
+        med[key] = statistics.median(finite) if finite else math.nan
+        frac[key] = sum(bool(r.diverged) for r in rows) / len(rows)
+    return med, frac
+
+
+def test_heatmap_values_are_medians_over_seeds(sgd_table):
+    fig = Figure()
+    d = plot_heatmap(fig.subplots(), sgd_table, "lr", "momentum", "final_loss")
+    med, frac = by_hand(sgd_table, "final_loss")
+    xs, ys = list(d["xs"]), list(d["ys"])
+    assert len(med) == len(xs) * len(ys) == 18
+    differs = 0
+    for (mom, lr), want in med.items():
+        got = d["values"][ys.index(mom), xs.index(lr)]
+        assert got == want or (math.isnan(got) and math.isnan(want)), (mom, lr)
+        rows = sgd_table[(sgd_table.lr == lr) & (sgd_table.momentum == mom)].final_loss
+        finite = rows[np.isfinite(rows)]
+        differs += len(finite) == 3 and want != finite.mean()
+    assert differs >= 5  # where median and mean differ, the median was drawn
+    _, _, vals, div = grid_summary(sgd_table, "lr", "momentum", "final_loss")  # its default too
+    np.testing.assert_array_equal(vals, d["values"])
+    for (mom, lr), want in frac.items():
+        assert div[ys.index(mom), xs.index(lr)] == want
+    assert d["colorbar"].ax.get_ylabel() == "final loss (median over seeds)"
 
 
 def test_heatmap_hatches_exactly_the_diverged_cells(sgd_table, tmp_path):
@@ -57,6 +98,14 @@ def test_sensitivity_draws_a_median_and_a_band_per_group(sgd_table):
         assert len(line.get_xdata()) == 9
         assert np.all(line.get_ydata() <= d["ceiling"])
     assert set(d["bands"]) == names
+    for mom, name in ((0.0, "momentum μ = 0.0"), (0.9, "momentum μ = 0.9")):  # medians, by hand
+        rows = sgd_table[sgd_table.momentum == mom]
+        want = [
+            min(statistics.median(v if math.isfinite(v) else math.inf for v in g.final_loss),
+                d["ceiling"])
+            for _, g in rows.groupby("lr")
+        ]  # fmt: skip
+        assert d["lines"][name].get_ydata().tolist() == want
     ceiling = [ln for ln in ax.get_lines() if ln.get_label().startswith("diverged runs")]
     assert ceiling and ceiling[0].get_ydata()[0] == d["ceiling"]  # the red line says what it is
     assert ceiling[0].get_label() == "diverged runs (×), drawn at 10 × the initial loss"

@@ -1,7 +1,8 @@
 """Files, on the ground floor (every layer may use it): atomic writes, output checks, strict JSON.
 
-* Writes go to a temporary file in the target's directory, then ``os.replace``: a reader
-  never sees a half-written file, and a failed write leaves nothing behind.
+* Writes go to a temporary file in the target's directory, which is fsynced, then
+  ``os.replace``d over the target, then the directory is fsynced: a reader (or a machine
+  that lost power) never sees a half-written file, and a failed write leaves nothing behind.
 * Outputs are checked before any work: the extension (:func:`check_suffix`) and that the
   file can be created (:func:`check_writable`, :func:`check_dir`), each failure one readable
   line.
@@ -36,11 +37,37 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     try:
         yield Path(tmp)
         os.chmod(tmp, _mode_for(target))  # mkstemp makes 0600; give the usual permissions
+        fsync_path(tmp)  # the data on disk before the name points at it
         os.replace(tmp, target)
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
+    fsync_dir(target.parent)  # and the rename itself
+
+
+def fsync_path(path: str | os.PathLike[str]) -> None:
+    """Flush a written file's data to disk (what a crash or power cut cannot undo)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def fsync_dir(path: str | os.PathLike[str]) -> None:
+    """Flush a directory's entries (a rename or a new file in it) to disk, where the platform
+    and file system allow it (Windows cannot open a directory; some file systems refuse)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 def _mode_for(target: Path) -> int:
@@ -61,7 +88,9 @@ def write_atomic(
         write(f)
 
 
-def check_suffix(path: str | os.PathLike[str], allowed: tuple[str, ...], what: str = "output") -> str:
+def check_suffix(
+    path: str | os.PathLike[str], allowed: tuple[str, ...], what: str = "output"
+) -> str:
     """The lower-case extension of ``path``; ``ValueError`` naming the allowed ones otherwise."""
     suffix = Path(path).suffix.lower()
     if suffix not in allowed:

@@ -21,6 +21,7 @@ import array_api_compat.torch as xp_torch
 import torch
 from torch.optim.optimizer import _get_scalar_dtype
 
+from ..optim import adam as core_adam
 from ..optim import base as core_base
 
 _LOW_PRECISION = (torch.float16, torch.bfloat16)
@@ -72,6 +73,13 @@ class CoreOptimizer(torch.optim.Optimizer):
             raise
 
     def _check_torch_flags(self, group: dict[str, Any]) -> None:
+        """Refuse what ``torch.optim`` refuses, with its exception type and words (each message
+        names the argument), before the core validates the values in its own words."""
+        self._check_tensor_hypers(group)
+        if group.get("fused") and group.get("differentiable"):
+            raise RuntimeError("`fused` does not support `differentiable`")
+        if group.get("fused") and group.get("foreach"):
+            raise RuntimeError("`fused` and `foreach` cannot be `True` together.")
         for key, value in group.items():
             values = value if key == "betas" and isinstance(value, (tuple, list)) else (value,)
             if key != "params" and any(callable(v) and not torch.is_tensor(v) for v in values):
@@ -90,6 +98,56 @@ class CoreOptimizer(torch.optim.Optimizer):
                 f"differentiable=True is not supported by adamlab.torch.{type(self).__name__}: "
                 "its step runs under torch.no_grad()"
             )
+
+    def _check_tensor_hypers(self, group: dict[str, Any]) -> None:
+        """Tensor hyperparameters as ``torch.optim`` takes them, refused with its exception
+        type and words: one element each (``ValueError`` for lr and betas, where torch.optim
+        checks; ``RuntimeError`` for the others, where its range check raises one); no tensor
+        betas with ``foreach=True`` unless ``capturable`` (torch.optim's foreach step cannot
+        take them); and for Adam and AdamW (whose core is :class:`adamlab.Adam`) betas both
+        floats or both tensors, and no tensor lr with ``foreach=True``."""
+        adam_rules = issubclass(self.core_cls, core_adam.Adam)
+        foreach = bool(group.get("foreach")) and not group.get("capturable")
+        lr = group.get("lr")
+        if torch.is_tensor(lr):
+            if adam_rules and foreach:
+                raise ValueError(
+                    "lr as a Tensor is not supported for capturable=False and foreach=True"
+                )
+            if lr.numel() != 1:
+                raise ValueError(
+                    f"Tensor lr must be 1-element, got a tensor of shape {tuple(lr.shape)}"
+                )
+        betas = group.get("betas")
+        if isinstance(betas, (tuple, list)) and len(betas) == 2:
+            tensors = [torch.is_tensor(b) for b in betas]
+            if adam_rules and any(tensors) and not all(tensors):
+                raise ValueError(
+                    f"betas must be either both floats or both Tensors, got "
+                    f"({type(betas[0]).__name__}, {type(betas[1]).__name__})"
+                )
+            for i, b in enumerate(betas):
+                if not torch.is_tensor(b):
+                    continue
+                if foreach:
+                    raise ValueError(
+                        f"betas[{i}] as a Tensor is not supported for capturable=False and "
+                        "foreach=True"
+                    )
+                if b.numel() != 1:
+                    raise ValueError(
+                        f"Tensor betas[{i}] must be 1-element, got a tensor of shape "
+                        f"{tuple(b.shape)}"
+                    )
+        for key, value in group.items():
+            if (
+                key not in ("params", "lr", "betas")
+                and torch.is_tensor(value)
+                and value.numel() != 1
+            ):
+                raise RuntimeError(
+                    f"Tensor {key} must be 1-element, got a tensor of shape {tuple(value.shape)}"
+                )
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         """Load checkpoints of any vintage: torch.optim's (missing adamlab switches take their

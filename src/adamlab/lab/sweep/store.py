@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from ... import __version__
-from ..._files import check_dir, dumps, write_atomic
+from ..._files import check_dir, dumps, fsync_dir, write_atomic
 from .plan import Plan, problem_id
 
 __all__ = ["RecordStore", "SweepDirectory", "SweepDirectoryError"]
@@ -27,6 +27,7 @@ __all__ = ["RecordStore", "SweepDirectory", "SweepDirectoryError"]
 
 class SweepDirectoryError(ValueError):
     """The output directory holds a different sweep (and ``force`` was not given)."""
+
 
 #: the files a sweep writes into its directory (what force=True may remove)
 OWN_FILES = ("records.jsonl", "sweep.json", "sweep.parquet", "sweep.csv")
@@ -45,8 +46,11 @@ class RecordStore:
         try:
             self.dir.mkdir(parents=True, exist_ok=True)
             self.path = self.dir / "records.jsonl"
+            new = not self.path.exists()
             self._repair()
             self._fh = open(self.path, "a", encoding="utf-8")  # noqa: SIM115
+            if new:
+                fsync_dir(self.dir)  # the new file's name survives a crash too
         except OSError as e:
             raise OSError(
                 f"cannot write sweep records to {str(directory)!r}: {e.strerror}"
@@ -68,6 +72,7 @@ class RecordStore:
         if data and not data.endswith(b"\n"):
             with open(self.path, "r+b") as fh:
                 fh.truncate(data.rfind(b"\n") + 1)
+                os.fsync(fh.fileno())
 
     def __contains__(self, key: str) -> bool:
         return key in self.records
