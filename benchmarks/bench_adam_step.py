@@ -20,6 +20,7 @@ workers sleep at once after a parallel region instead of spinning), for comparis
 ``ADAMLAB_CPU_KERNEL=numba`` measures adamlab's numba kernel instead of the C++ one.
 
     python benchmarks/bench_adam_step.py                 # 20M parameters, 30 rounds
+    python benchmarks/bench_adam_step.py --quick --out /tmp/a.json   # 8 rounds: a first look
     python benchmarks/bench_adam_step.py --n 2000000 --rounds 10 --out /tmp/bench.json
     python benchmarks/bench_adam_step.py --passive --out benchmarks/results/adam_step_passive.json
 """

@@ -30,6 +30,7 @@ forward + backward column is the check that neither thread pool slows the other:
 be the same after every kind of step. Not a test: it never asserts on time.
 
     python benchmarks/bench_training_step.py                    # 3 models, 30 rounds
+    python benchmarks/bench_training_step.py --quick --out /tmp/t.json  # 8 rounds: a first look
     python benchmarks/bench_training_step.py --models small --rounds 10 --out /tmp/t.json
     ADAMLAB_CPU_KERNEL=numba python benchmarks/bench_training_step.py   # the numba kernel
 """
