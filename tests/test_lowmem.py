@@ -406,3 +406,25 @@ def test_first_step_near_bitsandbytes_cpu_adamw8bit():
     assert torch.equal(sa["exp_avg_absmax"], sb["absmax1"])
     assert torch.equal(sa["exp_avg_sq_absmax"], sb["absmax2"])
     torch.testing.assert_close(pa.detach(), pb.detach(), rtol=0, atol=1e-7)
+
+
+@pytest.mark.exact
+def test_grad_scaler_unscale_then_clip_then_step():
+    """The usual AMP loop: unscale_, clip_grad_norm_, step: ours (clip deferred into the step)
+    equals torch's clip_grad_norm_ on the same optimizer."""
+    a, b = model(), model()
+    oa = at.Adam8bit(a.parameters(), lr=1e-2)
+    ob = at.Adam8bit(b.parameters(), lr=1e-2)
+    sa = torch.amp.GradScaler("cpu", init_scale=256.0)
+    sb = torch.amp.GradScaler("cpu", init_scale=256.0)
+    for i in range(3):
+        for net, opt, scaler, clip in ((a, oa, sa, torch_clip), (b, ob, sb, ours_clip)):
+            opt.zero_grad()
+            x, y = batch(i)
+            scaler.scale(torch.nn.functional.cross_entropy(net(x), y)).backward()
+            scaler.unscale_(opt)
+            clip(net.parameters())
+            scaler.step(opt)
+            scaler.update()
+        same_params(a, b)
+    same_state(oa, ob)
