@@ -96,8 +96,23 @@ def _bits_f32(typingctx, u):
 
 _I8, _I32, _I64, _F = ir.IntType(8), ir.IntType(32), ir.IntType(64), ir.FloatType()
 _V8I, _V8F, _V8B = ir.VectorType(_I32, 8), ir.VectorType(_F, 8), ir.VectorType(_I8, 8)
-#: whether the host has AVX2 gathers (what numba compiles for; else eight scalar loads)
-HAS_AVX2 = "+avx2" in ll.get_host_cpu_features().flatten().split(",")
+
+
+def _target_has_avx2() -> bool:
+    """Whether the CPU numba compiles for has AVX2: the host's, unless NUMBA_CPU_NAME names
+    another (``generic``: no AVX2) or NUMBA_CPU_FEATURES lists the features."""
+    from numba.core import config
+
+    features = config.CPU_FEATURES
+    if config.CPU_NAME not in (None, "host"):
+        return features is not None and "+avx2" in features.split(",")
+    if features is None:
+        features = ll.get_host_cpu_features().flatten()
+    return "+avx2" in features.split(",")
+
+
+#: whether the target has AVX2 gathers (else eight scalar loads: the same results)
+HAS_AVX2 = _target_has_avx2()
 
 
 def _splat(builder, value, vt):
