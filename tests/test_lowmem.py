@@ -13,13 +13,12 @@ import io
 
 import numpy as np
 import pytest
+import torch
 
 import adamlab
+import adamlab.torch as at
 from adamlab.kernels import numba_available
 from adamlab.optim import quantized as qz
-
-torch = pytest.importorskip("torch")
-at = pytest.importorskip("adamlab.torch")
 
 CLASSES = [at.Adam8bit, at.AdamW8bit, at.AdamBF16, at.AdamWBF16]
 needs_numba = pytest.mark.skipif(not numba_available(), reason="numba is not installed")
@@ -382,13 +381,13 @@ def test_grad_scaler_unscale_in_the_step():
 # -- bitsandbytes' CPU Adam8bit, where it is installed ------------------------------------------------
 
 
-def test_first_step_near_bitsandbytes_cpu_adamw8bit():
+def test_first_step_near_bitsandbytes_cpu_adamw8bit(optional_module):
     """bitsandbytes' compiled CPU quantizer rounds through a 65,536-bin table over [−1, 1]
     (bins 3e-5 wide) rather than to the nearest code of the map, which is coarser than the map
     near 0: codes agree to within 2 (m) and 7 (v) after a step, most of them exactly; the
     block scales are equal and the parameters equal to float32 rounding. (Against their rule
     as their PyTorch backend writes it, the codes are equal: tests/test_quantized.py.)"""
-    bnb = pytest.importorskip("bitsandbytes")
+    bnb = optional_module("bitsandbytes")  # not in the test extra: skipped where not installed
     n = 1 << 16
     p0 = torch.randn(n, generator=torch.Generator().manual_seed(0))
     pa, pb = torch.nn.Parameter(p0.clone()), torch.nn.Parameter(p0.clone())

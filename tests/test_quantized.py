@@ -18,12 +18,8 @@ import adamlab
 from adamlab.kernels import numba_available
 from adamlab.optim import quantized as qz
 
-try:
-    import torch
-except ImportError:  # the reference needs NumPy only; bitsandbytes' code, transcribed, torch
-    torch = None
-
-needs_torch = pytest.mark.skipif(torch is None, reason="torch is not installed")
+# The reference needs NumPy only; bitsandbytes' code, transcribed below, runs on torch: those
+# tests load it with conftest's ``optional_module`` (skipped only where torch is not installed).
 
 RNG = np.random.default_rng(20261201)
 
@@ -33,6 +29,8 @@ RNG = np.random.default_rng(20261201)
 
 def bnb_create_dynamic_map(signed=True, max_exponent_bits=7, total_bits=8):
     """bitsandbytes.functional.create_dynamic_map, line for line."""
+    import torch
+
     data = []
     non_sign_bits = total_bits - 1
     additional_items = 2 ** (non_sign_bits - max_exponent_bits) - 1
@@ -66,6 +64,8 @@ def bnb_create_dynamic_map(signed=True, max_exponent_bits=7, total_bits=8):
 def bnb_quantize_blockwise(A, code, blocksize):
     """bitsandbytes' PyTorch-backend quantize_blockwise (default/ops.py), with the partial last
     block scaled by the reciprocal like the full ones (see the module docstring)."""
+    import torch
+
     A_flat = A.reshape(-1).float()
     n = A_flat.numel()
     rem = n % blocksize
@@ -84,6 +84,8 @@ def bnb_quantize_blockwise(A, code, blocksize):
 
 
 def bnb_dequantize_blockwise(A, absmax, code, blocksize):
+    import torch
+
     n = A.numel()
     out = code[A.reshape(-1).to(torch.int64)]
     nb = -(-n // blocksize)
@@ -101,10 +103,10 @@ def moments(n, kind="m"):
 # -- the dynamic map ------------------------------------------------------------------------------
 
 
-@needs_torch
 @pytest.mark.exact
 @pytest.mark.parametrize("signed", [True, False])
-def test_dynamic_map_is_bitsandbytes(signed):
+def test_dynamic_map_is_bitsandbytes(signed, optional_module):
+    optional_module("torch")
     ours = qz.dynamic_map(signed)
     theirs = bnb_create_dynamic_map(signed).numpy()
     assert ours.dtype == np.float32 and ours.shape == (256,)
@@ -136,12 +138,12 @@ def test_thresholds_are_the_float32_midpoints():
 # -- block-wise quantization -----------------------------------------------------------------------
 
 
-@needs_torch
 @pytest.mark.exact
 @pytest.mark.parametrize("n", [1, 3, 255, 256, 257, 4096, 10_000])
 @pytest.mark.parametrize("signed", [True, False])
 @pytest.mark.parametrize("block_size", [64, 256, 2048])
-def test_quantize_blockwise_is_bitsandbytes(n, signed, block_size):
+def test_quantize_blockwise_is_bitsandbytes(n, signed, block_size, optional_module):
+    torch = optional_module("torch")
     x = moments(n, "m" if signed else "v")
     x[RNG.integers(n)] = 0.0
     codes, absmax = qz.quantize_blockwise(x, signed=signed, block_size=block_size)
@@ -153,10 +155,10 @@ def test_quantize_blockwise_is_bitsandbytes(n, signed, block_size):
     np.testing.assert_array_equal(back, bnb_dequantize_blockwise(q, am, code, block_size).numpy())
 
 
-@needs_torch
 @pytest.mark.exact
-def test_quantize_at_every_threshold_is_bitsandbytes():
+def test_quantize_at_every_threshold_is_bitsandbytes(optional_module):
     """Values on and next to each midpoint: the tie goes down (torch.bucketize), as ours."""
+    torch = optional_module("torch")
     for signed in (True, False):
         tau = qz.thresholds(signed)
         mid = np.nextafter(tau, np.float32(-2))
@@ -224,8 +226,8 @@ def test_quantization_error_is_within_half_a_code_gap():
 # -- bfloat16 ------------------------------------------------------------------------------------
 
 
-@needs_torch
-def test_bfloat16_round_to_nearest_even_is_torch():
+def test_bfloat16_round_to_nearest_even_is_torch(optional_module):
+    torch = optional_module("torch")
     x = np.concatenate([moments(10_000), [1 + 2**-8, 1 + 3 * 2**-8, np.inf, -np.inf, 0.0, -0.0]])
     x = x.astype(np.float32)
     bits = qz.to_bfloat16(x)
@@ -413,13 +415,13 @@ def test_bad_input_is_refused_at_construction(kw, match):
         adamlab.optim.Adam(**kw)
 
 
-def test_low_precision_state_refuses_complex_and_non_numpy():
+def test_low_precision_state_refuses_complex_and_non_numpy(optional_module):
     opt = adamlab.optim.Adam(state_precision="8bit", min_8bit_size=0)
     with pytest.raises((TypeError, ValueError), match="complex"):
         opt.init(np.zeros(4, np.complex64))
-    if torch is not None:
-        with pytest.raises(TypeError, match="NumPy"):
-            opt.init(torch.zeros(4))
+    torch = optional_module("torch")
+    with pytest.raises(TypeError, match="NumPy"):
+        opt.init(torch.zeros(4))
 
 
 # -- the fused kernel is the reference, bit for bit -----------------------------------------------
