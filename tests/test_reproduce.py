@@ -92,7 +92,7 @@ def test_unknown_reproduction_and_unwritable_output_are_clear_errors(tmp_path):
     blocker.write_text("x")
     with pytest.raises(OSError, match=r"cannot create directory .*/file/out.: .*file. is a file"):
         run("seed", blocker / "out", quick=True)
-    assert set(REPRODUCTIONS) == {"seed", "first-steps", "amsgrad", "bias-correction",
+    assert set(REPRODUCTIONS) == {"seed", "first-steps", "amsgrad", "bias-correction", "low-memory",
                                   "kingma-ba-logreg", "kingma-ba-mlp"}  # fmt: skip
 
 

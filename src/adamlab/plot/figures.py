@@ -74,5 +74,3 @@ def figure_for(
     artists["diagnostics"] = plot_diagnostics(bottom, result, label=label)
     fig.adamlab_artists = artists  # type: ignore[attr-defined]
     return fig
-
-

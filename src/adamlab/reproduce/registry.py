@@ -32,6 +32,7 @@ REPRODUCTIONS = {
     "first-steps": _lazy("first_steps"),
     "amsgrad": _lazy("amsgrad"),
     "bias-correction": _lazy("bias_correction"),
+    "low-memory": _lazy("low_memory"),
     "kingma-ba-logreg": _lazy_data("reproduce_logreg"),
     "kingma-ba-mlp": _lazy_data("reproduce_mlp"),
 }
@@ -45,6 +46,8 @@ DESCRIPTIONS = {
     "first-steps": "Adam's first steps with/without bias correction (the 3.16*lr step)",
     "amsgrad": "Reddi et al. 2018: Adam ends at +1, AMSGrad at -1 (Theorem 1 and section 5)",
     "bias-correction": "Kingma & Ba 6.4: loss vs log10 lr with/without correction, digits MLP",
+    "low-memory": "Dettmers et al. 2022: Adam with 8-bit / bf16 state vs fp32: loss and the "
+    "quantization error of m_hat, v_hat",
     "kingma-ba-logreg": "Kingma & Ba 6.1: logistic regression, Adam vs AdaGrad, SGD-Nesterov "
     "(Fashion-MNIST)",
     "kingma-ba-mlp": "Kingma & Ba 6.2: 2x1000 ReLU net, with/without dropout, 5 optimizers "
