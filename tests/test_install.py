@@ -28,7 +28,7 @@ EXTRA = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["pr
 REQUIREMENTS = [Requirement(r) for r in EXTRA]
 
 #: distributions whose import name is not their name (or that are programs, not modules)
-MODULES = {"scikit-learn": ["sklearn"], "pytest-xdist": ["xdist"], "httpx2": ["httpx"]}
+MODULES = {"scikit-learn": ["sklearn"], "pytest-xdist": ["xdist"]}
 
 
 def modules_of(dist: str) -> list[str]:
