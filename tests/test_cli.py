@@ -130,6 +130,9 @@ def test_steps_to_tolerance_falls_back_to_the_gradient_norm_and_takes_tol(in_tmp
         inside = [abs(4 * v**3 - 3) < tol for v in x]
         want = next(t for t in range(len(x)) if all(inside[t:]))
         assert row.split()[-1] == str(want)
+        # and the --json file's metrics count to the same tolerance as the printed table
+        doc = json.loads((in_tmp / "r.json").read_text())
+        assert doc["meta"]["tol"] == tol and doc["metrics"][0]["steps_to_tol"] == want
         found[tol] = want
     assert found == {0.01: 11, 1e-9: 35}  # the tolerance is really used
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from ..lab import compare, optimizer_from_spec, problem_from_spec
+from ..lab import SEED_OPTIMIZERS, compare, optimizer_from_spec, problem_from_spec
 from ..lab.specs import parse_problem_spec
 from ..problems import from_expression
 from ..problems.registry import DATA_FACTORIES
@@ -23,7 +23,7 @@ from ._common import (
 )
 
 #: the seed demo's optimizers, used when ``compare`` gets no ``--opt``
-DEFAULT_OPTS = ("sgd:lr=0.1", "adam:lr=0.1,betas=0.9/0.999,eps=1e-8")
+DEFAULT_OPTS = SEED_OPTIMIZERS
 DEFAULT_OUT = "adamlab-compare.png"
 
 
@@ -160,7 +160,7 @@ def run(args: argparse.Namespace) -> int:
             start=start,
             seed=seeds[0] if len(seeds) == 1 else seeds,
             progress=True,
-            meta={"command": args.command_line},
+            meta={"command": args.command_line, "tol": args.tol},
         )
         # draw before writing anything; files before printing: a closed stdout (`| head`)
         # must not cost the user the figure

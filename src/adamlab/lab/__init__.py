@@ -14,7 +14,7 @@ through the one run loop of :mod:`adamlab.lab.loop`; every text spec through
 from .loop import Observer, Outcome, diverged, eval_every, run_loop
 from .metrics import Metrics, auc_log_suboptimality, compute_metrics, steps_to_tolerance
 from .result import Progress, Result
-from .runner import compare, get_problem, loss_surface, run
+from .runner import SEED_OPTIMIZERS, compare, get_problem, loss_surface, run
 from .specs import (
     label_for,
     optimizer_from_spec,
@@ -36,7 +36,7 @@ from .sweep import (  # the package stays importable as adamlab.lab.sweep
 from .trajectory import Surface, Trajectory
 
 __all__ = [
-    "LogUniform", "Metrics", "Observer", "OneMinusLogUniform", "Outcome", "Progress",
+    "SEED_OPTIMIZERS", "LogUniform", "Metrics", "Observer", "OneMinusLogUniform", "Outcome", "Progress",
     "Result", "Surface", "Trajectory", "Uniform", "auc_log_suboptimality", "compare",
     "compute_metrics", "diverged", "eval_every", "get_problem", "grid", "label_for",
     "loss_surface", "optimizer_from_spec", "parse_optimizer_spec", "parse_problem_spec",

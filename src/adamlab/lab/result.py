@@ -307,8 +307,10 @@ class Result:
 
     def manifest(self) -> dict[str, Any]:
         """Everything but the per-step data: versions, seeds, configuration, problem,
-        hyperparameters, metrics, and the loss surface (so that plots need no re-run)."""
-        metrics = self.metrics()
+        hyperparameters, metrics, and the loss surface (so that plots need no re-run).
+        The metrics count steps to the tolerance ``meta["tol"]`` where the caller set one
+        (``adamlab compare --tol``), else 1e-3, as :meth:`table` does."""
+        metrics = self.metrics(float(self.meta.get("tol", 1e-3)))
         return {
             "format": FORMAT,
             "meta": {"versions": _versions(), **self.meta},

@@ -28,6 +28,10 @@ FULL_RECORD_MAX_DIM = SMALL
 FULL_ROWS = 10_000
 
 #: recorded diagnostics come in this order (then any others, as the optimizer reports them)
+#: the seed demo's optimizers: gradient descent and Adam with the lesson's hyperparameters,
+#: what ``adamlab compare`` and the playground run when no optimizer is named
+SEED_OPTIMIZERS = ("sgd:lr=0.1", "adam:lr=0.1,betas=0.9/0.999,eps=1e-8")
+
 DIAGNOSTICS_ORDER = ("m", "m_hat", "v", "v_hat", "bias1", "bias2", "effective_lr")
 
 OptimizerArg = Sequence[Optimizer | str] | Mapping[str, Optimizer | str]

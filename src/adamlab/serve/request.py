@@ -18,14 +18,14 @@ import math
 import shlex
 from typing import Any
 
+from ..lab.runner import SEED_OPTIMIZERS
 from .errors import ApiError
 
 #: the keys a compare request may hold (the CLI's option names)
 FIELDS = ("problem", "function", "start", "opt", "steps", "seed", "repeats")
 
-#: the seed demo's optimizers: what ``adamlab compare`` runs without ``--opt`` (the CLI's
-#: ``DEFAULT_OPTS``; a test checks the two agree)
-SEED_OPTS = ("sgd:lr=0.1", "adam:lr=0.1,betas=0.9/0.999,eps=1e-8")
+#: the seed demo's optimizers: what ``adamlab compare`` runs without ``--opt``
+SEED_OPTS = SEED_OPTIMIZERS
 
 #: seeds stay below 2**53, so that the page (JavaScript numbers) sends back the seed it got
 MAX_SEED = 2**53 - 1
