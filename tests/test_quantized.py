@@ -493,6 +493,59 @@ def test_kernel_quantizes_every_threshold_neighbour_as_reference():
         np.testing.assert_array_equal(got, np.searchsorted(tau, x, side="right"))
 
 
+def sweep_codes(signed, stride, chunk=1 << 22):
+    """Every ``stride``-th float32 bit pattern with |x| ≤ 2 (both signs): the number of values
+    whose kernel code (:func:`numba_lowmem.quantize_normalized`: by arithmetic, by the cell
+    table near a threshold) differs from the reference's, searchsorted(thresholds, x,
+    "right"). The reference count is taken the other way round, each threshold sought among
+    the sorted values, which is fast enough for all 2³¹ of them."""
+    from adamlab.kernels import numba_lowmem
+
+    _, cells, first = numba_lowmem.tables(signed)
+    tau = qz.thresholds(signed)
+    top = int(np.float32(2.0).view(np.uint32))
+    bad = 0
+    for sign in (0, 0x80000000):
+        for lo in range(0, top + 1, chunk * stride):
+            bits = np.arange(lo, min(lo + chunk * stride, top + 1), stride, dtype=np.uint32)
+            x = (bits | np.uint32(sign)).view(np.float32)
+            got = numba_lowmem.quantize_normalized(x, cells, first)
+            up = x if sign == 0 else x[::-1]  # increasing
+            steps = np.zeros(up.size + 1, np.int64)
+            np.add.at(steps, np.searchsorted(up, tau, side="left"), 1)  # x ≥ τ from here on
+            want = np.cumsum(steps)[: up.size]
+            bad += int(np.count_nonzero(got != (want if sign == 0 else want[::-1])))
+    return bad
+
+
+@needs_numba
+@pytest.mark.exact
+@pytest.mark.parametrize("signed", [True, False])
+def test_kernel_quantizer_dense_sample_is_reference(signed):
+    """The kernel's quantizer (an estimate of the code from the float's bits, exact away
+    from the thresholds) on every 251st float32 in [−2, 2] and on every float32 within 64
+    ulps of a threshold, against the reference's searchsorted."""
+    from adamlab.kernels import numba_lowmem
+
+    assert sweep_codes(signed, 251) == 0
+    _, cells, first = numba_lowmem.tables(signed)
+    tau = qz.thresholds(signed)
+    bits = tau.view(np.uint32).astype(np.int64)
+    near = (bits[:, None] + np.arange(-64, 65)).astype(np.uint32).view(np.float32).ravel()
+    x = np.concatenate([near, -near, [0.0, -0.0, 1.0, -1.0, 1e-45, -1e-45]]).astype(np.float32)
+    got = numba_lowmem.quantize_normalized(x, cells, first)
+    np.testing.assert_array_equal(got, np.searchsorted(tau, x, side="right"))
+
+
+@needs_numba
+@pytest.mark.exact
+@pytest.mark.slow
+@pytest.mark.parametrize("signed", [True, False])
+def test_kernel_quantizer_every_float32_is_reference(signed):
+    """All 2·2³⁰ float32 numbers with |x| ≤ 2 (the kernel sees x·(1/N) ≤ 1 + an ulp or so)."""
+    assert sweep_codes(signed, 1) == 0
+
+
 @needs_numba
 @pytest.mark.exact
 def test_kernel_bf16_stochastic_rounding_is_reference():
