@@ -50,7 +50,7 @@ from numba.extending import intrinsic, overload
 
 from ..optim import quantized
 from .adam_host import EPS_AFTER, F_AMSGRAD, F_EPS, F_MAXIMIZE, F_WD, WD_DECOUPLED, WD_L2
-from .numba_adam import adam_element, bf16_to_f32, f32_to_bf16
+from .numba_adam import _bits_f32, _f32_bits, _ptr, adam_element, bf16_to_f32, f32_to_bf16
 
 #: state kinds of a tensor, per launch (``modes``)
 MODE_FP32, MODE_BF16, MODE_8BIT = 0, 1, 2
@@ -69,31 +69,7 @@ SERIAL_BELOW = 1 << 17
 # -- pointers and bits ---------------------------------------------------------------------------
 
 
-@intrinsic
-def _ptr(typingctx, addr, marker):
-    """An int64 address as a typed pointer (``marker`` is an array of the element type)."""
-    ptr_t = types.CPointer(marker.dtype)
-
-    def codegen(context, builder, sig, args):
-        return builder.inttoptr(args[0], context.get_value_type(ptr_t))
-
-    return ptr_t(types.int64, marker), codegen
-
-
-@intrinsic
-def _f32_bits(typingctx, x):
-    def codegen(context, builder, sig, args):
-        return builder.bitcast(args[0], ir.IntType(32))
-
-    return types.uint32(types.float32), codegen
-
-
-@intrinsic
-def _bits_f32(typingctx, u):
-    def codegen(context, builder, sig, args):
-        return builder.bitcast(args[0], ir.FloatType())
-
-    return types.float32(types.uint32), codegen
+# _ptr, _f32_bits, _bits_f32: numba_adam's, imported above
 
 
 # -- eight lanes at a time, in LLVM IR -----------------------------------------------------------
