@@ -116,6 +116,20 @@ def _cross_entropy(logits: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.nd
     return loss, dlogits
 
 
+def _check_batch_size(batch_size: Any) -> None:
+    if batch_size is not None and (
+        isinstance(batch_size, bool)
+        or not isinstance(batch_size, (int, np.integer))
+        or batch_size < 1
+    ):
+        raise ValueError(f"Invalid batch_size: {batch_size!r}; a whole number >= 1, or None")
+
+
+def _check_l2(l2: float) -> None:
+    if not (math.isfinite(l2) and l2 >= 0):
+        raise ValueError(f"Invalid l2: {l2!r}; it must be a finite number >= 0")
+
+
 @dataclasses.dataclass(frozen=True, eq=False)
 class Classification(ParametricProblem):
     """Base of the ML tasks: data, split, flat parameters, minibatch oracle, metrics."""
@@ -151,20 +165,12 @@ class Classification(ParametricProblem):
     # -- construction ------------------------------------------------------------------------
 
     def __post_init__(self) -> None:
-        if self.batch_size is not None and (
-            isinstance(self.batch_size, bool)
-            or not isinstance(self.batch_size, (int, np.integer))
-            or self.batch_size < 1
-        ):
-            raise ValueError(
-                f"Invalid batch_size: {self.batch_size!r}; a whole number >= 1, or None"
-            )
+        _check_batch_size(self.batch_size)
         if not 0 < self.test_fraction < 1:
             raise ValueError(
                 f"Invalid test_fraction: {self.test_fraction!r}; it must lie in (0, 1)"
             )
-        if not (math.isfinite(self.l2) and self.l2 >= 0):
-            raise ValueError(f"Invalid l2: {self.l2!r}; it must be a finite number >= 0")
+        _check_l2(self.l2)
         object.__setattr__(self, "dim", sum(math.prod(s) for _, s in self.shapes()))
         object.__setattr__(
             self, "stochastic", self.batch_size is not None and self.batch_size < self.n_train
@@ -470,16 +476,8 @@ class ImageClassification(Classification):
     chunk: ClassVar[int] = 4096
 
     def __post_init__(self) -> None:  # Classification's checks, without its data-set sizes
-        if self.batch_size is not None and (
-            isinstance(self.batch_size, bool)
-            or not isinstance(self.batch_size, (int, np.integer))
-            or self.batch_size < 1
-        ):
-            raise ValueError(
-                f"Invalid batch_size: {self.batch_size!r}; a whole number >= 1, or None"
-            )
-        if not (math.isfinite(self.l2) and self.l2 >= 0):
-            raise ValueError(f"Invalid l2: {self.l2!r}; it must be a finite number >= 0")
+        _check_batch_size(self.batch_size)
+        _check_l2(self.l2)
         if self.data_dir is not None and not isinstance(self.data_dir, (str, os.PathLike)):
             raise ValueError(f"Invalid data_dir: {self.data_dir!r}; give a folder's path")
         object.__setattr__(self, "dim", sum(math.prod(s) for _, s in self.shapes()))
