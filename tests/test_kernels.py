@@ -108,6 +108,30 @@ def _random_config(rng):
     )
 
 
+@pytest.mark.exact
+@pytest.mark.parametrize("seed", range(8))
+def test_step_args_cached_per_optimizer_equal_the_full_computation(seed):
+    """adam_step_args keeps what does not depend on t (hyperparameters, flags) on the core
+    optimizer; every t must still give the bits of the scalars computed from hypers(t)."""
+    rng = np.random.default_rng(seed)
+    opt = adamlab.Adam(**_random_config(rng))
+    fresh = adamlab.Adam(**_random_config(np.random.default_rng(seed)))  # an equal twin
+    for dtype in (np.float32, np.float64):
+        for t in [1, 2, 3, *rng.integers(4, 10**6, size=20).tolist()]:
+            sc, fl = adam_host.adam_step_args(opt, t, dtype)
+            ref_sc, ref_fl = adam_host._step_args(fresh, t, fresh.hypers(t), dtype)
+            assert sc.dtype == dtype and sc.tobytes() == ref_sc.tobytes()
+            assert fl.tolist() == ref_fl.tolist()
+
+
+def test_step_args_follow_schedules_at_every_t():
+    opt = adamlab.Adam(lr=lambda t: 0.1 / t, betas=(0.9, 0.999))
+    for t in (1, 2, 7, 100):
+        sc, _ = adam_host.adam_step_args(opt, t, np.float64)
+        assert sc[adam_host.S_LR] == 0.1 / t
+        assert sc[adam_host.S_C1] == 1 - adamlab.optim.powers.power(0.9, t)
+
+
 def _kernel_args(opt, t, dtype):
     return (opt.hypers(t), *adam_host.adam_step_args(opt, t, dtype))
 

@@ -165,6 +165,28 @@ def test_step_counts_are_bumped():
         assert [float(s) for s in steps] == [1.0, 4.0, 42.0]
 
 
+BACKENDS = [pytest.param("cpp", marks=cpp), pytest.param("numba", marks=pytest.mark.skipif(
+    not numba_available(), reason="numba is not installed"))]  # fmt: skip
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_plan_bumper_reports_old_steps_and_whether_they_agree(backend, dtype):
+    mod = (
+        cpp_adam
+        if backend == "cpp"
+        else __import__("adamlab.kernels.numba_adam").kernels.numba_adam
+    )
+    for start in ([5.0, 5.0, 5.0], [0.0, 3.0, 41.0], [7.0], [2.0, 2.0, 9.0]):
+        steps = [np.array(v, dtype) for v in start]
+        bump = mod.bumper(np.array([s.ctypes.data for s in steps], np.int64), dtype)
+        for k in range(3):  # the same buffers, called again: the next old values
+            old, same = bump()
+            assert old.tolist() == [v + k for v in start]
+            assert same == (len(set(start)) == 1)
+        assert [float(s) for s in steps] == [v + 3 for v in start]
+
+
 # -- through adamlab.torch -----------------------------------------------------------------------
 
 

@@ -458,3 +458,46 @@ def test_callable_hyperparameters_are_refused_like_torch_optim(cls, kwargs):
     p = torch.zeros(2, requires_grad=True)
     with pytest.raises(TypeError, match=r"is a callable: .*torch.optim.lr_scheduler"):
         cls([p], **kwargs)
+
+
+# -- the per-step core cache (CoreOptimizer.core) ------------------------------------------------
+
+
+@pytest.mark.parametrize("fused", [None, False])
+def test_tensor_lr_changed_in_place_by_a_scheduler_takes_effect(fused):
+    """A tensor lr is edited in place (schedulers ``fill_`` it): the cached core must not
+    outlive the value. Equal to torch.optim.Adam given the same tensor lr and scheduler."""
+    rng = np.random.default_rng(8)
+    params = random_params(rng, torch.float32, 3)
+    a = [p.clone().requires_grad_() for p in params]
+    b = [p.clone().requires_grad_() for p in params]
+    ours = at.Adam(a, lr=torch.tensor(0.05), fused=fused)
+    theirs = torch.optim.Adam(b, lr=torch.tensor(0.05), foreach=False)
+    sched = [torch.optim.lr_scheduler.StepLR(o, step_size=3, gamma=0.3) for o in (ours, theirs)]
+    for _ in range(12):
+        feed([a, b], rng, torch.float32)
+        ours.step()
+        theirs.step()
+        for s in sched:
+            s.step()
+    assert float(ours.param_groups[0]["lr"]) < 0.05 * 0.3**3
+    assert_close(a, b, torch.float32)
+
+
+def test_core_is_reused_while_the_group_is_unchanged_and_rebuilt_on_edits():
+    p = torch.zeros(3, requires_grad=True)
+    opt = at.Adam([p], lr=0.1, betas=(0.9, 0.99))
+    group = opt.param_groups[0]
+    first = opt.core(group)
+    assert opt.core(group) is first  # nothing changed: the same core
+    group["lr"] = 0.2  # a new float (schedulers assign one every step)
+    assert opt.core(group).lr == 0.2
+    group["lr"] = 0.1
+    assert opt.core(group) is first  # equal values: the cached core again
+    group["betas"] = [0.8, 0.99]  # a list can be edited in place: read every step
+    assert opt.core(group).betas == (0.8, 0.99)
+    group["betas"][0] = 0.5
+    assert opt.core(group).betas == (0.5, 0.99)
+    group["betas"] = (0.9, 0.95)
+    again = opt.core(group)
+    assert again.betas == (0.9, 0.95) and opt.core(group) is again

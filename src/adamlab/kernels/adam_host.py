@@ -45,18 +45,41 @@ def chunk_table(sizes: tuple[int, ...], chunk: int = CHUNK) -> np.ndarray:
 def adam_step_args(opt: Any, t: int, dtype: type) -> tuple[np.ndarray, np.ndarray]:
     """Scalars and flags of step ``t`` for a core :class:`adamlab.optim.Adam` ``opt``: its
     hyperparameters at t and its own bias corrections (``opt.corrections``), so the kernels
-    use exactly the reference's values."""
-    h = opt.hypers(t)
+    use exactly the reference's values.
+
+    When no hyperparameter is a schedule, the hyperparameters are the same at every t: they
+    and the flags are read once per (optimizer, dtype) and kept on the (frozen) optimizer;
+    each step then computes only the corrections and α from them, the same operations on
+    the same floats as the full path (a step of many small tensors is dominated by such
+    host work)."""
+    cache = opt.__dict__.get("_step_args")
+    if cache is None:
+        cache = {}
+        static = not any(map(callable, opt.raw_hypers().values()))
+        object.__setattr__(opt, "_step_args", cache if static else False)
+    if cache is False:  # schedules: everything at t
+        return _step_args(opt, t, opt.hypers(t), dtype)
+    h, fl = cache.get(dtype) or cache.setdefault(dtype, (opt.hypers(1), None))
+    sc, fl_new = _step_args(opt, t, h, dtype, fl)
+    if fl is None:
+        cache[dtype] = (h, fl_new)
+    return sc, fl_new
+
+
+def _step_args(
+    opt: Any, t: int, h: Any, dtype: type, fl: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     c1, c2 = opt.corrections(t, h)
     sc = adam_scalars(
         c1=c1, c2=c2, lr=h.lr, beta1=h.beta1, beta2=h.beta2, eps=h.eps,
         weight_decay=h.weight_decay, eps_root=opt.eps_root, dtype=dtype,
     )  # fmt: skip
-    fl = adam_flags(
-        maximize=opt.maximize, weight_decay=h.weight_decay,
-        decoupled=opt.decoupled_weight_decay, amsgrad=opt.amsgrad,
-        amsgrad_variant=opt.amsgrad_variant, eps_placement=opt.eps_placement,
-    )  # fmt: skip
+    if fl is None:
+        fl = adam_flags(
+            maximize=opt.maximize, weight_decay=h.weight_decay,
+            decoupled=opt.decoupled_weight_decay, amsgrad=opt.amsgrad,
+            amsgrad_variant=opt.amsgrad_variant, eps_placement=opt.eps_placement,
+        )  # fmt: skip
     return sc, fl
 
 

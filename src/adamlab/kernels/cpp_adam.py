@@ -36,6 +36,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -286,7 +287,7 @@ def _load() -> ctypes.CDLL:
     lib.adamlab_bump_steps.argtypes = [
         ctypes.c_void_p, ctypes.c_int64, ctypes.c_int, ctypes.c_void_p,
     ]  # fmt: skip
-    lib.adamlab_bump_steps.restype = None
+    lib.adamlab_bump_steps.restype = ctypes.c_int
     lib.adamlab_set_isa.argtypes = [ctypes.c_int]
     lib.adamlab_set_isa.restype = ctypes.c_int
     lib.adamlab_num_threads.restype = ctypes.c_int
@@ -297,7 +298,7 @@ def _load() -> ctypes.CDLL:
     lib.adamlab_parallel_width.argtypes = [ctypes.c_int64, ctypes.c_int64]
     lib.adamlab_parallel_width.restype = ctypes.c_int64
     lib.adamlab_abi_version.restype = ctypes.c_int
-    if lib.adamlab_abi_version() != 1:
+    if lib.adamlab_abi_version() != 2:
         raise RuntimeError(f"{path} has another interface version")
     _check_pool(lib)
     return lib
@@ -349,6 +350,22 @@ def launch_plan(kind: str, sizes: np.ndarray) -> tuple[Any, np.ndarray, int]:
     return _kernel, offsets, KINDS[kind][0]
 
 
+def launcher(kind: str, ptrs: np.ndarray, sizes: np.ndarray) -> Callable[[Any, Any], None]:
+    """A launch kept between steps (:mod:`adamlab.torch.fast`'s plans): ``run(sc, fl)`` steps
+    the tensors at ``ptrs`` (int64 (5, n), C-contiguous; its rows may be rewritten in place
+    between calls, e.g. the gradients' addresses). The addresses of the tables are read once,
+    so a call costs one foreign call (a step of many small tensors is host-bound)."""
+    _, offsets, code = launch_plan(kind, sizes)
+    fn = _lib().adamlab_adam_step
+    a_ptrs, a_offsets, n = ptrs.ctypes.data, offsets.ctypes.data, ptrs.shape[1]
+
+    def run(sc: np.ndarray, fl: np.ndarray, _keep=(ptrs, offsets)) -> None:
+        if fn(code, a_ptrs, a_offsets, n, sc.ctypes.data, fl.ctypes.data, SERIAL_BELOW):
+            raise RuntimeError("the C++ Adam kernel failed")
+
+    return run
+
+
 def adam_step_ptrs(
     kind: str, ptrs: np.ndarray, sizes: np.ndarray, sc: np.ndarray, fl: np.ndarray
 ) -> None:
@@ -391,6 +408,21 @@ def bump_steps(addrs: list[int] | np.ndarray, dtype: Any) -> np.ndarray:
     is_double = 1 if "64" in str(dtype) else 0
     _lib().adamlab_bump_steps(addrs.ctypes.data, len(addrs), is_double, out.ctypes.data)
     return out
+
+
+def bumper(addrs: np.ndarray, dtype: Any) -> Callable[[], tuple[np.ndarray, bool]]:
+    """:func:`bump_steps` kept between steps: ``bump()`` adds 1 to the step tensors at
+    ``addrs`` and returns (their old values, whether those are all equal); the returned array
+    is reused by the next call."""
+    addrs = np.ascontiguousarray(addrs, dtype=np.int64)
+    out = np.empty(len(addrs), np.float64)
+    fn = _lib().adamlab_bump_steps
+    args = (addrs.ctypes.data, len(addrs), 1 if "64" in str(dtype) else 0, out.ctypes.data)
+
+    def bump(_keep=addrs) -> tuple[np.ndarray, bool]:
+        return out, fn(*args) == 1
+
+    return bump
 
 
 def set_isa(choice: str) -> str:

@@ -21,6 +21,7 @@ The caller guarantees that the addresses point at live, contiguous memory of the
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -293,10 +294,13 @@ def adam_f16(ptrs, sizes, chunks, marker, sc, fl):
 
 @njit(cache=True, nogil=True)
 def _bump(addrs, marker, out):
+    same = True
     for j in range(addrs.size):
         x = carray(_ptr(addrs[j], marker), 1)
         out[j] = x[0]
         x[0] += 1
+        same = same and out[j] == out[0]
+    return same
 
 
 def bump_steps(addrs: list[int] | np.ndarray, dtype: Any) -> np.ndarray:
@@ -306,6 +310,16 @@ def bump_steps(addrs: list[int] | np.ndarray, dtype: Any) -> np.ndarray:
     out = np.empty(len(addrs), np.float64)
     _bump(np.asarray(addrs, dtype=np.int64), marker, out)
     return out
+
+
+def bumper(addrs: np.ndarray, dtype: Any) -> Callable[[], tuple[np.ndarray, bool]]:
+    """:func:`bump_steps` kept between steps: ``bump()`` adds 1 to the step tensors at
+    ``addrs`` and returns (their old values, whether those are all equal); the returned array
+    is reused by the next call."""
+    addrs = np.ascontiguousarray(addrs, dtype=np.int64)
+    marker = np.empty(0, np.float64 if "64" in str(dtype) else np.float32)
+    out = np.empty(len(addrs), np.float64)
+    return lambda: (out, bool(_bump(addrs, marker, out)))
 
 
 @njit(cache=True)
@@ -360,6 +374,14 @@ def launch_plan(kind: str, sizes: np.ndarray) -> tuple[Any, np.ndarray, np.ndarr
     if kernel is adam_native and (chunks.shape[0] == 1 or sum(key) < SERIAL_BELOW):
         kernel = adam_native_serial
     return kernel, chunks, np.empty(0, dtype=elem)
+
+
+def launcher(kind: str, ptrs: np.ndarray, sizes: np.ndarray) -> Callable[[Any, Any], None]:
+    """A launch kept between steps (:mod:`adamlab.torch.fast`'s plans): ``run(sc, fl)`` steps
+    the tensors at ``ptrs`` (int64 (5, n); its rows may be rewritten in place between calls,
+    e.g. the gradients' addresses)."""
+    kernel, chunks, marker = launch_plan(kind, sizes)
+    return lambda sc, fl: kernel(ptrs, sizes, chunks, marker, sc, fl)
 
 
 def adam_step_ptrs(

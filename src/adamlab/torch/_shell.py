@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import operator
 import warnings
 from collections.abc import Callable, Iterable
@@ -38,6 +39,24 @@ def _plain(value: Any) -> Any:
     return value
 
 
+_PLAIN_TYPES = frozenset({float, int, bool, str, type(None)})
+
+
+def _is_plain(value: Any) -> bool:
+    """A value that cannot change in place and compares by value: a Python number, string
+    or None, or a tuple of such (a tensor or a list can be edited without the group seeing
+    it, so it is read again every step)."""
+    if type(value) is tuple:
+        return all(type(v) in _PLAIN_TYPES for v in value)
+    return type(value) in _PLAIN_TYPES
+
+
+@functools.cache
+def _core_names(core_cls: type) -> tuple[str, ...]:
+    """The core dataclass's argument names (its fields)."""
+    return tuple(f.name for f in dataclasses.fields(core_cls) if f.name != "_")
+
+
 class CoreOptimizer(torch.optim.Optimizer):
     """Base of the drop-ins: a ``torch.optim.Optimizer`` whose math is an adamlab core rule.
 
@@ -55,6 +74,8 @@ class CoreOptimizer(torch.optim.Optimizer):
 
     def __init__(self, params: Iterable[Any], defaults: dict[str, Any]) -> None:
         self._cores: dict[tuple, core_base.Optimizer] = {}
+        #: id(group) → (group, its core arguments' raw values, core) of the last step
+        self._last_core: dict[int, tuple] = {}
         #: per-group plans of the fused step (:mod:`adamlab.torch.fast`), by id(group)
         self._fused_plans: dict[int, Any] = {}
         super().__init__(params, defaults)
@@ -155,6 +176,7 @@ class CoreOptimizer(torch.optim.Optimizer):
         super().__setstate__(state)
         if not hasattr(self, "_cores"):
             self._cores = {}
+        self._last_core = {}
         self._fused_plans = {}  # new state and groups: plans are rebuilt at the next step
         for group in self.param_groups:
             for key, value in self.defaults.items():
@@ -174,24 +196,46 @@ class CoreOptimizer(torch.optim.Optimizer):
 
     def core_kwargs(self, group: dict[str, Any]) -> dict[str, Any]:
         """The core optimizer's arguments for this group (hyperparameters as plain floats)."""
-        names = {f.name for f in dataclasses.fields(self.core_cls) if f.name != "_"}  # type: ignore[arg-type]
-        kwargs = {k: _plain(group[k]) for k in names if k in group}
+        kwargs = {k: _plain(group[k]) for k in _core_names(self.core_cls) if k in group}
         kwargs["nonfinite"] = "propagate"  # PyTorch's behaviour; GradScaler skips bad steps
         return kwargs
 
     def core(self, group: dict[str, Any]) -> core_base.Optimizer:
-        """The core optimizer for ``group``'s current hyperparameters (cached by value)."""
+        """The core optimizer for ``group``'s current hyperparameters (cached by value).
+
+        Read at every step (schedulers and hand edits change the group): when the group's
+        values are plain numbers, strings and tuples of them, equal to those of the last
+        step, the last core is returned after a comparison; otherwise (a change, or a
+        tensor value, which may have changed in place) the arguments are read again."""
+        names = _core_names(self.core_cls)
+        values = tuple(map(group.get, names))
+        last = self._last_core.get(id(group))
+        if (
+            last is not None
+            and last[0] is group
+            and (
+                all(map(operator.is_, values, last[1]))  # the same immutable objects
+                or (all(map(_is_plain, values)) and values == last[1])
+            )
+        ):
+            return last[2]
         kwargs = self.core_kwargs(group)
         key = tuple(sorted(kwargs.items()))
-        try:
-            return self._cores[key]
-        except (KeyError, TypeError):
-            pass
-        opt = self.core_cls(**kwargs)
-        if len(self._cores) > 64:  # a scheduler changing lr every step: keep the cache small
-            self._cores.clear()
-        with contextlib.suppress(TypeError):  # an unhashable value: nothing to cache
-            self._cores[key] = opt
+        opt = None
+        with contextlib.suppress(KeyError, TypeError):
+            opt = self._cores[key]
+        if opt is None:
+            opt = self.core_cls(**kwargs)
+            if len(self._cores) > 64:  # a scheduler changing lr every step: keep it small
+                self._cores.clear()
+            with contextlib.suppress(TypeError):  # an unhashable value: nothing to cache
+                self._cores[key] = opt
+        if all(map(_is_plain, values)):
+            if len(self._last_core) > 64:
+                self._last_core.clear()
+            self._last_core[id(group)] = (group, values, opt)
+        else:
+            self._last_core.pop(id(group), None)
         return opt
 
     # -- state -------------------------------------------------------------------------------

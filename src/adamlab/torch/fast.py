@@ -229,6 +229,8 @@ _data_ptr = torch.Tensor.data_ptr
 _numel = torch.Tensor.numel
 _is_contiguous = torch.Tensor.is_contiguous
 _dtype_of = operator.attrgetter("dtype")
+_grad_of = operator.attrgetter("grad")
+_deref = weakref.ref.__call__
 _layout_of = operator.attrgetter("layout")
 
 
@@ -245,8 +247,8 @@ class _Plan:
     """
 
     __slots__ = (
-        "backend", "dtypes", "fast", "group", "ids", "keys", "launches", "numels", "p_ptrs",
-        "rest", "slot_ptrs", "slot_refs", "state", "step_addrs", "step_dtype",
+        "backend", "bump", "dtypes", "fast", "getters", "group", "ids", "keys", "launches",
+        "numels", "p_ptrs", "rest", "slot_ptrs", "slot_refs", "state",
     )  # fmt: skip
 
     @classmethod
@@ -262,7 +264,6 @@ class _Plan:
             s.dtype != step_dtype or not s.is_cpu or s.dim() != 0 for s in steps
         ):
             return None
-        nb = backend
         plan = cls()
         plan.backend = backend
         plan.group, plan.state, plan.keys = group, opt.state, keys
@@ -275,8 +276,8 @@ class _Plan:
         slots = [[it[1][2 + j] for it in fast] for j in range(len(keys))] + [steps]
         plan.slot_refs = [[weakref.ref(t) for t in ts] for ts in slots]
         plan.slot_ptrs = [list(map(_data_ptr, ts)) for ts in slots]
-        plan.step_addrs = np.array(plan.slot_ptrs[-1], dtype=np.int64)
-        plan.step_dtype = step_dtype
+        plan.getters = [operator.itemgetter(key) for key in (*keys, "step")]
+        plan.bump = backend.bumper(np.array(plan.slot_ptrs[-1], dtype=np.int64), step_dtype)
         plan.launches = []
         start = 0
         for (_, dtype), items in batches.items():
@@ -288,10 +289,7 @@ class _Plan:
             for row, j in ((2, 0), (3, 1), (4, 2 if len(keys) > 2 else 0)):
                 ptrs[row] = plan.slot_ptrs[j][start : start + n]  # no v_max: m's, untouched
             sizes = np.array(plan.numels[start : start + n], dtype=np.int64) * scale
-            kernel, chunks, marker = nb.launch_plan(kind, sizes)
-            plan.launches.append(
-                _Launch(backend, start, n, kind, ptrs, sizes, kernel, chunks, marker, dtype)
-            )
+            plan.launches.append(_Launch(backend, start, n, kind, ptrs, sizes))
             start += n
         return plan
 
@@ -303,7 +301,7 @@ class _Plan:
         fast = self.fast
         if list(map(_data_ptr, fast)) != self.p_ptrs:
             return None
-        grads = [p.grad for p in fast]
+        grads = list(map(_grad_of, fast))
         n = len(grads)
         if (
             list(map(type, grads)).count(torch.Tensor) != n
@@ -315,13 +313,11 @@ class _Plan:
             return None
         states = list(map(opt.state.__getitem__, fast))
         try:
-            for key, refs, ptrs in zip(
-                (*self.keys, "step"), self.slot_refs, self.slot_ptrs, strict=True
-            ):
-                tensors = list(map(operator.itemgetter(key), states))
-                if not all(map(operator.is_, tensors, [r() for r in refs])):
-                    return None
-                if list(map(_data_ptr, tensors)) != ptrs:
+            for get, refs, ptrs in zip(self.getters, self.slot_refs, self.slot_ptrs, strict=True):
+                tensors = list(map(get, states))
+                if list(map(_data_ptr, tensors)) != ptrs or not all(
+                    map(operator.is_, tensors, map(_deref, refs))
+                ):
                     return None
         except KeyError:
             return None
@@ -329,37 +325,35 @@ class _Plan:
             if _classify(opt, p, keys, core_opt) is not None:
                 return None
         g_ptrs = list(map(_data_ptr, grads))
-        t_old = self.backend.bump_steps(self.step_addrs, self.step_dtype)
+        t_old, same = self.bump()
         for launch in self.launches:
-            launch.run(core_opt, g_ptrs, t_old)
+            launch.run(core_opt, g_ptrs, t_old, same)
         return list(self.rest)
 
 
 class _Launch:
-    """One kernel launch of a plan: the parameters of one dtype (positions start … start+n)."""
+    """One kernel launch of a plan: the parameters of one dtype (positions start … start+n),
+    with the backend's prepared call (``backend.launcher``: the tables' addresses read once)."""
 
-    __slots__ = (
-        "backend", "chunks", "dtype", "kernel", "kind", "marker", "n", "ptrs", "sizes", "start",
-    )  # fmt: skip
+    __slots__ = ("backend", "compute", "go", "kind", "n", "ptrs", "sizes", "start")
 
-    def __init__(self, backend, start, n, kind, ptrs, sizes, kernel, chunks, marker, dtype):
+    def __init__(self, backend, start, n, kind, ptrs, sizes):
         self.backend, self.start, self.n, self.kind = backend, start, n, kind
-        self.ptrs, self.sizes, self.kernel = ptrs, sizes, kernel
-        self.chunks, self.marker, self.dtype = chunks, marker, dtype
+        self.ptrs, self.sizes = ptrs, sizes
+        self.compute = backend.KINDS[kind][2]
+        self.go = backend.launcher(kind, ptrs, sizes)
 
-    def run(self, core_opt, g_ptrs: list[int], t_old: np.ndarray) -> None:
-        nb = self.backend
+    def run(self, core_opt, g_ptrs: list[int], t_old: np.ndarray, same: bool) -> None:
         lo, hi = self.start, self.start + self.n
-        self.ptrs[1] = g_ptrs[lo:hi]
+        self.ptrs[1] = g_ptrs if lo == 0 and hi == len(g_ptrs) else g_ptrs[lo:hi]
         t_old = t_old[lo:hi]
-        compute = nb.KINDS[self.kind][2]
-        if (t_old == t_old[0]).all():  # the usual case: one step count, one launch
-            sc, fl = adam_host.adam_step_args(core_opt, int(t_old[0]) + 1, compute)
-            self.kernel(self.ptrs, self.sizes, self.chunks, self.marker, sc, fl)
+        if same or (t_old == t_old[0]).all():  # the usual case: one step count, one launch
+            self.go(*adam_host.adam_step_args(core_opt, int(t_old[0]) + 1, self.compute))
             return
+        nb = self.backend
         for t in np.unique(t_old):  # parameters added later have their own step counts
             sel = np.flatnonzero(t_old == t)
-            sc, fl = adam_host.adam_step_args(core_opt, int(t) + 1, compute)
+            sc, fl = adam_host.adam_step_args(core_opt, int(t) + 1, self.compute)
             ptrs = np.ascontiguousarray(self.ptrs[:, sel])
             nb.adam_step_ptrs(self.kind, ptrs, np.ascontiguousarray(self.sizes[sel]), sc, fl)
 

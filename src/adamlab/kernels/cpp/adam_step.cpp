@@ -316,8 +316,10 @@ int adamlab_adam_step(int kind, const int64_t* ptrs, const int64_t* offsets, int
 }
 
 // Add 1 to the n 0-d step tensors at addrs (double if is_double, else float); write their
-// old values to out.
-void adamlab_bump_steps(const int64_t* addrs, int64_t n, int is_double, double* out) {
+// old values to out. Returns 1 if the old values are all equal (the usual case: one step
+// count, one launch), else 0.
+int adamlab_bump_steps(const int64_t* addrs, int64_t n, int is_double, double* out) {
+  int same = 1;
   for (int64_t j = 0; j < n; ++j) {
     if (is_double) {
       double* x = reinterpret_cast<double*>(addrs[j]);
@@ -328,7 +330,9 @@ void adamlab_bump_steps(const int64_t* addrs, int64_t n, int is_double, double* 
       out[j] = *x;
       *x += 1;
     }
+    same &= out[j] == out[0];
   }
+  return same;
 }
 
 // For benchmarks: the memory floor of a float32 step over the same tensors, blocks, threads
@@ -380,5 +384,5 @@ void* adamlab_openmp_probe() {
 #endif
 }
 
-int adamlab_abi_version() { return 1; }
+int adamlab_abi_version() { return 2; }
 }
