@@ -156,6 +156,89 @@ def test_cpp_half_kernels_equal_numba_bit_for_bit(isa, kind, seed):
         np.testing.assert_array_equal(x, y)
 
 
+def _lowmem_launch(rng, param_kind, sizes):
+    """Tensors of a low-precision launch as NumPy arrays: float32 or bfloat16 (uint16) p and
+    g with awkward values mixed in, and per tensor float32 or bfloat16 m and v."""
+    awkward = _awkward_floats()
+    tensors, modes = [], []
+    for n in sizes:
+        x = [rng.standard_normal(n).astype(np.float32) for _ in range(2)]
+        x[1] *= np.float32(10 ** rng.uniform(-3, 2))
+        x[1][rng.integers(0, n, size=max(1, n // 50))] = rng.choice(awkward, size=max(1, n // 50))
+        if param_kind == "bfloat16":
+            x = [torch.from_numpy(a).to(torch.bfloat16).view(torch.int16).numpy().view(np.uint16)
+                 for a in x]  # fmt: skip
+        mode = int(rng.integers(2))
+        m = rng.standard_normal(n).astype(np.float32)
+        v = np.abs(rng.standard_normal(n)).astype(np.float32)
+        if mode == 1:
+            m, v = (torch.from_numpy(a).to(torch.bfloat16).view(torch.int16).numpy().view(np.uint16)
+                    for a in (m, v))  # fmt: skip
+        tensors.append([x[0], x[1], m, v])
+        modes.append(mode)
+    return tensors, np.array(modes, np.int64)
+
+
+@cpp
+@pytest.mark.exact
+@pytest.mark.skipif(not numba_available(), reason="numba is not installed")
+@pytest.mark.parametrize("param_kind", ["float32", "bfloat16"])
+@pytest.mark.parametrize("seed", range(8))
+def test_cpp_lowmem_step_equals_numba_bit_for_bit(isa, param_kind, seed):
+    """float32/bfloat16 state in C++ (AdamBF16's step and Adam8bit's small tensors): the bits
+    of numba_lowmem, every option: clip and unscale factors, stochastic rounding of state and
+    bfloat16 parameters, every flag, tensors of 1 to 70,000 elements in one launch."""
+    from adamlab.kernels import numba_lowmem
+
+    rng = np.random.default_rng(seed)
+    cfg = _random_config(rng)
+    cfg.update(amsgrad=False, amsgrad_variant="raw")
+    opt = adamlab.Adam(**cfg)
+    sc, fl = adam_host.adam_step_args(opt, int(rng.integers(1, 500)), np.float32)
+    sizes = [1, 7, 300, 4097, int(rng.integers(1, 70_000)), 70_000]
+    tensors, modes = _lowmem_launch(rng, param_kind, sizes)
+    n = len(sizes)
+    scales = rng.uniform(0.1, 3, size=(2, n)).astype(np.float32) if seed % 2 else None
+    state_keys = rng.integers(0, 2**63, size=(2, n), dtype=np.uint64) if seed % 4 < 2 else None
+    param_keys = (
+        rng.integers(0, 2**63, size=(1, n), dtype=np.uint64)
+        if param_kind == "bfloat16" and seed % 3
+        else None
+    )
+    results = []
+    for step in (cpp_adam.lowmem_step, numba_lowmem.lowmem_step):
+        arrays = [[a.copy() for a in t] for t in tensors]
+        ptrs = np.array([[t[r].ctypes.data for t in arrays] for r in (0, 1, 2, 3, 2, 3)], np.int64)
+        extra = {} if step is cpp_adam.lowmem_step else {"block_size": 256}
+        step(param_kind, ptrs, np.array(sizes, np.int64), modes, sc=sc, fl=fl, scales=scales,
+             state_keys=state_keys, param_keys=param_keys, **extra)  # fmt: skip
+        results.append(arrays)
+    for a, b in zip(*results, strict=True):
+        for x, y in zip(a, b, strict=True):
+            np.testing.assert_array_equal(x.view(np.uint8), y.view(np.uint8))
+
+
+@cpp
+def test_cpp_lowmem_step_refuses_what_it_does_not_take():
+    sc = np.ones(12, np.float32)
+    fl = np.zeros(4, np.int64)
+    p = np.zeros(8, np.float32)
+    ptrs = np.array([[p.ctypes.data]] * 6, np.int64)
+    sizes = np.array([8], np.int64)
+    with pytest.raises(ValueError, match="float32 or bfloat16 state and no AMSGrad"):
+        cpp_adam.lowmem_step("float32", ptrs, sizes, np.array([2], np.int64), sc=sc, fl=fl)
+    with pytest.raises(ValueError, match="no AMSGrad"):
+        cpp_adam.lowmem_step(
+            "float32", ptrs, sizes, np.array([0], np.int64), sc=sc, fl=np.array([0, 0, 1, 0])
+        )
+    with pytest.raises(ValueError, match="scales must be a contiguous float32"):
+        cpp_adam.lowmem_step(
+            "float32", ptrs, sizes, np.array([0], np.int64), sc=sc, fl=fl,
+            scales=np.ones((2, 1)),
+        )  # fmt: skip
+    assert not p.any()  # nothing was written
+
+
 @cpp
 def test_step_counts_are_bumped():
     for dtype in (np.float32, np.float64):

@@ -284,6 +284,9 @@ def _load() -> ctypes.CDLL:
         ctypes.c_void_p, ctypes.c_int64,
     ]  # fmt: skip
     lib.adamlab_adam_step.restype = ctypes.c_int
+    lib.adamlab_lowmem_step.argtypes = [ctypes.c_int] + [ctypes.c_void_p] * 3 + [
+        ctypes.c_int64] + [ctypes.c_void_p] * 5 + [ctypes.c_int64]  # fmt: skip
+    lib.adamlab_lowmem_step.restype = ctypes.c_int
     lib.adamlab_bump_steps.argtypes = [
         ctypes.c_void_p, ctypes.c_int64, ctypes.c_int, ctypes.c_void_p,
     ]  # fmt: skip
@@ -298,7 +301,7 @@ def _load() -> ctypes.CDLL:
     lib.adamlab_parallel_width.argtypes = [ctypes.c_int64, ctypes.c_int64]
     lib.adamlab_parallel_width.restype = ctypes.c_int64
     lib.adamlab_abi_version.restype = ctypes.c_int
-    if lib.adamlab_abi_version() != 2:
+    if lib.adamlab_abi_version() != 3:
         raise RuntimeError(f"{path} has another interface version")
     _check_pool(lib)
     return lib
@@ -398,6 +401,49 @@ def adam_step_arrays(
         raise ValueError(f"fused step: {kind} is stored as {np.dtype(KINDS[kind][1])}")
     ptrs = np.array([[a.ctypes.data] for a in arrays], dtype=np.int64)
     adam_step_ptrs(kind, ptrs, np.array([p.size], dtype=np.int64), sc, fl)
+
+
+#: parameter kinds of the low-precision-state step (its codes in adam_step.cpp)
+LOWMEM_KINDS = {"float32": 0, "bfloat16": 2}
+#: state modes the C++ low-precision step takes (numba_lowmem's MODE_FP32, MODE_BF16)
+LOWMEM_MODES = (0, 1)
+
+
+def lowmem_step(
+    kind: str, ptrs: np.ndarray, sizes: np.ndarray, modes: np.ndarray, *, sc: np.ndarray,
+    fl: np.ndarray, scales: np.ndarray | None = None, state_keys: np.ndarray | None = None,
+    param_keys: np.ndarray | None = None,
+) -> None:  # fmt: skip
+    """The step with float32 or bfloat16 state (:func:`adamlab.kernels.numba_lowmem.lowmem_step`
+    for ``modes`` 0 and 1, the same bits) on PyTorch's thread pool. ``kind``: the parameters'
+    storage ("float32" or "bfloat16"); ``ptrs``: int64 (6, n) addresses of p, g, m, v (rows 4
+    and 5 unused); ``sc``: float32 scalars, ``fl``: flags (no AMSGrad); the options as
+    numba_lowmem's, each None when off. 8-bit state is numba_lowmem's alone."""
+    n = len(sizes)
+    arrays = {
+        "ptrs": (ptrs, np.int64, (6, n)), "modes": (modes, np.int64, (n,)),
+        "sc": (sc, np.float32, (12,)), "fl": (fl, np.int64, (4,)),
+        "scales": (scales, np.float32, (2, n)), "state_keys": (state_keys, np.uint64, (2, n)),
+        "param_keys": (param_keys, np.uint64, (1, n)),
+    }  # fmt: skip
+    for name, (a, dtype, shape) in arrays.items():
+        if a is not None and (a.dtype != dtype or a.shape != shape or not a.flags.c_contiguous):
+            raise ValueError(f"lowmem step: {name} must be a contiguous {np.dtype(dtype)} {shape}")
+    if kind not in LOWMEM_KINDS or not np.isin(modes, LOWMEM_MODES).all() or fl[2] != 0:
+        raise ValueError(
+            f"lowmem step: the C++ kernel takes float32/bfloat16 parameters with float32 or "
+            f"bfloat16 state and no AMSGrad (got {kind!r}, modes {sorted(set(modes.tolist()))})"
+        )
+    offsets = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(sizes, out=offsets[1:])
+    addr = lambda a: None if a is None else a.ctypes.data  # noqa: E731
+    rc = _lib().adamlab_lowmem_step(
+        LOWMEM_KINDS[kind], ptrs.ctypes.data, offsets.ctypes.data, modes.ctypes.data, n,
+        sc.ctypes.data, fl.ctypes.data, addr(scales), addr(state_keys), addr(param_keys),
+        SERIAL_BELOW,
+    )  # fmt: skip
+    if rc != 0:
+        raise RuntimeError("the C++ low-precision Adam kernel failed")
 
 
 def bump_steps(addrs: list[int] | np.ndarray, dtype: Any) -> np.ndarray:

@@ -66,6 +66,15 @@ def _kernels():
     return numba_lowmem
 
 
+def _cpp_kernel():
+    """The C++ kernel module where it is the CPU kernel in use (:func:`adamlab.torch.fast.
+    cpu_kernel`, which honours ``ADAMLAB_CPU_KERNEL``), else None. It takes float32 and
+    bfloat16 state on PyTorch's own thread pool; 8-bit state is numba's."""
+    from . import fast
+
+    return fast.cpp_adam if fast.cpu_kernel() == "cpp" else None
+
+
 # -- the deferred gradient scale (clip_grad_norm_, GradScaler) -----------------------------------
 
 #: id(parameter) → (the parameter, the optimizer that will step it), both weakly: for
@@ -460,7 +469,6 @@ class LowPrecisionAdam(CoreOptimizer):
             self._reference_lowmem(p, group, core_opt, clip, unscale)
 
     def _kernel_step(self, group, core_opt, batch, dtype, t, unscale) -> None:
-        nl = _kernels()
         n = len(batch)
         ptrs = np.empty((6, n), dtype=np.int64)
         sizes = np.empty(n, dtype=np.int64)
@@ -494,10 +502,14 @@ class LowPrecisionAdam(CoreOptimizer):
                     param_keys[0, j] = quantized.stream_key(seed, t, k, quantized.SLOT_P)
             state["step"] += 1
         sc, fl = adam_host.adam_step_args(core_opt, t, np.float32)
-        nl.lowmem_step(
+        options = dict(scales=scales, state_keys=state_keys, param_keys=param_keys)
+        if _MODES["8bit"] not in modes and _cpp_kernel() is not None:  # same bits, torch's pool
+            _cpp_kernel().lowmem_step(_KERNEL_DTYPES[dtype], ptrs, sizes, modes, sc=sc, fl=fl,
+                                      **options)  # fmt: skip
+            return
+        _kernels().lowmem_step(
             _KERNEL_DTYPES[dtype], ptrs, sizes, modes, sc=sc, fl=fl,
-            block_size=int(group["block_size"]), scales=scales, state_keys=state_keys,
-            param_keys=param_keys,
+            block_size=int(group["block_size"]), **options,
         )  # fmt: skip
 
     def _reference_lowmem(self, p, group, core_opt, clip, unscale) -> None:

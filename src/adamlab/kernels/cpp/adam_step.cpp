@@ -19,6 +19,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <type_traits>
 
 namespace {
 
@@ -48,11 +49,11 @@ inline float bits_f32(uint32_t u) {
 
 inline float bf16_to_f32(uint16_t h) { return bits_f32(uint32_t(h) << 16); }
 
-inline uint16_t f32_to_bf16(float f) {
-  uint32_t x = f32_bits(f);
-  if ((x & 0x7FFFFFFFu) > 0x7F800000u) return uint16_t((x >> 16) | 0x40u);  // NaN: quiet
-  x = x + 0x7FFFu + ((x >> 16) & 1u);
-  return uint16_t(x >> 16);
+inline uint16_t f32_to_bf16(float f) {  // nearest, ties to even; NaN stays a quiet NaN
+  const uint32_t x = f32_bits(f);
+  const uint32_t rounded = (x + 0x7FFFu + ((x >> 16) & 1u)) >> 16;
+  const uint32_t nan = (x >> 16) | 0x40u;
+  return uint16_t((x & 0x7FFFFFFFu) > 0x7F800000u ? nan : rounded);  // (a select: vectorises)
 }
 
 inline float f16_to_f32(uint16_t h16) {
@@ -128,11 +129,43 @@ template <typename C> struct Scalars {
   C b1, omb1, b2, omb2, c1, c2, lr, eps, wd, decay, alpha, eps_root;
 };
 
-// One run of elements of one tensor: adamlab.optim.Adam.update_leaf, in its order. AMS is a
-// template parameter (it decides whether v_max is read and written at all); the other flags
-// are loop invariants. Every quantity either branch of a flag needs is computed and the flag
-// selects (no operation is reordered or fused: the selected value is bit for bit the
-// reference's), so the loop has no branches and vectorises.
+// One element of adamlab.optim.Adam.update_leaf, in its order: x, m, v (and v_max w, with
+// AMSGrad) in, their new values out. AMS is a template parameter (it decides whether w is
+// read and written at all); the other flags are loop invariants. Every quantity either branch
+// of a flag needs is computed and the flag selects (no operation is reordered or fused: the
+// selected value is bit for bit the reference's), so the loops that call it have no branches
+// and vectorise.
+template <typename C, int AMS>
+__attribute__((always_inline)) inline void element(C& x, C g, C& m, C& v, C& w,
+                                                   const Scalars<C>& S, bool neg, bool l2,
+                                                   bool dec, bool after) {
+  if (neg) g = -g;
+  if (dec) x = x * S.decay;
+  if (l2) g = g + S.wd * x;
+  m = S.b1 * m + S.omb1 * g;
+  v = S.b2 * v + S.omb2 * g * g;
+  C v_hat, v_used;
+  if (AMS == AMS_CORRECTED) {
+    w = maximum(w, v / S.c2);
+    v_hat = w;
+    v_used = w;
+  } else if (AMS == AMS_RAW) {
+    w = maximum(w, v);
+    v_hat = w / S.c2;
+    v_used = w;
+  } else {
+    v_hat = v / S.c2;
+    v_used = v;
+  }
+  // after correction (Algorithm 1): x - lr * (m / c1) / (sqrt(v_hat + eps_root) + eps)
+  // before correction (section 2):  x - alpha * m / (sqrt(v_used + eps_root) + eps)
+  const C m_hat = m / S.c1;
+  const C num = after ? S.lr * m_hat : S.alpha * m;
+  const C den = std::sqrt((after ? v_hat : v_used) + S.eps_root) + S.eps;
+  x = x - num / den;
+}
+
+// One run of elements of one tensor.
 template <int K, int AMS>
 __attribute__((always_inline)) inline void run(
     typename Kind<K>::S* __restrict p, const typename Kind<K>::S* __restrict g_,
@@ -143,33 +176,11 @@ __attribute__((always_inline)) inline void run(
   using C = typename T::C;
   for (int64_t i = 0; i < n; ++i) {
     C x = T::load(p[i]);
-    C g = T::load(g_[i]);
-    if (neg) g = -g;
-    if (dec) x = x * S.decay;
-    if (l2) g = g + S.wd * x;
-    const C m = S.b1 * T::load(m_[i]) + S.omb1 * g;
-    const C v = S.b2 * T::load(v_[i]) + S.omb2 * g * g;
-    C v_hat, v_used;
-    if (AMS == AMS_CORRECTED) {
-      const C w = maximum(T::load(w_[i]), v / S.c2);
-      w_[i] = T::store(w);
-      v_hat = w;
-      v_used = w;
-    } else if (AMS == AMS_RAW) {
-      const C w = maximum(T::load(w_[i]), v);
-      w_[i] = T::store(w);
-      v_hat = w / S.c2;
-      v_used = w;
-    } else {
-      v_hat = v / S.c2;
-      v_used = v;
-    }
-    // after correction (Algorithm 1): x - lr * (m / c1) / (sqrt(v_hat + eps_root) + eps)
-    // before correction (section 2):  x - alpha * m / (sqrt(v_used + eps_root) + eps)
-    const C m_hat = m / S.c1;
-    const C num = after ? S.lr * m_hat : S.alpha * m;
-    const C den = std::sqrt((after ? v_hat : v_used) + S.eps_root) + S.eps;
-    x = x - num / den;
+    C m = T::load(m_[i]);
+    C v = T::load(v_[i]);
+    C w = AMS == AMS_OFF ? C(0) : T::load(w_[i]);
+    element<C, AMS>(x, T::load(g_[i]), m, v, w, S, neg, l2, dec, after);
+    if (AMS != AMS_OFF) w_[i] = T::store(w);
     p[i] = T::store(x);
     m_[i] = T::store(m);
     v_[i] = T::store(v);
@@ -291,6 +302,189 @@ void dispatch(const int64_t* ptrs, const int64_t* offsets, int64_t n, const void
   }
 }
 
+// -- low-precision state: adamlab.kernels.numba_lowmem's float32 and bfloat16 modes ---------
+//
+// Parameters float32 or bfloat16; m and v float32 (MODE_FP32) or bfloat16 (MODE_BF16), per
+// tensor; the element rule above in float32. The gradient is multiplied by the tensor's clip
+// coefficient and then by the unscale factor, each product rounded to the gradient's dtype
+// (factors of 1 when there are none: x * 1 is x, so the results equal numba's unscaled
+// loop). bfloat16 results round to nearest even, or stochastically with the bits of
+// adamlab.optim.quantized.rounding_bits (element i of a tensor under its key). 8-bit state
+// stays with numba_lowmem.
+
+enum { MODE_FP32 = 0, MODE_BF16 = 1, MODE_8BIT = 2 };
+enum { R_P = 0, R_G = 1, R_M = 2, R_V = 3 };  // rows of the (6, n) address table
+
+// (u + the top 16 bits of fmix32(k + (i + 1) * golden)) >> 16, in 32-bit arithmetic, k the
+// key's low 32 bits: numba_lowmem._round_bits; NaN stays a quiet NaN.
+inline uint16_t bf16_stochastic(float x, uint64_t key, int64_t i) {
+  const uint32_t u = f32_bits(x);
+  uint32_t z = uint32_t(key) + (uint32_t(i) + 1u) * 0x9E3779B9u;
+  z = (z ^ (z >> 16)) * 0x85EBCA6Bu;
+  z = (z ^ (z >> 13)) * 0xC2B2AE35u;
+  z = z ^ (z >> 16);
+  const uint16_t r = uint16_t((u + (z >> 16)) >> 16);
+  return (u & 0x7FFFFFFFu) > 0x7F800000u ? uint16_t((u >> 16) | 0x40u) : r;
+}
+
+// PB: bfloat16 parameters; SB: bfloat16 m and v; SRP / SRS: stochastic rounding of the
+// parameters / of m and v. i0: the index of element 0 in its tensor (for the random bits).
+// Tile by tile: the tile's values are widened to float32 in L1 buffers, stepped, and
+// narrowed again; three loops of one element width each, which the compiler vectorises
+// (one loop mixing 16- and 32-bit lanes with the step's selects, it does not).
+constexpr int64_t TILE = 512;
+
+template <bool PB, bool SB, bool SRP, bool SRS>
+__attribute__((always_inline)) inline void lowmem_run(
+    typename std::conditional<PB, uint16_t, float>::type* __restrict p,
+    const typename std::conditional<PB, uint16_t, float>::type* __restrict g,
+    typename std::conditional<SB, uint16_t, float>::type* __restrict mm,
+    typename std::conditional<SB, uint16_t, float>::type* __restrict vv, int64_t n, int64_t i0,
+    const Scalars<float>& S, bool neg, bool l2, bool dec, bool after, float s0, float s1,
+    uint64_t kp, uint64_t km, uint64_t kv) {
+  if constexpr (!PB && !SB) {  // all float32: one loop
+    for (int64_t i = 0; i < n; ++i) {
+      float x = p[i], m = mm[i], v = vv[i], unused = 0.0f;
+      element<float, AMS_OFF>(x, (g[i] * s0) * s1, m, v, unused, S, neg, l2, dec, after);
+      p[i] = x;
+      mm[i] = m;
+      vv[i] = v;
+    }
+    return;
+  }
+  // bfloat16 arrays are widened tile by tile into float32 buffers (in L1) and narrowed after
+  alignas(64) float xb[TILE], gb[TILE], mb[TILE], vb[TILE];
+  for (int64_t t0 = 0; t0 < n; t0 += TILE) {
+    const int64_t w = std::min(TILE, n - t0);
+    float* __restrict xs = xb;
+    float* __restrict gs = gb;
+    float* __restrict ms = mb;
+    float* __restrict vs = vb;
+    if constexpr (PB) {
+      for (int64_t j = 0; j < w; ++j) {  // the gradient times its factors, each rounded
+        xb[j] = bf16_to_f32(p[t0 + j]);
+        const float a = bf16_to_f32(f32_to_bf16(bf16_to_f32(g[t0 + j]) * s0));
+        gb[j] = bf16_to_f32(f32_to_bf16(a * s1));
+      }
+    } else {
+      xs = reinterpret_cast<float*>(p) + t0;
+      gs = gb;
+      for (int64_t j = 0; j < w; ++j) gb[j] = (reinterpret_cast<const float*>(g)[t0 + j] * s0) * s1;
+    }
+    if constexpr (SB) {
+      for (int64_t j = 0; j < w; ++j) {
+        mb[j] = bf16_to_f32(mm[t0 + j]);
+        vb[j] = bf16_to_f32(vv[t0 + j]);
+      }
+    } else {
+      ms = reinterpret_cast<float*>(mm) + t0;
+      vs = reinterpret_cast<float*>(vv) + t0;
+    }
+    for (int64_t j = 0; j < w; ++j) {
+      float x = xs[j], m = ms[j], v = vs[j], unused = 0.0f;
+      element<float, AMS_OFF>(x, gs[j], m, v, unused, S, neg, l2, dec, after);
+      xs[j] = x;
+      ms[j] = m;
+      vs[j] = v;
+    }
+    if constexpr (PB) {
+      for (int64_t j = 0; j < w; ++j)
+        p[t0 + j] = SRP ? bf16_stochastic(xb[j], kp, i0 + t0 + j) : f32_to_bf16(xb[j]);
+    }
+    if constexpr (SB) {
+      for (int64_t j = 0; j < w; ++j) {
+        mm[t0 + j] = SRS ? bf16_stochastic(mb[j], km, i0 + t0 + j) : f32_to_bf16(mb[j]);
+        vv[t0 + j] = SRS ? bf16_stochastic(vb[j], kv, i0 + t0 + j) : f32_to_bf16(vb[j]);
+      }
+    }
+  }
+}
+
+struct LowmemArgs {
+  const int64_t* ptrs;
+  const int64_t* offsets;
+  const int64_t* modes;
+  int64_t n;
+  Scalars<float> S;
+  bool neg, l2, dec, after;
+  const float* scales;            // (2, n) or null
+  const uint64_t* state_keys;     // (2, n) or null
+  const uint64_t* param_keys;     // (1, n) or null
+};
+
+// One thread's share of a low-precision launch: elements lo .. hi of the tensors end to end.
+template <bool PB, bool SRP, bool SRS>
+__attribute__((always_inline)) inline void lowmem_range(const LowmemArgs& A, int64_t lo,
+                                                        int64_t hi) {
+  const int64_t n = A.n;
+  const int64_t esize = PB ? 2 : 4;
+  int64_t k = std::upper_bound(A.offsets, A.offsets + n + 1, lo) - A.offsets - 1;
+  for (; k < n && A.offsets[k] < hi; ++k) {
+    const int64_t a = std::max(lo, A.offsets[k]) - A.offsets[k];
+    const int64_t b = std::min(hi, A.offsets[k + 1]) - A.offsets[k];
+    if (b <= a) continue;
+    const bool sb = A.modes[k] == MODE_BF16;
+    const int64_t ssize = sb ? 2 : 4;
+    void* p = reinterpret_cast<char*>(A.ptrs[R_P * n + k]) + a * esize;
+    const void* g = reinterpret_cast<const char*>(A.ptrs[R_G * n + k]) + a * esize;
+    void* m = reinterpret_cast<char*>(A.ptrs[R_M * n + k]) + a * ssize;
+    void* v = reinterpret_cast<char*>(A.ptrs[R_V * n + k]) + a * ssize;
+    const float s0 = A.scales ? A.scales[k] : 1.0f;
+    const float s1 = A.scales ? A.scales[n + k] : 1.0f;
+    const uint64_t kp = A.param_keys ? A.param_keys[k] : 0;
+    const uint64_t km = A.state_keys ? A.state_keys[k] : 0;
+    const uint64_t kv = A.state_keys ? A.state_keys[n + k] : 0;
+    const Scalars<float> S = A.S;  // (a copy: nothing the loop stores can alias it)
+    using PT = typename std::conditional<PB, uint16_t, float>::type;
+    PT* pp = static_cast<PT*>(p);
+    const PT* gg = static_cast<const PT*>(g);
+    if (sb) {
+      lowmem_run<PB, true, SRP, SRS>(pp, gg, static_cast<uint16_t*>(m),
+                                     static_cast<uint16_t*>(v), b - a, a, S, A.neg, A.l2, A.dec,
+                                     A.after, s0, s1, kp, km, kv);
+    } else {
+      lowmem_run<PB, false, SRP, false>(pp, gg, static_cast<float*>(m), static_cast<float*>(v),
+                                        b - a, a, S, A.neg, A.l2, A.dec, A.after, s0, s1, kp, km,
+                                        kv);
+    }
+  }
+}
+
+#if ADAMLAB_HAVE_AVX2
+template <bool PB, bool SRP, bool SRS>
+__attribute__((target("avx2"))) void lowmem_avx2(const LowmemArgs& A, int64_t lo, int64_t hi) {
+  lowmem_range<PB, SRP, SRS>(A, lo, hi);
+}
+#endif
+
+template <bool PB, bool SRP, bool SRS>
+void lowmem_base(const LowmemArgs& A, int64_t lo, int64_t hi) {
+  lowmem_range<PB, SRP, SRS>(A, lo, hi);
+}
+
+template <bool PB, bool SRP, bool SRS>
+void lowmem_step(const LowmemArgs& A, int64_t grain) {
+  const int64_t total = A.offsets[A.n];
+  const int64_t blocks = (total + BLOCK - 1) / BLOCK;
+  auto fn = &lowmem_base<PB, SRP, SRS>;
+#if ADAMLAB_HAVE_AVX2
+  if (use_avx2()) fn = &lowmem_avx2<PB, SRP, SRS>;
+#endif
+  at::parallel_for(0, blocks, std::max<int64_t>(1, grain / BLOCK), [&](int64_t b0, int64_t b1) {
+    fn(A, b0 * BLOCK, std::min(b1 * BLOCK, total));
+  });
+}
+
+template <bool PB>
+void lowmem_dispatch(const LowmemArgs& A, int64_t grain) {
+  const bool srp = PB && A.param_keys != nullptr;
+  const bool srs = A.state_keys != nullptr;
+  if (srp && srs) return lowmem_step<PB, PB, true>(A, grain);
+  if (srp) return lowmem_step<PB, PB, false>(A, grain);
+  if (srs) return lowmem_step<PB, false, true>(A, grain);
+  return lowmem_step<PB, false, false>(A, grain);
+}
+
 }  // namespace
 
 extern "C" {
@@ -308,6 +502,45 @@ int adamlab_adam_step(int kind, const int64_t* ptrs, const int64_t* offsets, int
       case K_FLOAT64: dispatch<K_FLOAT64>(ptrs, offsets, n, sc, fl, grain); return 0;
       case K_BFLOAT16: dispatch<K_BFLOAT16>(ptrs, offsets, n, sc, fl, grain); return 0;
       case K_FLOAT16: dispatch<K_FLOAT16>(ptrs, offsets, n, sc, fl, grain); return 0;
+      default: return -1;
+    }
+  } catch (...) {
+    return -1;
+  }
+}
+
+// The step with low-precision state over n tensors of parameter kind `kind` (K_FLOAT32 or
+// K_BFLOAT16). ptrs: int64 (6, n) row-major: p, g, m, v (rows 4 and 5, the 8-bit absmax
+// tables, are not read); offsets: int64 (n + 1) prefix sums of the element counts; modes:
+// int64 (n), MODE_FP32 or MODE_BF16 state per tensor; sc: 12 float32 scalars; fl: 4 int64
+// flags (no AMSGrad); scales: float32 (2, n) clip and unscale factors, or null; state_keys:
+// uint64 (2, n) stochastic-rounding keys of m and v, or null; param_keys: uint64 (1, n) those
+// of bfloat16 parameters, or null. Returns 0; -1 on an unknown kind, an 8-bit mode, AMSGrad
+// or an exception (nothing is written then).
+int adamlab_lowmem_step(int kind, const int64_t* ptrs, const int64_t* offsets,
+                        const int64_t* modes, int64_t n, const float* sc, const int64_t* fl,
+                        const float* scales, const uint64_t* state_keys,
+                        const uint64_t* param_keys, int64_t grain) {
+  try {
+    if (fl[F_AMSGRAD] != AMS_OFF) return -1;
+    for (int64_t k = 0; k < n; ++k)
+      if (modes[k] != MODE_FP32 && modes[k] != MODE_BF16) return -1;
+    LowmemArgs A;
+    A.ptrs = ptrs;
+    A.offsets = offsets;
+    A.modes = modes;
+    A.n = n;
+    std::memcpy(&A.S, sc, sizeof(A.S));
+    A.neg = fl[F_MAXIMIZE] != 0;
+    A.l2 = fl[F_WD] == WD_L2;
+    A.dec = fl[F_WD] == WD_DECOUPLED;
+    A.after = fl[F_EPS] == EPS_AFTER;
+    A.scales = scales;
+    A.state_keys = state_keys;
+    A.param_keys = param_keys;
+    switch (kind) {
+      case K_FLOAT32: lowmem_dispatch<false>(A, grain); return 0;
+      case K_BFLOAT16: lowmem_dispatch<true>(A, grain); return 0;
       default: return -1;
     }
   } catch (...) {
@@ -384,5 +617,5 @@ void* adamlab_openmp_probe() {
 #endif
 }
 
-int adamlab_abi_version() { return 2; }
+int adamlab_abi_version() { return 3; }
 }
