@@ -83,6 +83,25 @@ def _step_args(
     return sc, fl
 
 
+def array_launch(
+    p: np.ndarray, g: np.ndarray, m: np.ndarray, v: np.ndarray, v_max: np.ndarray | None,
+    kind: str | None, kinds: dict[str, tuple],
+) -> tuple[str, np.ndarray, np.ndarray]:  # fmt: skip
+    """The launch of ``adam_step_arrays`` (either CPU kernel) on NumPy arrays: (kind, int64
+    (5, 1) addresses, sizes). The arrays must be contiguous, of one shape and dtype, stored as
+    the kind's element type (``kinds``: the kernel's ``KINDS``); ``kind`` defaults to their
+    dtype ("bfloat16"/"float16" for uint16 arrays holding those bits)."""
+    arrays = [p, g, m, v, m if v_max is None else v_max]
+    for a in arrays:
+        if not a.flags.c_contiguous or a.shape != p.shape or a.dtype != p.dtype:
+            raise ValueError("fused step: p, g, m, v, v_max must be contiguous, same shape/dtype")
+    kind = kind or p.dtype.name
+    if np.dtype(kinds[kind][1]) != p.dtype:
+        raise ValueError(f"fused step: {kind} is stored as {np.dtype(kinds[kind][1])}")
+    ptrs = np.array([[a.ctypes.data] for a in arrays], dtype=np.int64)
+    return kind, ptrs, np.array([p.size], dtype=np.int64)
+
+
 def adam_scalars(
     *, c1: float, c2: float, lr: float, beta1: float, beta2: float, eps: float,
     weight_decay: float, eps_root: float, dtype: type,

@@ -42,7 +42,7 @@ from typing import Any
 
 import numpy as np
 
-from .adam_host import adam_flags, adam_scalars
+from .adam_host import adam_flags, adam_scalars, array_launch
 
 log = logging.getLogger(__name__)
 
@@ -392,15 +392,8 @@ def adam_step_arrays(
 ) -> None:  # fmt: skip
     """The fused step on contiguous NumPy arrays, in place (``kind`` defaults to their dtype;
     pass "bfloat16"/"float16" for uint16 arrays holding those bits)."""
-    arrays = [p, g, m, v, m if v_max is None else v_max]
-    for a in arrays:
-        if not a.flags.c_contiguous or a.shape != p.shape or a.dtype != p.dtype:
-            raise ValueError("fused step: p, g, m, v, v_max must be contiguous, same shape/dtype")
-    kind = kind or p.dtype.name
-    if np.dtype(KINDS[kind][1]) != p.dtype:
-        raise ValueError(f"fused step: {kind} is stored as {np.dtype(KINDS[kind][1])}")
-    ptrs = np.array([[a.ctypes.data] for a in arrays], dtype=np.int64)
-    adam_step_ptrs(kind, ptrs, np.array([p.size], dtype=np.int64), sc, fl)
+    kind, ptrs, sizes = array_launch(p, g, m, v, v_max, kind, KINDS)
+    adam_step_ptrs(kind, ptrs, sizes, sc, fl)
 
 
 #: parameter kinds of the low-precision-state step (its codes in adam_step.cpp)
