@@ -344,6 +344,10 @@ def _drop_grad(opts, i):
         o.param_groups[0]["params"][i].grad = None
 
 
+def _non_contiguous_grad(opts, i):  # from now on, the gradient is a non-contiguous tensor
+    pass  # (see the test's loop: the gradients are assigned after the event)
+
+
 def _grad_float64(opts, i):  # the parameter becomes float64 (its state too, via load)
     for o in opts:
         p = o.param_groups[0]["params"][i]
@@ -366,7 +370,7 @@ def _non_contiguous(opts, i):  # a parameter becomes non-contiguous: reference p
     [
         _replace_param_data, _reset_state_tensor, _repoint_state_tensor, _load_state_dict,
         _load_other_state_dict, _clear_state, _switch_amsgrad, _add_group, _drop_grad,
-        _grad_float64, _non_contiguous,
+        _non_contiguous_grad, _grad_float64, _non_contiguous,
     ],
     ids=lambda f: f.__name__.strip("_"),
 )  # fmt: skip
@@ -391,6 +395,9 @@ def test_cached_plan_is_invalidated_by_every_change(nb, event):
             for p, gi in zip(ps, g, strict=True):
                 if not (event is _drop_grad and i == 6 and p is ps[3]):
                     p.grad = gi.clone()
+                if event is _non_contiguous_grad and i >= 6 and p is ps[3]:
+                    p.grad = gi.transpose(0, -1).contiguous().transpose(0, -1)
+                    assert not p.grad.is_contiguous() and torch.equal(p.grad, gi)
         plan = cached._fused_plans.get(id(cached.param_groups[0]))
         for o in opts:
             o.step()

@@ -248,6 +248,50 @@ def test_step_counts_are_bumped():
         assert [float(s) for s in steps] == [1.0, 4.0, 42.0]
 
 
+class _Dispatching(torch.Tensor):
+    """A tensor subclass with ``__torch_dispatch__`` (its values are not plain memory)."""
+
+    @classmethod
+    def __torch_dispatch__(cls, func, types, args=(), kwargs=None):
+        return func(*args, **(kwargs or {}))
+
+
+@cpp
+def test_tensor_check_sees_every_change_a_plan_relies_on():
+    """The plans' checks in the library (:class:`cpp_adam.TensorCheck`): the recorded tensors
+    at their addresses, types, sizes and layout, and the parameters' gradients."""
+    ps = [torch.zeros(5, requires_grad=True), torch.zeros(3, dtype=torch.float64, requires_grad=True)]  # fmt: skip
+    state = [torch.zeros(5), torch.zeros((), dtype=torch.float64)]
+    for p in ps:
+        p.grad = torch.ones_like(p)
+    params, states = cpp_adam.TensorCheck(ps), cpp_adam.TensorCheck(state)
+    out = np.zeros(2, np.int64)
+    assert params.check_params(out.ctypes.data) and states.check()
+    assert out.tolist() == [p.grad.data_ptr() for p in ps]
+    grad_cases = {
+        "no gradient": None,
+        "non-contiguous": torch.ones(6, dtype=torch.float64)[::2],
+        "sparse": torch.ones(3, dtype=torch.float64).to_sparse(),
+        "a dispatching subclass": torch.Tensor._make_subclass(
+            _Dispatching, torch.ones(3, dtype=torch.float64)
+        ),
+    }
+    for name, g in grad_cases.items():
+        ps[1].grad = g
+        assert not params.check_params(out.ctypes.data), name
+    ps[1].grad = torch.ones(3, dtype=torch.float64)
+    assert params.check_params(out.ctypes.data)
+    ps[0].data = torch.ones(5)  # re-pointed parameter
+    assert not params.check_params(out.ctypes.data)
+    m = state[0]
+    m.data = torch.ones(5)  # re-pointed state tensor (same object)
+    assert not states.check()
+    for change in (lambda: m.resize_(9), lambda: m.set_(torch.ones(10)[::2])):
+        again = cpp_adam.TensorCheck(state)
+        change()
+        assert not again.check()
+
+
 BACKENDS = [pytest.param("cpp", marks=cpp), pytest.param("numba", marks=pytest.mark.skipif(
     not numba_available(), reason="numba is not installed"))]  # fmt: skip
 

@@ -301,7 +301,7 @@ def _load() -> ctypes.CDLL:
     lib.adamlab_parallel_width.argtypes = [ctypes.c_int64, ctypes.c_int64]
     lib.adamlab_parallel_width.restype = ctypes.c_int64
     lib.adamlab_abi_version.restype = ctypes.c_int
-    if lib.adamlab_abi_version() != 3:
+    if lib.adamlab_abi_version() != 5:
         raise RuntimeError(f"{path} has another interface version")
     _check_pool(lib)
     return lib
@@ -437,6 +437,46 @@ def lowmem_step(
     )  # fmt: skip
     if rc != 0:
         raise RuntimeError("the C++ low-precision Adam kernel failed")
+
+
+class TensorCheck:
+    """A plan's record of tensors (:mod:`adamlab.torch.fast`): their TensorImpl addresses
+    (``Tensor._cdata``), scalar types, sizes and data addresses, and checks that run in the
+    library, with the GIL held, over all of them at once (in Python each address takes
+    several dependent calls, each a cache miss after the previous step's stream; the
+    library prefetches them all first). The caller must know the tensors alive (the same
+    objects: held, or checked by identity) before calling a check.
+
+    ``check()``: every tensor is still a plain contiguous strided CPU tensor of the recorded
+    type and size at the recorded address. ``check_params(out)``: the same, where the
+    tensors are parameters, and each has a gradient that is a plain contiguous strided CPU
+    tensor of the parameter's type and size; the gradients' addresses go to ``out`` (the
+    address of an int64 array). Both return whether all passed."""
+
+    def __init__(self, tensors: list) -> None:
+        lib = ctypes.PyDLL(_lib()._name)  # the same library, called with the GIL held
+        self._check = lib.adamlab_check_tensors
+        self._check.argtypes = [ctypes.c_void_p, ctypes.c_int64] + [ctypes.c_void_p] * 3
+        self._check_params = lib.adamlab_check_params
+        self._check_params.argtypes = [ctypes.c_void_p, ctypes.c_int64] + [ctypes.c_void_p] * 4
+        describe = lib.adamlab_describe_tensors
+        describe.argtypes = [ctypes.c_void_p, ctypes.c_int64, ctypes.c_void_p, ctypes.c_void_p]
+        self.n = n = len(tensors)
+        self.impls = np.array([t._cdata for t in tensors], dtype=np.int64)
+        self.types = np.empty(n, np.int64)
+        self.numels = np.empty(n, np.int64)
+        if describe(self.impls.ctypes.data, n, self.types.ctypes.data, self.numels.ctypes.data):
+            raise RuntimeError("the C++ kernel could not read the tensors")
+        self.ptrs = np.array([t.data_ptr() for t in tensors], dtype=np.int64)
+        self._args = tuple(a.ctypes.data for a in (self.impls, self.types, self.numels, self.ptrs))
+
+    def check(self) -> bool:
+        a, types, numels, ptrs = self._args
+        return self._check(a, self.n, types, numels, ptrs) == 1
+
+    def check_params(self, out: int) -> bool:
+        a, types, numels, ptrs = self._args
+        return self._check_params(a, self.n, types, numels, ptrs, out) == 1
 
 
 def bump_steps(addrs: list[int] | np.ndarray, dtype: Any) -> np.ndarray:

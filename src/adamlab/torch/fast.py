@@ -247,8 +247,9 @@ class _Plan:
     """
 
     __slots__ = (
-        "backend", "bump", "dtypes", "fast", "getters", "group", "ids", "keys", "launches",
-        "numels", "p_ptrs", "rest", "slot_ptrs", "slot_refs", "state",
+        "backend", "bump", "dtypes", "fast", "g_out", "getters", "group", "ids", "keys",
+        "launches", "numels", "p_ptrs", "params", "rest", "slot_ptrs", "slot_refs", "state",
+        "states",
     )  # fmt: skip
 
     @classmethod
@@ -291,6 +292,14 @@ class _Plan:
             sizes = np.array(plan.numels[start : start + n], dtype=np.int64) * scale
             plan.launches.append(_Launch(backend, start, n, kind, ptrs, sizes))
             start += n
+        plan.params = plan.states = plan.g_out = None
+        if backend is cpp_adam:  # the checks in the library: see _Plan._try_native
+            plan.params = cpp_adam.TensorCheck(plan.fast)
+            plan.states = cpp_adam.TensorCheck([t for ts in slots for t in ts])
+            if len(plan.launches) == 1:  # the gradients' addresses go straight to the launch
+                plan.g_out = plan.launches[0].ptrs[1]
+            else:
+                plan.g_out = np.empty(len(plan.fast), np.int64)
         return plan
 
     def try_step(self, opt, keys, core_opt, params):
@@ -298,6 +307,8 @@ class _Plan:
         or None (nothing done) if the plan no longer holds."""
         if opt.state is not self.state or keys != self.keys or list(map(id, params)) != self.ids:
             return None
+        if self.params is not None:
+            return self._try_native(opt, keys, core_opt)
         fast = self.fast
         if list(map(_data_ptr, fast)) != self.p_ptrs:
             return None
@@ -321,14 +332,42 @@ class _Plan:
                     return None
         except KeyError:
             return None
-        for p in self.rest:  # still not fusable? (and its state created, as the full path does)
-            if _classify(opt, p, keys, core_opt) is not None:
-                return None
-        g_ptrs = list(map(_data_ptr, grads))
+        if not self._rest_unchanged(opt, keys, core_opt):
+            return None
+        g_ptrs = np.array(list(map(_data_ptr, grads)), dtype=np.int64)
         t_old, same = self.bump()
         for launch in self.launches:
             launch.run(core_opt, g_ptrs, t_old, same)
         return list(self.rest)
+
+    def _try_native(self, opt, keys, core_opt):
+        """:meth:`try_step` with the checks in the C++ library (:class:`cpp_adam.TensorCheck`):
+        the same conditions, every tensor's address, type, size and layout read in one call
+        for the parameters and their gradients and one for the state (a step of many small
+        tensors is bound by such host work, on caches the previous step's stream has
+        emptied). Python checks first that the state tensors are the recorded ones (by
+        identity: alive, so the library may read them)."""
+        states = list(map(opt.state.__getitem__, self.fast))
+        try:
+            for get, refs in zip(self.getters, self.slot_refs, strict=True):
+                if not all(map(operator.is_, map(get, states), map(_deref, refs))):
+                    return None
+        except KeyError:
+            return None
+        if not (self.states.check() and self.params.check_params(self.g_out.ctypes.data)):
+            return None
+        if not self._rest_unchanged(opt, keys, core_opt):
+            return None
+        t_old, same = self.bump()
+        single = len(self.launches) == 1
+        for launch in self.launches:
+            launch.run(core_opt, None if single else self.g_out, t_old, same)
+        return list(self.rest)
+
+    def _rest_unchanged(self, opt, keys, core_opt) -> bool:
+        """The parameters left to the reference path still cannot take the kernel (and have
+        their state, as the full path would create it)."""
+        return all(_classify(opt, p, keys, core_opt) is None for p in self.rest)
 
 
 class _Launch:
@@ -343,9 +382,12 @@ class _Launch:
         self.compute = backend.KINDS[kind][2]
         self.go = backend.launcher(kind, ptrs, sizes)
 
-    def run(self, core_opt, g_ptrs: list[int], t_old: np.ndarray, same: bool) -> None:
+    def run(self, core_opt, g_ptrs: np.ndarray | None, t_old: np.ndarray, same: bool) -> None:
+        """The launch, with the gradients' addresses ``g_ptrs`` (all of the plan's), or None
+        where they are already in place (``ptrs[1]``)."""
         lo, hi = self.start, self.start + self.n
-        self.ptrs[1] = g_ptrs if lo == 0 and hi == len(g_ptrs) else g_ptrs[lo:hi]
+        if g_ptrs is not None:
+            self.ptrs[1] = g_ptrs[lo:hi]
         t_old = t_old[lo:hi]
         if same or (t_old == t_old[0]).all():  # the usual case: one step count, one launch
             self.go(*adam_host.adam_step_args(core_opt, int(t_old[0]) + 1, self.compute))

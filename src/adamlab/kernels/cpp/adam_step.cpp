@@ -13,6 +13,8 @@
 // threads get equal numbers of elements however the tensors are sized, in one parallel region.
 
 #include <ATen/Parallel.h>
+#include <ATen/core/TensorBase.h>
+#include <c10/core/TensorImpl.h>
 
 #include <algorithm>
 #include <atomic>
@@ -20,6 +22,7 @@
 #include <cstdint>
 #include <cstring>
 #include <type_traits>
+#include <vector>
 
 namespace {
 
@@ -548,6 +551,101 @@ int adamlab_lowmem_step(int kind, const int64_t* ptrs, const int64_t* offsets,
   }
 }
 
+// -- tensors, read from their TensorImpl addresses -------------------------------------------
+//
+// For adamlab.torch.fast's plans: a step checks that the tensors it is about to read and
+// write are still what the plan recorded. Python reads a tensor's address in several
+// dependent steps, one call each, on caches the previous step's stream has emptied; here
+// the loops first prefetch every level (the tensors, their storages, the parameters'
+// gradients), so the cache misses overlap. The addresses are Tensor._cdata (a plain tensor's
+// TensorImpl); the caller holds every tensor for the call, which runs with the GIL held.
+
+using c10::TensorImpl;
+
+inline const TensorImpl* impl_at(int64_t address) {
+  return reinterpret_cast<const TensorImpl*>(address);
+}
+
+inline void prefetch_storages(const std::vector<const TensorImpl*>& ts) {
+  for (const TensorImpl* t : ts) __builtin_prefetch(t);
+  for (const TensorImpl* t : ts)
+    if (t != nullptr) __builtin_prefetch(t->unsafe_storage().unsafeGetStorageImpl());
+}
+
+// Whether t is a plain (no Python dispatch) contiguous strided CPU tensor with storage, of
+// scalar type `type` and `numel` elements; if so its data address goes to *ptr.
+inline bool plain(const TensorImpl* t, int64_t type, int64_t numel, int64_t* ptr) {
+  if (t->layout() != c10::kStrided || t->device_type() != c10::DeviceType::CPU ||
+      t->key_set().has(c10::DispatchKey::Python) || !t->has_storage() ||
+      static_cast<int64_t>(t->dtype().toScalarType()) != type || t->numel() != numel ||
+      !t->is_contiguous())
+    return false;
+  *ptr = reinterpret_cast<int64_t>(t->data());
+  return true;
+}
+
+// Tensor k passes if plain(), of types[k] with numels[k] elements at data address expect[k].
+// Returns 1 if all pass, 0 if one does not, -1 if reading one raised.
+int adamlab_check_tensors(const int64_t* impls, int64_t n, const int64_t* types,
+                          const int64_t* numels, const int64_t* expect) {
+  try {
+    std::vector<const TensorImpl*> ts(n);
+    for (int64_t k = 0; k < n; ++k) ts[k] = impl_at(impls[k]);
+    prefetch_storages(ts);
+    for (int64_t k = 0; k < n; ++k) {
+      int64_t ptr;
+      if (!plain(ts[k], types[k], numels[k], &ptr) || ptr != expect[k]) return 0;
+    }
+    return 1;
+  } catch (...) {
+    return -1;
+  }
+}
+
+// Parameters and their gradients: parameter k (TensorImpl at p_impls[k]) must pass
+// adamlab_check_tensors' test against types[k], numels[k], p_ptrs[k], and have a gradient
+// that is plain() with the same type and size; the gradients' data addresses go to g_out.
+// Returns 1 if all pass, 0 if one does not (g_out partly written), -1 if reading raised.
+int adamlab_check_params(const int64_t* p_impls, int64_t n, const int64_t* types,
+                         const int64_t* numels, const int64_t* p_ptrs, int64_t* g_out) {
+  try {
+    std::vector<const TensorImpl*> ps(n), gs(n);
+    for (int64_t k = 0; k < n; ++k) ps[k] = impl_at(p_impls[k]);
+    for (const TensorImpl* t : ps) __builtin_prefetch(t);
+    for (const TensorImpl* t : ps) __builtin_prefetch(t->autograd_meta());
+    for (int64_t k = 0; k < n; ++k) {
+      // (an at::Tensor is its base at::TensorBase, one pointer: read it as that, without
+      // ATen/core/Tensor.h, which would triple the build time)
+      const auto& g = reinterpret_cast<const at::TensorBase&>(ps[k]->grad());
+      gs[k] = g.defined() ? g.unsafeGetTensorImpl() : nullptr;
+    }
+    prefetch_storages(gs);
+    prefetch_storages(ps);
+    for (int64_t k = 0; k < n; ++k) {
+      int64_t ptr;
+      if (!plain(ps[k], types[k], numels[k], &ptr) || ptr != p_ptrs[k]) return 0;
+      if (gs[k] == nullptr || !plain(gs[k], types[k], numels[k], &g_out[k])) return 0;
+    }
+    return 1;
+  } catch (...) {
+    return -1;
+  }
+}
+
+// The scalar type code and element count of n tensors (for a plan's record of them).
+int adamlab_describe_tensors(const int64_t* impls, int64_t n, int64_t* types,
+                             int64_t* numels) {
+  try {
+    for (int64_t k = 0; k < n; ++k) {
+      types[k] = static_cast<int64_t>(impl_at(impls[k])->dtype().toScalarType());
+      numels[k] = impl_at(impls[k])->numel();
+    }
+    return 0;
+  } catch (...) {
+    return -1;
+  }
+}
+
 // Add 1 to the n 0-d step tensors at addrs (double if is_double, else float); write their
 // old values to out. Returns 1 if the old values are all equal (the usual case: one step
 // count, one launch), else 0.
@@ -617,5 +715,5 @@ void* adamlab_openmp_probe() {
 #endif
 }
 
-int adamlab_abi_version() { return 3; }
+int adamlab_abi_version() { return 5; }
 }
