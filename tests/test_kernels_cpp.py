@@ -534,3 +534,41 @@ def test_unknown_kernel_choice_is_refused(monkeypatch):
     monkeypatch.setenv(fast.CPU_KERNEL_ENV, "fortran")
     with pytest.raises(ValueError, match="ADAMLAB_CPU_KERNEL"):
         fast.cpu_kernel()
+
+
+@cpp
+def test_whole_group_steps_from_its_plan_and_falls_back_on_any_change(monkeypatch):
+    """Steady state: a group whose parameters all take the kernel is stepped from its plan
+    (fast.planned_step) without the per-parameter path; a parameter without a gradient, or
+    with a sparse one, sends the step down the usual path (which skips, or refuses, as
+    before), and nothing is written by the declined plan."""
+    monkeypatch.delenv(fast.CPU_KERNEL_ENV, raising=False)
+    params = [torch.randn(s, requires_grad=True) for s in (7, 300, 3)]
+    opt = at.Adam(params, lr=1e-2)
+    calls = []
+    usual = fast.adam_step
+    monkeypatch.setattr(fast, "adam_step", lambda *a, **k: calls.append(1) or usual(*a, **k))
+
+    def step():
+        for p in params:
+            p.grad = torch.randn_like(p)
+        opt.step()
+
+    step()
+    assert len(calls) == 1  # the first step builds the plan
+    for _ in range(3):
+        step()
+    assert len(calls) == 1  # then the plan steps the whole group
+    for p in params:
+        p.grad = torch.randn_like(p)
+    params[1].grad = None
+    before = params[1].detach().clone()
+    opt.step()
+    assert len(calls) == 2 and torch.equal(params[1].detach(), before)
+    for p in params:
+        p.grad = torch.randn_like(p)
+    params[2].grad = params[2].grad.to_sparse()
+    snapshot = [p.detach().clone() for p in params]
+    with pytest.raises(RuntimeError, match="does not support sparse gradients"):
+        opt.step()
+    assert all(torch.equal(p.detach(), s) for p, s in zip(params, snapshot, strict=True))

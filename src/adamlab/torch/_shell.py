@@ -277,6 +277,8 @@ class CoreOptimizer(torch.optim.Optimizer):
                 loss = closure()
         for group in self.param_groups:
             core = self.core(group)
+            if self._planned_step(group, core):
+                continue
             params = [p for p in group["params"] if p.grad is not None]
             if any(map(_is_sparse, map(_grad_of, params))):
                 p = next(p for p in params if p.grad.is_sparse)
@@ -289,6 +291,12 @@ class CoreOptimizer(torch.optim.Optimizer):
             for p in params:
                 self._reference_step(p, group, core)
         return loss
+
+    def _planned_step(self, group: dict[str, Any], core: core_base.Optimizer) -> bool:
+        """Subclasses with fused kernels may step a whole group from what they kept of its
+        last step (every parameter, all checked unchanged): True if done, else False with
+        nothing done."""
+        return False
 
     def _fast_step(
         self, group: dict[str, Any], core: core_base.Optimizer, params: list[torch.Tensor]

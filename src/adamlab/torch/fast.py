@@ -210,6 +210,26 @@ def adam_step(opt, group: dict[str, Any], core_opt, params: list[torch.Tensor], 
     return rest
 
 
+def planned_step(opt, group: dict[str, Any], core_opt) -> bool:
+    """Step the whole group from its plan where the plan covers every parameter of the group
+    (all had gradients and took the kernel when it was built) and its checks in the C++
+    library hold, this step's gradients included: True. Otherwise False, nothing done: the
+    caller takes the usual path (which lists the parameters with gradients, refuses sparse
+    ones, and comes to :func:`adam_step`). This skips the Python passes over the parameters
+    that a step of many small tensors otherwise spends most of its host time on."""
+    plan = opt.__dict__.get("_fused_plans", {}).get(id(group))
+    if plan is None or plan.params is None or plan.rest or plan.group is not group:
+        return False
+    if plan.backend is not _cpu_backend() or list(map(id, group["params"])) != plan.ids:
+        return False
+    keys = tuple(opt.state_keys[s] for s in core_opt.active_slots())
+    return (
+        opt.state is plan.state
+        and keys == plan.keys
+        and plan._try_native(opt, keys, core_opt) is not None
+    )
+
+
 def _classify(opt, p, keys, core_opt) -> list[torch.Tensor] | None:
     """Create ``p``'s state where it lacks some; return [p, g, *state tensors] if the kernels
     can take ``p`` this step, else None."""

@@ -75,6 +75,13 @@ class Adam(CoreOptimizer):
 
             fast.check_available()
 
+    def _planned_step(self, group, core_opt):
+        if group.get("fused") is False:
+            return False
+        from . import fast
+
+        return fast.planned_step(self, group, core_opt)
+
     def _fast_step(self, group, core_opt, params):
         if group.get("fused") is False or not params:
             return params
