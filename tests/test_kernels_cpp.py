@@ -572,3 +572,42 @@ def test_whole_group_steps_from_its_plan_and_falls_back_on_any_change(monkeypatc
     with pytest.raises(RuntimeError, match="does not support sparse gradients"):
         opt.step()
     assert all(torch.equal(p.detach(), s) for p, s in zip(params, snapshot, strict=True))
+
+
+@cpp
+def test_a_parameter_swapped_in_place_is_not_stepped_from_the_old_plan(monkeypatch):
+    """torch.utils.swap_tensors (and load_state_dict in swap mode) gives the same Parameter
+    object another TensorImpl and frees the old one: the plan must notice, not read freed
+    memory or step the other tensor."""
+    monkeypatch.delenv(fast.CPU_KERNEL_ENV, raising=False)
+    p = torch.nn.Parameter(torch.ones(8))
+    ref = torch.nn.Parameter(torch.ones(8))
+    opt, opt_ref = at.Adam([p], lr=0.1), at.Adam([ref], lr=0.1, fused=False)
+    for _ in range(2):
+        for x, o in ((p, opt), (ref, opt_ref)):
+            x.grad = torch.full((8,), 0.5)
+            o.step()
+    q = torch.nn.Parameter(torch.zeros(8))
+    p_old = p.detach().clone()
+    torch.utils.swap_tensors(p, q)  # p now holds zeros; q holds p's old values and memory
+    with torch.no_grad():
+        ref.zero_()
+    for x, o in ((p, opt), (ref, opt_ref)):
+        x.grad = torch.ones(8)
+        o.step()
+    assert torch.equal(p.detach(), ref.detach())
+    assert torch.equal(q.detach(), p_old)  # p's old tensor: not stepped since
+    model = torch.nn.Linear(4, 4)
+    saved = {k: v.clone() for k, v in model.state_dict().items()}
+    opt = at.Adam(model.parameters(), lr=0.1)
+    swap = torch.__future__.get_swap_module_params_on_conversion()
+    torch.__future__.set_swap_module_params_on_conversion(True)
+    try:
+        for i in range(4):
+            model(torch.ones(2, 4)).sum().backward()
+            if i == 2:
+                model.load_state_dict(saved)  # swaps TensorImpls into the same Parameters
+            opt.step()
+    finally:
+        torch.__future__.set_swap_module_params_on_conversion(swap)
+    assert all(torch.isfinite(t).all() for t in model.parameters())

@@ -501,3 +501,41 @@ def test_core_is_reused_while_the_group_is_unchanged_and_rebuilt_on_edits():
     group["betas"] = (0.9, 0.95)
     again = opt.core(group)
     assert again.betas == (0.9, 0.95) and opt.core(group) is again
+    assert "state_precision" not in group  # a core argument the group does not have: absent
+    group["state_precision"] = None  # is not the same as None, which the core refuses
+    with pytest.raises(ValueError, match="Invalid state_precision: None"):
+        opt.core(group)
+
+
+@pytest.mark.parametrize("fused", [None, False])
+def test_a_lazily_conjugated_gradient_is_refused_as_torch_refuses_it(fused):
+    """Autograd leaves ``z.grad`` a lazy conjugate view for ``z.conj()``: its memory is not
+    its values. The fused path must not read it as memory (it did, silently); like the
+    reference path and torch.optim it refuses it."""
+    z = torch.randn(4, dtype=torch.complex64, requires_grad=True)
+    opt = at.Adam([z], lr=0.1, fused=fused)
+    before = z.detach().clone()
+    for _ in range(2):
+        opt.zero_grad()
+        (z.conj() * torch.tensor(2.0 + 1j)).real.sum().backward()
+        assert z.grad.is_conj()
+        with pytest.raises(RuntimeError, match="conjugated"):
+            opt.step()
+    assert torch.equal(z.detach(), before)
+
+
+def test_a_zero_tensor_gradient_takes_the_reference_path():
+    """A ZeroTensor (no memory behind it) is not read by a kernel."""
+    ps = [torch.randn(4, requires_grad=True) for _ in range(2)]
+    a = [p.detach().clone().requires_grad_() for p in ps]
+    b = [p.detach().clone().requires_grad_() for p in ps]
+    fused, ref = at.Adam(a, lr=0.1), at.Adam(b, lr=0.1, fused=False)
+    for i in range(4):
+        g = [torch.randn(4) for _ in ps]
+        for xs in (a, b):
+            for x, gi in zip(xs, g, strict=True):
+                x.grad = torch._efficientzerotensor(4) if i == 2 and x is xs[0] else gi.clone()
+        fused.step()
+        ref.step()
+    for x, y in zip(a, b, strict=True):
+        torch.testing.assert_close(x, y, rtol=1e-6, atol=1e-7)

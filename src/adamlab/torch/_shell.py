@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import functools
+import itertools
 import operator
 import warnings
 from collections.abc import Callable, Iterable
@@ -39,7 +40,12 @@ def _plain(value: Any) -> Any:
     return value
 
 
-_PLAIN_TYPES = frozenset({float, int, bool, str, type(None)})
+class _Missing:
+    """A key the group does not have (not the same as the key holding None)."""
+
+
+_MISSING = _Missing()
+_PLAIN_TYPES = frozenset({float, int, bool, str, type(None), _Missing})
 
 
 def _is_plain(value: Any) -> bool:
@@ -208,7 +214,7 @@ class CoreOptimizer(torch.optim.Optimizer):
         step, the last core is returned after a comparison; otherwise (a change, or a
         tensor value, which may have changed in place) the arguments are read again."""
         names = _core_names(self.core_cls)
-        values = tuple(map(group.get, names))
+        values = tuple(map(group.get, names, itertools.repeat(_MISSING)))
         last = self._last_core.get(id(group))
         if (
             last is not None

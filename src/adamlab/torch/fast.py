@@ -145,10 +145,23 @@ def why_not_fused(p: torch.Tensor, state_tensors: list[torch.Tensor]) -> str | N
     for name, t in (("parameter", p), ("gradient", g)):
         if not t.is_contiguous():
             return f"the {name} is not contiguous"
+    for name, t in (
+        ("parameter", p),
+        ("gradient", g),
+        *(("state tensor", s) for s in state_tensors),
+    ):
+        if _lazy_view(t):
+            return f"the {name} is a lazy conjugate, negative or zero view (its memory is not its values)"
     for t in state_tensors:
         if not t.is_contiguous() or t.dtype != p.dtype or t.device != p.device:
             return "a state tensor is not contiguous or has another dtype/device"
     return None
+
+
+def _lazy_view(t: torch.Tensor) -> bool:
+    """A tensor whose values are not its memory as it lies: a lazy conjugate (autograd makes
+    such gradients, e.g. of ``z.conj()``), a negative view, or a ZeroTensor."""
+    return t.is_conj() or t.is_neg() or t._is_zerotensor()
 
 
 def adam_step(opt, group: dict[str, Any], core_opt, params: list[torch.Tensor], *, required: bool):
@@ -250,6 +263,7 @@ _numel = torch.Tensor.numel
 _is_contiguous = torch.Tensor.is_contiguous
 _dtype_of = operator.attrgetter("dtype")
 _grad_of = operator.attrgetter("grad")
+_cdata_of = operator.attrgetter("_cdata")
 _deref = weakref.ref.__call__
 _layout_of = operator.attrgetter("layout")
 
@@ -268,8 +282,8 @@ class _Plan:
 
     __slots__ = (
         "backend", "bump", "dtypes", "fast", "g_out", "getters", "group", "ids", "keys",
-        "launches", "numels", "p_ptrs", "params", "rest", "slot_ptrs", "slot_refs", "state",
-        "states",
+        "launches", "numels", "p_impls", "p_ptrs", "params", "rest", "slot_ptrs", "slot_refs",
+        "state", "states",
     )  # fmt: skip
 
     @classmethod
@@ -312,9 +326,10 @@ class _Plan:
             sizes = np.array(plan.numels[start : start + n], dtype=np.int64) * scale
             plan.launches.append(_Launch(backend, start, n, kind, ptrs, sizes))
             start += n
-        plan.params = plan.states = plan.g_out = None
+        plan.params = plan.states = plan.g_out = plan.p_impls = None
         if backend is cpp_adam:  # the checks in the library: see _Plan._try_native
             plan.params = cpp_adam.TensorCheck(plan.fast)
+            plan.p_impls = list(map(_cdata_of, plan.fast))
             plan.states = cpp_adam.TensorCheck([t for ts in slots for t in ts])
             if len(plan.launches) == 1:  # the gradients' addresses go straight to the launch
                 plan.g_out = plan.launches[0].ptrs[1]
@@ -340,6 +355,7 @@ class _Plan:
             or list(map(_dtype_of, grads)) != self.dtypes
             or list(map(_numel, grads)) != self.numels
             or not all(map(_is_contiguous, grads))
+            or any(map(_lazy_view, grads))
         ):
             return None
         states = list(map(opt.state.__getitem__, fast))
@@ -367,6 +383,8 @@ class _Plan:
         tensors is bound by such host work, on caches the previous step's stream has
         emptied). Python checks first that the state tensors are the recorded ones (by
         identity: alive, so the library may read them)."""
+        if list(map(_cdata_of, self.fast)) != self.p_impls:  # torch.utils.swap_tensors
+            return None
         states = list(map(opt.state.__getitem__, self.fast))
         try:
             for get, refs in zip(self.getters, self.slot_refs, strict=True):

@@ -572,11 +572,13 @@ inline void prefetch_storages(const std::vector<const TensorImpl*>& ts) {
     if (t != nullptr) __builtin_prefetch(t->unsafe_storage().unsafeGetStorageImpl());
 }
 
-// Whether t is a plain (no Python dispatch) contiguous strided CPU tensor with storage, of
-// scalar type `type` and `numel` elements; if so its data address goes to *ptr.
+// Whether t is a plain (no Python dispatch; not a lazy conjugate, negative or zero view)
+// contiguous strided CPU tensor with storage, of scalar type `type` and `numel` elements;
+// if so its data address goes to *ptr.
 inline bool plain(const TensorImpl* t, int64_t type, int64_t numel, int64_t* ptr) {
   if (t->layout() != c10::kStrided || t->device_type() != c10::DeviceType::CPU ||
       t->key_set().has(c10::DispatchKey::Python) || !t->has_storage() ||
+      t->is_conj() || t->is_neg() || t->_is_zerotensor() ||  // lazy views: not the memory
       static_cast<int64_t>(t->dtype().toScalarType()) != type || t->numel() != numel ||
       !t->is_contiguous())
     return false;
