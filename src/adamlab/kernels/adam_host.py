@@ -59,11 +59,13 @@ def adam_step_args(opt: Any, t: int, dtype: type) -> tuple[np.ndarray, np.ndarra
         object.__setattr__(opt, "_step_args", cache if static else False)
     if cache is False:  # schedules: everything at t
         return _step_args(opt, t, opt.hypers(t), dtype)
-    h, fl = cache.get(dtype) or cache.setdefault(dtype, (opt.hypers(1), None))
-    sc, fl_new = _step_args(opt, t, h, dtype, fl)
-    if fl is None:
-        cache[dtype] = (h, fl_new)
-    return sc, fl_new
+    if dtype not in cache:
+        h = opt.hypers(1)
+        sc, fl = _step_args(opt, t, h, dtype)
+        cache[dtype] = (h, fl)
+        return sc, fl
+    h, fl = cache[dtype]
+    return _step_args(opt, t, h, dtype, fl)
 
 
 def _step_args(

@@ -301,6 +301,14 @@ def _load() -> ctypes.CDLL:
     lib.adamlab_parallel_width.argtypes = [ctypes.c_int64, ctypes.c_int64]
     lib.adamlab_parallel_width.restype = ctypes.c_int64
     lib.adamlab_abi_version.restype = ctypes.c_int
+    # the tensor checks read Python-held tensors: called with the GIL held (the same library)
+    held = ctypes.PyDLL(str(path))
+    held.adamlab_check_tensors.argtypes = [ctypes.c_void_p, ctypes.c_int64] + [ctypes.c_void_p] * 3
+    held.adamlab_check_params.argtypes = [ctypes.c_void_p, ctypes.c_int64] + [ctypes.c_void_p] * 4
+    held.adamlab_describe_tensors.argtypes = [ctypes.c_void_p, ctypes.c_int64] + [
+        ctypes.c_void_p
+    ] * 2
+    lib.with_gil = held
     if lib.adamlab_abi_version() != 5:
         raise RuntimeError(f"{path} has another interface version")
     _check_pool(lib)
@@ -454,13 +462,9 @@ class TensorCheck:
     address of an int64 array). Both return whether all passed."""
 
     def __init__(self, tensors: list) -> None:
-        lib = ctypes.PyDLL(_lib()._name)  # the same library, called with the GIL held
-        self._check = lib.adamlab_check_tensors
-        self._check.argtypes = [ctypes.c_void_p, ctypes.c_int64] + [ctypes.c_void_p] * 3
-        self._check_params = lib.adamlab_check_params
-        self._check_params.argtypes = [ctypes.c_void_p, ctypes.c_int64] + [ctypes.c_void_p] * 4
+        lib = _lib().with_gil
+        self._check, self._check_params = lib.adamlab_check_tensors, lib.adamlab_check_params
         describe = lib.adamlab_describe_tensors
-        describe.argtypes = [ctypes.c_void_p, ctypes.c_int64, ctypes.c_void_p, ctypes.c_void_p]
         self.n = n = len(tensors)
         self.impls = np.array([t._cdata for t in tensors], dtype=np.int64)
         self.types = np.empty(n, np.int64)
@@ -482,11 +486,7 @@ class TensorCheck:
 def bump_steps(addrs: list[int] | np.ndarray, dtype: Any) -> np.ndarray:
     """Add 1 to the 0-d step tensors at ``addrs`` (float32 or float64, given as a torch or
     NumPy dtype); return their old values (float64)."""
-    addrs = np.ascontiguousarray(addrs, dtype=np.int64)
-    out = np.empty(len(addrs), np.float64)
-    is_double = 1 if "64" in str(dtype) else 0
-    _lib().adamlab_bump_steps(addrs.ctypes.data, len(addrs), is_double, out.ctypes.data)
-    return out
+    return bumper(addrs, dtype)()[0]
 
 
 def bumper(addrs: np.ndarray, dtype: Any) -> Callable[[], tuple[np.ndarray, bool]]:

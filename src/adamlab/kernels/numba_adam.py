@@ -307,10 +307,7 @@ def _bump(addrs, marker, out):
 def bump_steps(addrs: list[int] | np.ndarray, dtype: Any) -> np.ndarray:
     """Add 1 to the 0-d step tensors at ``addrs`` (float32 or float64, given as a torch or
     NumPy dtype); return their old values (float64)."""
-    marker = np.empty(0, np.float64 if "64" in str(dtype) else np.float32)
-    out = np.empty(len(addrs), np.float64)
-    _bump(np.asarray(addrs, dtype=np.int64), marker, out)
-    return out
+    return bumper(addrs, dtype)()[0]
 
 
 def bumper(addrs: np.ndarray, dtype: Any) -> Callable[[], tuple[np.ndarray, bool]]:

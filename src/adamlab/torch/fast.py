@@ -358,23 +358,13 @@ class _Plan:
             or any(map(_lazy_view, grads))
         ):
             return None
-        states = list(map(opt.state.__getitem__, fast))
-        try:
-            for get, refs, ptrs in zip(self.getters, self.slot_refs, self.slot_ptrs, strict=True):
-                tensors = list(map(get, states))
-                if list(map(_data_ptr, tensors)) != ptrs or not all(
-                    map(operator.is_, tensors, map(_deref, refs))
-                ):
-                    return None
-        except KeyError:
-            return None
-        if not self._rest_unchanged(opt, keys, core_opt):
+        slots = self._recorded_state(opt)
+        if slots is None or any(
+            list(map(_data_ptr, ts)) != ptrs for ts, ptrs in zip(slots, self.slot_ptrs, strict=True)
+        ):
             return None
         g_ptrs = np.array(list(map(_data_ptr, grads)), dtype=np.int64)
-        t_old, same = self.bump()
-        for launch in self.launches:
-            launch.run(core_opt, g_ptrs, t_old, same)
-        return list(self.rest)
+        return self._launch(opt, keys, core_opt, g_ptrs)
 
     def _try_native(self, opt, keys, core_opt):
         """:meth:`try_step` with the checks in the C++ library (:class:`cpp_adam.TensorCheck`):
@@ -385,27 +375,38 @@ class _Plan:
         identity: alive, so the library may read them)."""
         if list(map(_cdata_of, self.fast)) != self.p_impls:  # torch.utils.swap_tensors
             return None
-        states = list(map(opt.state.__getitem__, self.fast))
-        try:
-            for get, refs in zip(self.getters, self.slot_refs, strict=True):
-                if not all(map(operator.is_, map(get, states), map(_deref, refs))):
-                    return None
-        except KeyError:
+        if self._recorded_state(opt) is None:
             return None
         if not (self.states.check() and self.params.check_params(self.g_out.ctypes.data)):
             return None
-        if not self._rest_unchanged(opt, keys, core_opt):
-            return None
-        t_old, same = self.bump()
-        single = len(self.launches) == 1
-        for launch in self.launches:
-            launch.run(core_opt, None if single else self.g_out, t_old, same)
-        return list(self.rest)
+        single = len(self.launches) == 1  # (then the gradients' addresses are in place)
+        return self._launch(opt, keys, core_opt, None if single else self.g_out)
 
-    def _rest_unchanged(self, opt, keys, core_opt) -> bool:
-        """The parameters left to the reference path still cannot take the kernel (and have
-        their state, as the full path would create it)."""
-        return all(_classify(opt, p, keys, core_opt) is None for p in self.rest)
+    def _recorded_state(self, opt) -> list[list[torch.Tensor]] | None:
+        """The state tensors of the plan's parameters, slot by slot, if each is the very
+        tensor the plan recorded (by identity); else None."""
+        states = list(map(opt.state.__getitem__, self.fast))
+        slots = []
+        try:
+            for get, refs in zip(self.getters, self.slot_refs, strict=True):
+                tensors = list(map(get, states))
+                if not all(map(operator.is_, tensors, map(_deref, refs))):
+                    return None
+                slots.append(tensors)
+        except KeyError:
+            return None
+        return slots
+
+    def _launch(self, opt, keys, core_opt, g_ptrs: np.ndarray | None):
+        """The step, once every check has passed: unless a parameter left to the reference
+        path can now take the kernel (the full path must then run), bump the step counts and
+        run the launches; return the parameters left to the reference path, or None."""
+        if any(_classify(opt, p, keys, core_opt) is not None for p in self.rest):
+            return None  # (_classify also creates their state, as the full path does)
+        t_old, same = self.bump()
+        for launch in self.launches:
+            launch.run(core_opt, g_ptrs, t_old, same)
+        return list(self.rest)
 
 
 class _Launch:

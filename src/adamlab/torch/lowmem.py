@@ -503,9 +503,9 @@ class LowPrecisionAdam(CoreOptimizer):
             state["step"] += 1
         sc, fl = adam_host.adam_step_args(core_opt, t, np.float32)
         options = dict(scales=scales, state_keys=state_keys, param_keys=param_keys)
-        if _MODES["8bit"] not in modes and _cpp_kernel() is not None:  # same bits, torch's pool
-            _cpp_kernel().lowmem_step(_KERNEL_DTYPES[dtype], ptrs, sizes, modes, sc=sc, fl=fl,
-                                      **options)  # fmt: skip
+        cpp = None if _MODES["8bit"] in modes else _cpp_kernel()
+        if cpp is not None:  # the same bits, on torch's pool
+            cpp.lowmem_step(_KERNEL_DTYPES[dtype], ptrs, sizes, modes, sc=sc, fl=fl, **options)
             return
         _kernels().lowmem_step(
             _KERNEL_DTYPES[dtype], ptrs, sizes, modes, sc=sc, fl=fl,
