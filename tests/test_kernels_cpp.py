@@ -165,6 +165,10 @@ def _lowmem_launch(rng, param_kind, sizes):
         x = [rng.standard_normal(n).astype(np.float32) for _ in range(2)]
         x[1] *= np.float32(10 ** rng.uniform(-3, 2))
         x[1][rng.integers(0, n, size=max(1, n // 50))] = rng.choice(awkward, size=max(1, n // 50))
+        specials = np.array([np.nan, -np.nan, np.inf, -np.inf, 0.0, -0.0], np.float32)
+        x[1][rng.integers(0, n, size=max(1, n // 500))] = rng.choice(
+            specials, size=max(1, n // 500)
+        )
         if param_kind == "bfloat16":
             x = [torch.from_numpy(a).to(torch.bfloat16).view(torch.int16).numpy().view(np.uint16)
                  for a in x]  # fmt: skip
@@ -187,12 +191,18 @@ def _lowmem_launch(rng, param_kind, sizes):
 def test_cpp_lowmem_step_equals_numba_bit_for_bit(isa, param_kind, seed):
     """float32/bfloat16 state in C++ (AdamBF16's step and Adam8bit's small tensors): the bits
     of numba_lowmem, every option: clip and unscale factors, stochastic rounding of state and
-    bfloat16 parameters, every flag, tensors of 1 to 70,000 elements in one launch."""
+    bfloat16 parameters, every flag, tensors of 1 to 70,000 elements in one launch. Seeds 0-3
+    take Adam's and AdamW's flags, which the kernel steps in loops of their own."""
     from adamlab.kernels import numba_lowmem
 
     rng = np.random.default_rng(seed)
     cfg = _random_config(rng)
     cfg.update(amsgrad=False, amsgrad_variant="raw")
+    if seed < 4:  # Adam (no weight decay), then AdamW
+        cfg.update(maximize=False, eps_placement="after_correction")
+        cfg.update(weight_decay=0.0) if seed < 2 else cfg.update(
+            weight_decay=0.01, decoupled_weight_decay=True
+        )
     opt = adamlab.Adam(**cfg)
     sc, fl = adam_host.adam_step_args(opt, int(rng.integers(1, 500)), np.float32)
     sizes = [1, 7, 300, 4097, int(rng.integers(1, 70_000)), 70_000]

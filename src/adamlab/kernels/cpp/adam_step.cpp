@@ -24,6 +24,17 @@
 #include <type_traits>
 #include <vector>
 
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#define ADAMLAB_HAVE_AVX2 1
+#include <immintrin.h>
+#else
+#define ADAMLAB_HAVE_AVX2 0
+#endif
+
+// (F8 values cross no function boundary that is not inlined: GCC's note that passing them
+// by value changes the psABI without AVX does not apply)
+#pragma GCC diagnostic ignored "-Wpsabi"
+
 namespace {
 
 // flags and scalars layout: adamlab.kernels.adam_host
@@ -132,6 +143,27 @@ template <typename C> struct Scalars {
   C b1, omb1, b2, omb2, c1, c2, lr, eps, wd, decay, alpha, eps_root;
 };
 
+// Eight float lanes as one value (GCC's vector extension): +, -, *, / and comparisons act
+// lane by lane with IEEE's correctly rounded operations, as on a float, so element() below
+// computes the same bits on F8 as on each float. Compiled as 8 AVX2 lanes in the AVX2 build,
+// as two 4-lane halves in the baseline one.
+typedef float F8 __attribute__((vector_size(32)));
+typedef uint32_t U8 __attribute__((vector_size(32)));
+typedef int32_t I8 __attribute__((vector_size(32)));
+typedef uint16_t H8 __attribute__((vector_size(16)));
+
+// the scalar type of a lane
+template <typename C> struct Lane { using T = C; };
+template <> struct Lane<F8> { using T = float; };
+
+inline float root(float a) { return std::sqrt(a); }
+inline double root(double a) { return std::sqrt(a); }
+__attribute__((always_inline)) inline F8 root(F8 a) {  // (the loop becomes one vsqrtps)
+  F8 r;
+  for (int i = 0; i < 8; ++i) r[i] = std::sqrt(a[i]);
+  return r;
+}
+
 // One element of adamlab.optim.Adam.update_leaf, in its order: x, m, v (and v_max w, with
 // AMSGrad) in, their new values out. AMS is a template parameter (it decides whether w is
 // read and written at all); the other flags are loop invariants. Every quantity either branch
@@ -140,19 +172,19 @@ template <typename C> struct Scalars {
 // and vectorise.
 template <typename C, int AMS>
 __attribute__((always_inline)) inline void element(C& x, C g, C& m, C& v, C& w,
-                                                   const Scalars<C>& S, bool neg, bool l2,
-                                                   bool dec, bool after) {
+                                                   const Scalars<typename Lane<C>::T>& S,
+                                                   bool neg, bool l2, bool dec, bool after) {
   if (neg) g = -g;
   if (dec) x = x * S.decay;
   if (l2) g = g + S.wd * x;
   m = S.b1 * m + S.omb1 * g;
   v = S.b2 * v + S.omb2 * g * g;
   C v_hat, v_used;
-  if (AMS == AMS_CORRECTED) {
+  if constexpr (AMS == AMS_CORRECTED) {
     w = maximum(w, v / S.c2);
     v_hat = w;
     v_used = w;
-  } else if (AMS == AMS_RAW) {
+  } else if constexpr (AMS == AMS_RAW) {
     w = maximum(w, v);
     v_hat = w / S.c2;
     v_used = w;
@@ -164,7 +196,7 @@ __attribute__((always_inline)) inline void element(C& x, C g, C& m, C& v, C& w,
   // before correction (section 2):  x - alpha * m / (sqrt(v_used + eps_root) + eps)
   const C m_hat = m / S.c1;
   const C num = after ? S.lr * m_hat : S.alpha * m;
-  const C den = std::sqrt((after ? v_hat : v_used) + S.eps_root) + S.eps;
+  const C den = root((after ? v_hat : v_used) + S.eps_root) + S.eps;
   x = x - num / den;
 }
 
@@ -210,16 +242,13 @@ __attribute__((always_inline)) inline void range(
 
 // The same code compiled twice: for AVX2 (8 float lanes) and for the baseline (SSE2 on
 // x86-64); dispatch picks by CPU (or by adamlab_set_isa, for tests).
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-#define ADAMLAB_HAVE_AVX2 1
+#if ADAMLAB_HAVE_AVX2
 template <int K, int AMS>
 __attribute__((target("avx2"))) void range_avx2(
     const int64_t* ptrs, const int64_t* offsets, int64_t n, int64_t lo, int64_t hi,
     const Scalars<typename Kind<K>::C>& S, bool neg, bool l2, bool dec, bool after) {
   range<K, AMS>(ptrs, offsets, n, lo, hi, S, neg, l2, dec, after);
 }
-#else
-#define ADAMLAB_HAVE_AVX2 0
 #endif
 
 template <int K, int AMS>
@@ -330,14 +359,141 @@ inline uint16_t bf16_stochastic(float x, uint64_t key, int64_t i) {
   return (u & 0x7FFFFFFFu) > 0x7F800000u ? uint16_t((u >> 16) | 0x40u) : r;
 }
 
-// PB: bfloat16 parameters; SB: bfloat16 m and v; SRP / SRS: stochastic rounding of the
-// parameters / of m and v. i0: the index of element 0 in its tensor (for the random bits).
-// Tile by tile: the tile's values are widened to float32 in L1 buffers, stepped, and
-// narrowed again; three loops of one element width each, which the compiler vectorises
-// (one loop mixing 16- and 32-bit lanes with the step's selects, it does not).
-constexpr int64_t TILE = 512;
+// bfloat16 <-> float32 eight lanes at a time in AVX2 instructions. Plain (not always_inline)
+// functions with the AVX2 target: the compiler inlines them into the AVX2 build of the loops
+// below, which alone calls them (Io<F8, true>).
+#if ADAMLAB_HAVE_AVX2
+__attribute__((target("avx2"))) inline F8 widen_avx2(const uint16_t* p) {
+  const __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+  return (F8)_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16);
+}
+// the low 16 bits of each lane of a and of b to a[0..8) and b[0..8) (both below 2^16)
+__attribute__((target("avx2"))) inline void narrow2_avx2(uint16_t* pa, U8 a, uint16_t* pb,
+                                                         U8 b) {
+  const __m256i ab = _mm256_permute4x64_epi64(_mm256_packus_epi32((__m256i)a, (__m256i)b), 0xD8);
+  _mm_storeu_si128(reinterpret_cast<__m128i*>(pa), _mm256_castsi256_si128(ab));
+  _mm_storeu_si128(reinterpret_cast<__m128i*>(pb), _mm256_extracti128_si256(ab, 1));
+}
+#endif
 
-template <bool PB, bool SB, bool SRP, bool SRS>
+// Loads and stores of float32 and bfloat16 arrays in the compute type C, one float or eight
+// (F8; lane i holds the scalar functions' result for element i: the same bits). AVX: the
+// AVX2 build (its own widening and narrowing instructions); else the vector extension's.
+// A bfloat16 result is first its bits B (in the low 16 bits of a uint32 lane), then stored.
+template <typename C, bool AVX> struct Io;
+template <bool AVX> struct Io<float, AVX> {
+  using B = uint32_t;
+  static float get(const float* p) { return *p; }
+  static float get(const uint16_t* p) { return bf16_to_f32(*p); }
+  static void put(float* p, float x) { *p = x; }
+  static B nearest(float x) { return f32_to_bf16(x); }
+  static B stochastic(float x, uint64_t key, int64_t i) { return bf16_stochastic(x, key, i); }
+  static void put_bits(uint16_t* p, B b) { *p = uint16_t(b); }
+  static void put_bits2(uint16_t* pa, B a, uint16_t* pb, B b) {
+    *pa = uint16_t(a);
+    *pb = uint16_t(b);
+  }
+  static float to_bf16(float x) { return bf16_to_f32(f32_to_bf16(x)); }  // (rounded)
+};
+template <bool AVX> struct Io<F8, AVX> {
+  using B = U8;
+  static F8 get(const float* p) {
+    F8 r;
+    std::memcpy(&r, p, sizeof r);
+    return r;
+  }
+  static F8 get(const uint16_t* p) {
+#if ADAMLAB_HAVE_AVX2
+    if constexpr (AVX) return widen_avx2(p);
+#endif
+    H8 h;
+    std::memcpy(&h, p, sizeof h);
+    return (F8)(__builtin_convertvector(h, U8) << 16);
+  }
+  static void put(float* p, F8 x) { std::memcpy(p, &x, sizeof x); }
+  static B nearest(F8 f) {  // f32_to_bf16
+    const U8 x = (U8)f;
+    const U8 rounded = (x + 0x7FFFu + ((x >> 16) & 1u)) >> 16;
+    return (f != f) ? ((x >> 16) | 0x40u) : rounded;
+  }
+  static B stochastic(F8 f, uint64_t key, int64_t i) {  // bf16_stochastic
+    const U8 u = (U8)f;
+    const U8 lane = {0u, 1u, 2u, 3u, 4u, 5u, 6u, 7u};
+    U8 z = uint32_t(key) + (uint32_t(i) + 1u + lane) * 0x9E3779B9u;
+    z = (z ^ (z >> 16)) * 0x85EBCA6Bu;
+    z = (z ^ (z >> 13)) * 0xC2B2AE35u;
+    z = z ^ (z >> 16);
+    return (f != f) ? ((u >> 16) | 0x40u) : (u + (z >> 16)) >> 16;
+  }
+  static void put_bits(uint16_t* p, B b) {
+    const H8 h = __builtin_convertvector(b, H8);
+    std::memcpy(p, &h, sizeof h);
+  }
+  static void put_bits2(uint16_t* pa, B a, uint16_t* pb, B b) {
+#if ADAMLAB_HAVE_AVX2
+    if constexpr (AVX) return narrow2_avx2(pa, a, pb, b);
+#endif
+    put_bits(pa, a);
+    put_bits(pb, b);
+  }
+  static F8 to_bf16(F8 x) { return (F8)(nearest(x) << 16); }
+};
+
+// One element (C = float) or eight (C = F8) of a low-precision launch: element j of the
+// arrays, i0 + j of its tensor (for the random bits).
+template <typename C, bool AVX, bool PB, bool SB, bool SRP, bool SRS>
+__attribute__((always_inline)) inline void lowmem_at(
+    typename std::conditional<PB, uint16_t, float>::type* __restrict p,
+    const typename std::conditional<PB, uint16_t, float>::type* __restrict g,
+    typename std::conditional<SB, uint16_t, float>::type* __restrict mm,
+    typename std::conditional<SB, uint16_t, float>::type* __restrict vv, int64_t j, int64_t i0,
+    const Scalars<float>& S, bool neg, bool l2, bool dec, bool after, float s0, float s1,
+    uint64_t kp, uint64_t km, uint64_t kv) {
+  using IO = Io<C, AVX>;
+  C x = IO::get(p + j), m = IO::get(mm + j), v = IO::get(vv + j), unused = {};
+  C gr;  // the gradient times its factors, each product rounded to the gradient's dtype
+  if constexpr (PB) {
+    gr = IO::to_bf16(IO::to_bf16(IO::get(g + j) * s0) * s1);
+  } else {
+    gr = (IO::get(g + j) * s0) * s1;
+  }
+  element<C, AMS_OFF>(x, gr, m, v, unused, S, neg, l2, dec, after);
+  if constexpr (PB) {
+    IO::put_bits(p + j, SRP ? IO::stochastic(x, kp, i0 + j) : IO::nearest(x));
+  } else {
+    IO::put(p + j, x);
+  }
+  if constexpr (SB) {
+    IO::put_bits2(mm + j, SRS ? IO::stochastic(m, km, i0 + j) : IO::nearest(m), vv + j,
+                  SRS ? IO::stochastic(v, kv, i0 + j) : IO::nearest(v));
+  } else {
+    IO::put(mm + j, m);
+    IO::put(vv + j, v);
+  }
+}
+
+// Elements 0 .. n8 (a multiple of 8), eight at a time: bfloat16 widened and narrowed in
+// registers. The flags are arguments, so that a caller passing constants gets a loop without
+// their tests.
+template <bool AVX, bool PB, bool SB, bool SRP, bool SRS>
+__attribute__((always_inline)) inline void lowmem_loop(
+    typename std::conditional<PB, uint16_t, float>::type* __restrict p,
+    const typename std::conditional<PB, uint16_t, float>::type* __restrict g,
+    typename std::conditional<SB, uint16_t, float>::type* __restrict mm,
+    typename std::conditional<SB, uint16_t, float>::type* __restrict vv, int64_t n8, int64_t i0,
+    const Scalars<float>& S, bool neg, bool l2, bool dec, bool after, float s0, float s1,
+    uint64_t kp, uint64_t km, uint64_t kv) {
+  for (int64_t j = 0; j < n8; j += 8)
+    lowmem_at<F8, AVX, PB, SB, SRP, SRS>(p, g, mm, vv, j, i0, S, neg, l2, dec, after, s0, s1,
+                                         kp, km, kv);
+}
+
+// PB: bfloat16 parameters; SB: bfloat16 m and v; SRP / SRS: stochastic rounding of the
+// parameters / of m and v; i0: the index of element 0 in its tensor. Adam and AdamW with
+// their defaults (not maximizing, no L2 term, eps after the correction) get loops of their
+// own; other flags, one loop that tests them (as slow as the defaults' loops are fast: the
+// tests inside the eight-lane loop cost a third of its time).
+template <bool AVX, bool PB, bool SB, bool SRP, bool SRS>
 __attribute__((always_inline)) inline void lowmem_run(
     typename std::conditional<PB, uint16_t, float>::type* __restrict p,
     const typename std::conditional<PB, uint16_t, float>::type* __restrict g,
@@ -345,62 +501,19 @@ __attribute__((always_inline)) inline void lowmem_run(
     typename std::conditional<SB, uint16_t, float>::type* __restrict vv, int64_t n, int64_t i0,
     const Scalars<float>& S, bool neg, bool l2, bool dec, bool after, float s0, float s1,
     uint64_t kp, uint64_t km, uint64_t kv) {
-  if constexpr (!PB && !SB) {  // all float32: one loop
-    for (int64_t i = 0; i < n; ++i) {
-      float x = p[i], m = mm[i], v = vv[i], unused = 0.0f;
-      element<float, AMS_OFF>(x, (g[i] * s0) * s1, m, v, unused, S, neg, l2, dec, after);
-      p[i] = x;
-      mm[i] = m;
-      vv[i] = v;
-    }
-    return;
-  }
-  // bfloat16 arrays are widened tile by tile into float32 buffers (in L1) and narrowed after
-  alignas(64) float xb[TILE], gb[TILE], mb[TILE], vb[TILE];
-  for (int64_t t0 = 0; t0 < n; t0 += TILE) {
-    const int64_t w = std::min(TILE, n - t0);
-    float* __restrict xs = xb;
-    float* __restrict gs = gb;
-    float* __restrict ms = mb;
-    float* __restrict vs = vb;
-    if constexpr (PB) {
-      for (int64_t j = 0; j < w; ++j) {  // the gradient times its factors, each rounded
-        xb[j] = bf16_to_f32(p[t0 + j]);
-        const float a = bf16_to_f32(f32_to_bf16(bf16_to_f32(g[t0 + j]) * s0));
-        gb[j] = bf16_to_f32(f32_to_bf16(a * s1));
-      }
-    } else {
-      xs = reinterpret_cast<float*>(p) + t0;
-      gs = gb;
-      for (int64_t j = 0; j < w; ++j) gb[j] = (reinterpret_cast<const float*>(g)[t0 + j] * s0) * s1;
-    }
-    if constexpr (SB) {
-      for (int64_t j = 0; j < w; ++j) {
-        mb[j] = bf16_to_f32(mm[t0 + j]);
-        vb[j] = bf16_to_f32(vv[t0 + j]);
-      }
-    } else {
-      ms = reinterpret_cast<float*>(mm) + t0;
-      vs = reinterpret_cast<float*>(vv) + t0;
-    }
-    for (int64_t j = 0; j < w; ++j) {
-      float x = xs[j], m = ms[j], v = vs[j], unused = 0.0f;
-      element<float, AMS_OFF>(x, gs[j], m, v, unused, S, neg, l2, dec, after);
-      xs[j] = x;
-      ms[j] = m;
-      vs[j] = v;
-    }
-    if constexpr (PB) {
-      for (int64_t j = 0; j < w; ++j)
-        p[t0 + j] = SRP ? bf16_stochastic(xb[j], kp, i0 + t0 + j) : f32_to_bf16(xb[j]);
-    }
-    if constexpr (SB) {
-      for (int64_t j = 0; j < w; ++j) {
-        mm[t0 + j] = SRS ? bf16_stochastic(mb[j], km, i0 + t0 + j) : f32_to_bf16(mb[j]);
-        vv[t0 + j] = SRS ? bf16_stochastic(vb[j], kv, i0 + t0 + j) : f32_to_bf16(vb[j]);
-      }
-    }
-  }
+  const int64_t n8 = n - n % 8;
+  if (!neg && !l2 && after && !dec)
+    lowmem_loop<AVX, PB, SB, SRP, SRS>(p, g, mm, vv, n8, i0, S, false, false, false, true, s0,
+                                       s1, kp, km, kv);
+  else if (!neg && !l2 && after && dec)
+    lowmem_loop<AVX, PB, SB, SRP, SRS>(p, g, mm, vv, n8, i0, S, false, false, true, true, s0, s1,
+                                       kp, km, kv);
+  else
+    lowmem_loop<AVX, PB, SB, SRP, SRS>(p, g, mm, vv, n8, i0, S, neg, l2, dec, after, s0, s1, kp,
+                                       km, kv);
+  for (int64_t j = n8; j < n; ++j)  // the last few, one by one
+    lowmem_at<float, AVX, PB, SB, SRP, SRS>(p, g, mm, vv, j, i0, S, neg, l2, dec, after, s0,
+                                            s1, kp, km, kv);
 }
 
 struct LowmemArgs {
@@ -416,7 +529,7 @@ struct LowmemArgs {
 };
 
 // One thread's share of a low-precision launch: elements lo .. hi of the tensors end to end.
-template <bool PB, bool SRP, bool SRS>
+template <bool AVX, bool PB, bool SRP, bool SRS>
 __attribute__((always_inline)) inline void lowmem_range(const LowmemArgs& A, int64_t lo,
                                                         int64_t hi) {
   const int64_t n = A.n;
@@ -442,11 +555,11 @@ __attribute__((always_inline)) inline void lowmem_range(const LowmemArgs& A, int
     PT* pp = static_cast<PT*>(p);
     const PT* gg = static_cast<const PT*>(g);
     if (sb) {
-      lowmem_run<PB, true, SRP, SRS>(pp, gg, static_cast<uint16_t*>(m),
+      lowmem_run<AVX, PB, true, SRP, SRS>(pp, gg, static_cast<uint16_t*>(m),
                                      static_cast<uint16_t*>(v), b - a, a, S, A.neg, A.l2, A.dec,
                                      A.after, s0, s1, kp, km, kv);
     } else {
-      lowmem_run<PB, false, SRP, false>(pp, gg, static_cast<float*>(m), static_cast<float*>(v),
+      lowmem_run<AVX, PB, false, SRP, false>(pp, gg, static_cast<float*>(m), static_cast<float*>(v),
                                         b - a, a, S, A.neg, A.l2, A.dec, A.after, s0, s1, kp, km,
                                         kv);
     }
@@ -454,15 +567,17 @@ __attribute__((always_inline)) inline void lowmem_range(const LowmemArgs& A, int
 }
 
 #if ADAMLAB_HAVE_AVX2
+// (flatten: every call inlined, the AVX2 helpers above too)
 template <bool PB, bool SRP, bool SRS>
-__attribute__((target("avx2"))) void lowmem_avx2(const LowmemArgs& A, int64_t lo, int64_t hi) {
-  lowmem_range<PB, SRP, SRS>(A, lo, hi);
+__attribute__((target("avx2"), flatten)) void lowmem_avx2(const LowmemArgs& A, int64_t lo,
+                                                          int64_t hi) {
+  lowmem_range<true, PB, SRP, SRS>(A, lo, hi);
 }
 #endif
 
 template <bool PB, bool SRP, bool SRS>
 void lowmem_base(const LowmemArgs& A, int64_t lo, int64_t hi) {
-  lowmem_range<PB, SRP, SRS>(A, lo, hi);
+  lowmem_range<false, PB, SRP, SRS>(A, lo, hi);
 }
 
 template <bool PB, bool SRP, bool SRS>
