@@ -291,6 +291,86 @@ def test_clip_in_the_step_equals_clipping_first(cls, fused):
     same_state(oa, ob)
 
 
+def _cpp_kernel_in_use():
+    from adamlab.torch import fast
+
+    return fast.cpu_kernel() == "cpp"
+
+
+needs_cpp = pytest.mark.skipif(
+    not _cpp_kernel_in_use(), reason="the C++ kernel is not in use (adamlab.torch.Adam clips there)"
+)
+
+
+@pytest.mark.exact
+@pytest.mark.parametrize("cls", [at.Adam, at.AdamW])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+@pytest.mark.parametrize("fused", [None, False])
+def test_float32_adam_clip_in_the_step_equals_clipping_first(cls, dtype, fused):
+    """adamlab.torch.Adam/AdamW: the coefficient applied in the C++ kernel (float32) gives
+    the bits of torch's clip_grad_norm_ then the same optimizer's step; with fused=False, or
+    bfloat16 gradients (whose coefficient PyTorch computes in bfloat16), the gradient is
+    scaled in place as PyTorch does."""
+    a, b = model(dtype=dtype), model(dtype=dtype)
+    oa = cls(a.parameters(), lr=1e-2, weight_decay=0.1, fused=fused)
+    ob = cls(b.parameters(), lr=1e-2, weight_decay=0.1, fused=fused)
+    for i in range(4):
+        oa.zero_grad()
+        ob.zero_grad()
+        backward(a, i)
+        backward(b, i)
+        na = torch_clip(a.parameters())
+        nb = ours_clip(b.parameters())
+        assert torch.equal(na, nb)
+        assert float(nb) > 0.5  # the clip bites
+        oa.step()
+        ob.step()
+        same_params(a, b)
+    same_state(oa, ob)
+
+
+@needs_cpp
+def test_float32_adam_defers_the_clip_to_its_kernel():
+    """The coefficient really travels: the gradient is untouched until step(), and the step
+    applies it (to every parameter group: each group's coefficients are its own)."""
+    a, b = model(), model()
+    groups = lambda net: [  # noqa: E731
+        {"params": list(net[0].parameters())},
+        {"params": list(net[2].parameters()), "lr": 3e-3},
+    ]
+    oa, ob = at.Adam(groups(a), lr=1e-2), at.Adam(groups(b), lr=1e-2)
+    for i in range(3):
+        for net, opt, clip in ((a, oa, torch_clip), (b, ob, ours_clip)):
+            opt.zero_grad()
+            backward(net, i)
+            before = [p.grad.clone() for p in net.parameters()]
+            clip(net.parameters())
+            untouched = all(
+                torch.equal(p.grad, g) for p, g in zip(net.parameters(), before, strict=True)
+            )
+            assert untouched == (clip is ours_clip)
+            opt.step()
+        same_params(a, b)
+    same_state(oa, ob)
+
+
+@pytest.mark.exact
+def test_float32_adam_clip_with_amsgrad_is_applied_before_the_step():
+    """AMSGrad has no clipping kernel: the deferred coefficient is applied in place at
+    step(), as clip_grad_norm_ would have, and the rest of the step is the usual one."""
+    a, b = model(), model()
+    oa = at.Adam(a.parameters(), lr=1e-2, amsgrad=True)
+    ob = at.Adam(b.parameters(), lr=1e-2, amsgrad=True)
+    for i in range(3):
+        for net, opt, clip in ((a, oa, torch_clip), (b, ob, ours_clip)):
+            opt.zero_grad()
+            backward(net, i)
+            clip(net.parameters())
+            opt.step()
+        same_params(a, b)
+    same_state(oa, ob)
+
+
 def test_clip_leaves_the_gradient_until_the_step():
     net = model()
     opt = at.Adam8bit(net.parameters())
@@ -427,3 +507,61 @@ def test_grad_scaler_unscale_then_clip_then_step():
             scaler.update()
         same_params(a, b)
     same_state(oa, ob)
+
+
+@needs_cpp
+@pytest.mark.exact
+def test_bf16_state_steps_in_cpp_without_numba(monkeypatch):
+    """bfloat16 state needs no numba: with numba gone, AdamBF16(fused=True) is built and steps
+    in the C++ kernel (the same bits as the reference rule), while 8-bit state, which only
+    numba's kernel takes, is refused with fused=True and takes the reference rule with
+    fused=None."""
+    from adamlab.torch import lowmem
+
+    def no_numba():
+        raise AssertionError("numba's kernel was called")
+
+    monkeypatch.setattr(lowmem, "numba_available", lambda: False)
+    monkeypatch.setattr(lowmem, "_kernels", no_numba)
+    a, b = model(), model()
+    oa = at.AdamBF16(a.parameters(), lr=1e-2, fused=True)
+    ob = at.AdamBF16(b.parameters(), lr=1e-2, fused=False)
+    train(a, oa, 3, clip=ours_clip)
+    train(b, ob, 3, clip=ours_clip)
+    same_params(a, b)
+    same_state(oa, ob)
+    with pytest.raises(RuntimeError, match="8-bit state needs numba"):
+        at.Adam8bit(model().parameters(), fused=True)
+    c, d = model(), model()
+    oc = at.Adam8bit(c.parameters(), lr=1e-2)  # fused=None: the reference rule for 8-bit
+    od = at.Adam8bit(d.parameters(), lr=1e-2, fused=False)
+    train(c, oc, 2)
+    train(d, od, 2)
+    same_params(c, d)
+
+
+def test_clip_owners_hold_no_reference_to_parameters():
+    """The clip's owner registry keeps no reference to parameters (a weak one would stop
+    torch.utils.swap_tensors) and lets go of an optimizer's entries with it: after the
+    optimizer is gone, clip_grad_norm_ clips in place, as PyTorch does."""
+    import gc
+    import weakref
+
+    from adamlab.torch import clip
+
+    net = model()
+    opt = at.Adam8bit(net.parameters())
+    assert all(weakref.getweakrefcount(p) == 0 for p in net.parameters())
+    p = next(net.parameters())
+    torch.utils.swap_tensors(p, torch.nn.Parameter(p.detach().clone()))  # (refused with weakrefs)
+    assert clip._owner(p) is opt
+    del opt
+    gc.collect()
+    assert id(p) not in clip._OWNERS
+    backward(net, 0)
+    ref = model()
+    backward(ref, 0)
+    ours_clip(net.parameters())
+    torch_clip(ref.parameters())
+    for a, b in zip(net.parameters(), ref.parameters(), strict=True):
+        assert torch.equal(a.grad, b.grad)  # clipped in place

@@ -243,6 +243,63 @@ def planned_step(opt, group: dict[str, Any], core_opt) -> bool:
     )
 
 
+#: parameter dtypes whose clip coefficient the C++ kernel applies (its low-precision step).
+#: (bfloat16 gradients get a bfloat16 norm and coefficient from PyTorch, which is not
+#: deferred: clip_grad_norm_ scales them in place.)
+CLIP_KINDS = {torch.float32: "float32"}
+
+
+def clip_kernel_possible(p: torch.Tensor, g: torch.Tensor) -> bool:
+    """Whether a step of ``p`` may take a coefficient from ``clip_grad_norm_`` in the kernel:
+    a float32 CPU parameter and gradient, with the C++ kernel in use. (The step checks the rest, and otherwise scales the gradient in place first.)"""
+    return (
+        p.dtype in CLIP_KINDS
+        and g.dtype == p.dtype
+        and p.device.type == "cpu"
+        and g.device.type == "cpu"
+        and cpu_kernel() == "cpp"
+    )
+
+
+def clipped_step(opt, group: dict[str, Any], core_opt, params: list[torch.Tensor]):
+    """Step the parameters of ``params`` that hold a coefficient from
+    :func:`adamlab.torch.clip_grad_norm_` (``opt._take_clip``) in the C++ kernel, which
+    multiplies each gradient element by it as it reads it (:func:`cpp_adam.lowmem_step` with
+    float32 state: the element rule of :func:`adam_step`'s kernel, the same bits); return
+    the other parameters. A parameter the kernel cannot take this way
+    (AMSGrad, ``fused=False``, another layout) has its gradient scaled in place first, as
+    ``clip_grad_norm_`` would have done, and is returned with the others."""
+    keys = tuple(opt.state_keys[s] for s in core_opt.active_slots())
+    kernel = group.get("fused") is not False and len(keys) == 2 and cpu_kernel() == "cpp"
+    rest, scaled = [], defaultdict(list)
+    for p in params:
+        coef = opt._take_clip(p)
+        if coef is None:
+            rest.append(p)
+            continue
+        tensors = _classify(opt, p, keys, core_opt) if kernel and p.dtype in CLIP_KINDS else None
+        if tensors is None or any(t.dtype != p.dtype for t in tensors[1:]):
+            p.grad.mul_(torch.tensor(coef, dtype=torch.float32))  # (clip_grad_norm_'s product)
+            rest.append(p)
+            continue
+        scaled[p.dtype].append((p, tensors, opt.state[p]["step"], coef))
+    opt._drop_clips([group])  # (what is left: parameters without a gradient, stale)
+    for dtype, items in scaled.items():
+        for t, batch in _by_step(items, cpp_adam).items():
+            n = len(batch)
+            ptrs = np.zeros((6, n), dtype=np.int64)
+            sizes = np.empty(n, dtype=np.int64)
+            scales = np.ones((2, n), dtype=np.float32)  # row 1: the unscale factor, none
+            for j, (p, tensors, _, coef) in enumerate(batch):
+                ptrs[:4, j] = [x.data_ptr() for x in tensors]
+                sizes[j] = p.numel()
+                scales[0, j] = coef
+            modes = np.zeros(n, dtype=np.int64)  # float32 state
+            sc, fl = adam_host.adam_step_args(core_opt, t, np.float32)
+            cpp_adam.lowmem_step(CLIP_KINDS[dtype], ptrs, sizes, modes, sc=sc, fl=fl, scales=scales)
+    return rest
+
+
 def _classify(opt, p, keys, core_opt) -> list[torch.Tensor] | None:
     """Create ``p``'s state where it lacks some; return [p, g, *state tensors] if the kernels
     can take ``p`` this step, else None."""

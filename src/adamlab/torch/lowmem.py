@@ -12,9 +12,11 @@
 ``torch.optim`` optimizers whose math is :class:`adamlab.optim.Adam` with
 ``state_precision="8bit"`` or ``"bf16"``: each step dequantizes m and v, takes Adam's step in
 float32 and quantizes them again (Dettmers et al., 2022; see :mod:`adamlab.optim.quantized`).
-CPU parameters of dtype float32 or bfloat16 step in the fused numba kernel
-(:mod:`adamlab.kernels.numba_lowmem`), bit for bit the core's reference rule; other
-parameters (float16, float64, non-contiguous, no numba) take the reference rule itself.
+CPU parameters of dtype float32 or bfloat16 step in a fused kernel, bit for bit the core's
+reference rule: 8-bit state in numba's (:mod:`adamlab.kernels.numba_lowmem`), bfloat16 and
+float32 state in the C++ one on PyTorch's thread pool (:mod:`adamlab.kernels.cpp_adam`; numba's
+where there is no C++ build), so ``AdamBF16`` needs no numba. Other parameters (float16,
+float64, non-contiguous, no kernel) take the reference rule itself.
 
 State (``state_dict()``): ``step``; ``exp_avg`` and ``exp_avg_sq`` as uint8 codes with
 ``exp_avg_absmax`` and ``exp_avg_sq_absmax`` (float32, one per block) for 8-bit state,
@@ -22,23 +24,16 @@ as bfloat16 tensors for bf16 state, and as float32 tensors for parameters under
 ``min_8bit_size`` elements. A checkpoint of ``torch.optim.Adam`` (float32 moments) loads and
 is quantized; our own checkpoints round-trip bit for bit.
 
-:func:`clip_grad_norm_` is ``torch.nn.utils.clip_grad_norm_``: same signature, same norm
-(computed by PyTorch's own ``get_total_norm``), same clip coefficient. For gradients whose
-parameters one of these optimizers will step, it does not rewrite the gradients: the
-coefficient travels to the next ``step()``, whose kernel multiplies each gradient element by
-it as it reads it — the same float32 product ``clip_grad_norm_`` would have stored, so the
-results are identical, and a pass that reads and writes every gradient is saved. Other
-parameters are clipped in place, as PyTorch does. ``torch.amp.GradScaler`` works the same
-way: these optimizers declare ``_step_supports_amp_scaling``, so ``scaler.step(opt)`` hands
-them its scale and the kernel unscales as it reads (``found_inf`` skips the step).
+:func:`clip_grad_norm_` (:mod:`adamlab.torch.clip`) hands its coefficient to the next step of
+these optimizers, whose kernel applies it as it reads each gradient. ``torch.amp.GradScaler``
+works the same way: these optimizers declare ``_step_supports_amp_scaling``, so
+``scaler.step(opt)`` hands them its scale and the kernel unscales as it reads (``found_inf``
+skips the step).
 """
 
 from __future__ import annotations
 
 import functools
-import types as pytypes
-import warnings
-import weakref
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from typing import Any, ClassVar
@@ -51,6 +46,7 @@ from .. import optim as core
 from ..kernels import adam_host, numba_available
 from ..optim import quantized
 from ._shell import CoreOptimizer
+from .clip import DeferredClip, clip_grad_norm_, register_owner
 
 _BETAS = (0.9, 0.999)
 #: state keys of the block scales of 8-bit moments
@@ -75,90 +71,10 @@ def _cpp_kernel():
     return fast.cpp_adam if fast.cpu_kernel() == "cpp" else None
 
 
-# -- the deferred gradient scale (clip_grad_norm_, GradScaler) -----------------------------------
-
-#: id(parameter) → (the parameter, the optimizer that will step it), both weakly: for
-#: clip_grad_norm_ to hand its scale to. (Keyed by id: tensors compare element-wise, so they
-#: cannot be the keys of a WeakKeyDictionary.)
-_OWNERS: dict[int, tuple[weakref.ref, weakref.ref]] = {}
-
-
-def _forget(key: int, pref: weakref.ref) -> None:
-    entry = _OWNERS.get(key)
-    if entry is not None and entry[0] is pref:
-        del _OWNERS[key]
-
-
-def register_owner(opt: Any, params: Iterable[torch.Tensor]) -> None:
-    """Record that ``opt`` steps ``params``: :func:`clip_grad_norm_` then defers their scaling
-    to ``opt`` (which must implement ``_defer_clip(p, coef) -> bool`` and
-    ``_apply_deferred_clip(p)``). The hook any fused optimizer can adopt."""
-    ref = weakref.ref(opt)
-    for p in params:
-        key = id(p)
-        pref = weakref.ref(p, lambda r, key=key: _forget(key, r))
-        _OWNERS[key] = (pref, ref)
-
-
-def _owner(p: torch.Tensor) -> Any:
-    entry = _OWNERS.get(id(p))
-    if entry is None or entry[0]() is not p:
-        return None
-    return entry[1]()
-
-
-def clip_grad_norm_(
-    parameters: torch.Tensor | Iterable[torch.Tensor],
-    max_norm: float,
-    norm_type: float = 2.0,
-    error_if_nonfinite: bool = False,
-    foreach: bool | None = None,
-) -> torch.Tensor:
-    """``torch.nn.utils.clip_grad_norm_``, with the scaling fused into the next step.
-
-    Returns the total norm of the gradients (viewed as one vector), as PyTorch does, and
-    computes it and the clip coefficient min(1, max_norm/(norm + 1e-6)) with PyTorch's own
-    code. Gradients of parameters that an adamlab low-precision optimizer steps are not
-    rewritten: the optimizer's next ``step()`` multiplies each gradient element by the
-    coefficient as its kernel reads it (the product ``clip_grad_norm_`` would have stored, so
-    the step is identical). Until that step, ``p.grad`` holds the unclipped gradient. Other
-    gradients are clipped in place, exactly as ``torch.nn.utils.clip_grad_norm_`` does.
-    """
-    if isinstance(parameters, torch.Tensor):
-        parameters = [parameters]
-    else:
-        is_generator = isinstance(parameters, pytypes.GeneratorType)
-        parameters = list(parameters)
-        if is_generator and not parameters:
-            warnings.warn(
-                "`parameters` is an empty generator, no gradient clipping will occur.",
-                stacklevel=2,
-            )
-    for p in parameters:  # a clip already deferred: apply it, so this one sees clipped grads
-        owner = _owner(p)
-        if owner is not None:
-            owner._apply_deferred_clip(p)
-    grads = [p.grad for p in parameters if p.grad is not None]
-    total_norm = torch.nn.utils.get_total_norm(grads, norm_type, error_if_nonfinite, foreach)
-    if not grads:
-        return total_norm
-    clip_coef = float(max_norm) / (total_norm + 1e-6)  # PyTorch's expression, op for op
-    coef = torch.clamp(clip_coef, max=1.0)
-    rest = [p for p in parameters if p.grad is not None and not _defer(p, coef)]
-    if rest:
-        torch.nn.utils.clip_grads_with_norm_(rest, max_norm, total_norm, foreach)
-    return total_norm
-
-
-def _defer(p: torch.Tensor, coef: torch.Tensor) -> bool:
-    owner = _owner(p)
-    return owner is not None and owner._defer_clip(p, coef)
-
-
 # -- the optimizers --------------------------------------------------------------------------------
 
 
-class LowPrecisionAdam(CoreOptimizer):
+class LowPrecisionAdam(DeferredClip, CoreOptimizer):
     r"""Adam/AdamW as ``torch.optim.Adam``, with m and v kept in 8 bits or bfloat16.
 
     Args (beyond ``torch.optim.Adam``'s ``params, lr, betas, eps, weight_decay, amsgrad``,
@@ -227,8 +143,6 @@ class LowPrecisionAdam(CoreOptimizer):
             decoupled_weight_decay=decoupled_weight_decay, bias_correction=bias_correction,
             eps_placement=eps_placement, eps_root=eps_root,
         )  # fmt: skip
-        #: parameter → (gradient, its version, clip coefficient): scales for the next step
-        self._pending_clip: dict[torch.Tensor, tuple[torch.Tensor, int, torch.Tensor]] = {}
         self._index: dict[torch.Tensor, int] | None = None
         super().__init__(params, defaults)
 
@@ -250,11 +164,11 @@ class LowPrecisionAdam(CoreOptimizer):
                     f"{group['state_precision']!r}) cannot take a parameter of shape "
                     f"{tuple(p.shape)} and dtype {p.dtype}: {reason}"
                 )
-        if group.get("fused") and not numba_available():
+        why = _no_kernel(group["state_precision"]) if group.get("fused") else None
+        if why is not None:
             self.param_groups.pop()
             raise RuntimeError(
-                "fused=True needs numba (pip install 'adamlab[fast]'); pass fused=None to "
-                "fall back to the reference rule"
+                f"fused=True, but {why}; pass fused=None to fall back to the reference rule"
             )
         register_owner(self, group["params"])
         self._index = None
@@ -269,7 +183,6 @@ class LowPrecisionAdam(CoreOptimizer):
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         super().__setstate__(state)
-        self.__dict__.setdefault("_pending_clip", {})
         self._index = None
         for group in self.param_groups:
             register_owner(self, group["params"])
@@ -364,50 +277,9 @@ class LowPrecisionAdam(CoreOptimizer):
 
     # -- the deferred gradient scale -------------------------------------------------------------
 
-    def _defer_clip(self, p: torch.Tensor, coef: torch.Tensor) -> bool:
-        """Take ``clip_grad_norm_``'s coefficient for ``p`` into the next step, if this step
-        can apply it exactly (the fused or the reference path of a float32 or bfloat16
-        gradient on the CPU, a float32 coefficient); else say no (it is applied in place)."""
-        g = p.grad
-        if (
-            coef.dtype != torch.float32
-            or coef.device.type != "cpu"
-            or g is None
-            or g.is_sparse
-            or g.dtype not in _KERNEL_DTYPES
-            or g.dtype != p.dtype
-        ):
-            return False
-        self._pending_clip[p] = (g, g._version, coef)
-        return True
-
-    def _apply_deferred_clip(self, p: torch.Tensor) -> None:
-        """Scale ``p.grad`` in place by a deferred coefficient (a second clip is coming)."""
-        entry = self._pending_clip.pop(p, None)
-        if entry is not None and _still(p, entry):
-            with torch.no_grad():
-                p.grad.mul_(entry[2])
-
-    def _take_clip(self, p: torch.Tensor) -> float | None:
-        entry = self._pending_clip.pop(p, None)
-        if entry is None:
-            return None
-        if not _still(p, entry):
-            warnings.warn(
-                "a gradient changed between adamlab.torch.clip_grad_norm_ and step() (modified "
-                "in place, or accumulated into), so the clip coefficient deferred to this step "
-                "was dropped; clip right before step(), or use torch.nn.utils.clip_grad_norm_",
-                RuntimeWarning,
-                stacklevel=4,
-            )
-            return None
-        return float(entry[2])
-
-    def zero_grad(self, set_to_none: bool = True) -> None:
-        for group in self.param_groups:
-            for p in group["params"]:
-                self._pending_clip.pop(p, None)
-        super().zero_grad(set_to_none)
+    def _can_defer(self, p: torch.Tensor, g: torch.Tensor) -> bool:
+        """The fused and the reference path of a float32 or bfloat16 gradient both apply it."""
+        return g.dtype in _KERNEL_DTYPES and g.dtype == p.dtype
 
     # -- the step ----------------------------------------------------------------------------
 
@@ -421,9 +293,7 @@ class LowPrecisionAdam(CoreOptimizer):
         found_inf = getattr(self, "found_inf", None)
         grad_scale = getattr(self, "grad_scale", None)
         if found_inf is not None and float(found_inf) > 0:  # GradScaler: skip this step
-            for group in self.param_groups:
-                for p in group["params"]:
-                    self._pending_clip.pop(p, None)
+            self._drop_clips()
             return loss
         unscale = None
         if grad_scale is not None:  # GradScaler.unscale_'s factor: float32(1/scale)
@@ -443,7 +313,7 @@ class LowPrecisionAdam(CoreOptimizer):
     def _step_group(self, group, core_opt, params, unscale) -> None:
         batches: dict[tuple, list] = defaultdict(list)
         rest = []
-        use_kernel = group.get("fused") is not False and numba_available()
+        use_kernel = group.get("fused") is not False
         for p in params:
             state = self.state[p]
             if len(state) == 0:
@@ -452,7 +322,12 @@ class LowPrecisionAdam(CoreOptimizer):
                 self._fill_slots(p, state, core_opt)
                 self._adopt(p, group, state)
             clip = self._take_clip(p)
-            why = _why_not_fused(p, state, self._layout(p, group)) if use_kernel else "fused=False"
+            layout = self._layout(p, group)
+            why = (
+                (_no_kernel(layout) or _why_not_fused(p, state, layout))
+                if use_kernel
+                else "fused=False"
+            )
             if why is None:
                 t = int(state["step"].item()) + 1
                 batches[(p.dtype, t)].append((p, clip))
@@ -544,12 +419,6 @@ class LowPrecisionAdam(CoreOptimizer):
 _MODES = {"fp32": 0, "bf16": 1, "8bit": 2}
 
 
-def _still(p: torch.Tensor, entry: tuple) -> bool:
-    """The gradient a deferred clip was computed for is still ``p.grad``, unchanged."""
-    g, version, _ = entry
-    return p.grad is g and g._version == version
-
-
 def _stored_as(value: torch.Tensor, absmax: torch.Tensor | None, p: torch.Tensor, bs: int) -> str:
     if value.dtype == torch.uint8:
         nb = -(-p.numel() // bs)
@@ -595,6 +464,17 @@ def _write_back(state, key, new, p) -> None:
         target.view(torch.int16).view(-1).copy_(bits)
     else:
         target.view(-1).copy_(torch.from_numpy(np.asarray(new)))
+
+
+def _no_kernel(layout: str) -> str | None:
+    """None if a fused kernel for state of this layout ("8bit", "bf16", "fp32") can be had:
+    8-bit state needs numba; bfloat16 and float32 state take the C++ kernel, or numba's;
+    else the reason."""
+    if numba_available() or (layout != "8bit" and _cpp_kernel() is not None):
+        return None
+    if layout == "8bit":
+        return "8-bit state needs numba's kernel (pip install 'adamlab[fast]')"
+    return "no fused kernel is available (no C++ build, and numba is not installed)"
 
 
 def _why_not_fused(p: torch.Tensor, state: dict[str, Any], layout: str) -> str | None:

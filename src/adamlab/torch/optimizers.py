@@ -13,11 +13,12 @@ import torch
 
 from .. import optim as core
 from ._shell import CoreOptimizer, warn_no_fused
+from .clip import DeferredClip, register_owner
 
 _BETAS = (0.9, 0.999)
 
 
-class Adam(CoreOptimizer):
+class Adam(DeferredClip, CoreOptimizer):
     r"""Adam (Kingma & Ba, 2015) as ``torch.optim.Adam``, with adamlab's switches.
 
     Same signature, defaults and ``state_dict`` layout as ``torch.optim.Adam`` (state keys
@@ -32,6 +33,10 @@ class Adam(CoreOptimizer):
     ``fused=False`` always uses the reference rule; ``fused=True`` requires a kernel (C++ or
     numba on the CPU, Triton on CUDA) for every parameter.
     ``foreach`` is accepted for compatibility and has no effect.
+
+    :func:`adamlab.torch.clip_grad_norm_` hands its clip coefficient to the next ``step()``
+    of float32 CPU parameters on the C++ kernel, which applies it as it reads each gradient
+    (the same bits as clipping first, one pass over the gradients fewer).
     """
 
     core_cls: ClassVar[type] = core.Adam
@@ -68,6 +73,15 @@ class Adam(CoreOptimizer):
         )  # fmt: skip
         super().__init__(params, defaults)
 
+    def add_param_group(self, param_group: dict[str, Any]) -> None:
+        super().add_param_group(param_group)
+        register_owner(self, self.param_groups[-1]["params"])  # (for clip_grad_norm_)
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        super().__setstate__(state)
+        for group in self.param_groups:
+            register_owner(self, group["params"])
+
     def _check_torch_flags(self, group: dict[str, Any]) -> None:
         super()._check_torch_flags(group)
         if group.get("fused"):
@@ -75,18 +89,25 @@ class Adam(CoreOptimizer):
 
             fast.check_available()
 
+    def _can_defer(self, p: torch.Tensor, g: torch.Tensor) -> bool:
+        from . import fast
+
+        return fast.clip_kernel_possible(p, g)
+
     def _planned_step(self, group, core_opt):
-        if group.get("fused") is False:
-            return False
+        if group.get("fused") is False or self.__dict__.get("_pending_clip"):
+            return False  # (clip coefficients: the per-parameter path takes them)
         from . import fast
 
         return fast.planned_step(self, group, core_opt)
 
     def _fast_step(self, group, core_opt, params):
-        if group.get("fused") is False or not params:
-            return params
         from . import fast
 
+        if self.__dict__.get("_pending_clip"):
+            params = fast.clipped_step(self, group, core_opt, params)
+        if group.get("fused") is False or not params:
+            return params
         return fast.adam_step(self, group, core_opt, params, required=bool(group.get("fused")))
 
 

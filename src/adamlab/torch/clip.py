@@ -1,0 +1,203 @@
+"""``clip_grad_norm_`` with its scaling fused into the next optimizer step.
+
+    from adamlab.torch import Adam, clip_grad_norm_
+
+    loss.backward()
+    clip_grad_norm_(model.parameters(), max_norm=1.0)   # the scale goes into the next step
+    opt.step()
+
+:func:`clip_grad_norm_` is ``torch.nn.utils.clip_grad_norm_``: same signature, same norm
+(computed by PyTorch's own ``get_total_norm``), same clip coefficient. For gradients whose
+parameters an adamlab optimizer with a fused step will step, it does not rewrite the
+gradients: the coefficient travels to the next ``step()``, whose kernel multiplies each
+gradient element by it as it reads it (the product ``clip_grad_norm_`` would have stored, so
+the step is identical), saving a pass that reads and writes every gradient. Until that step,
+``p.grad`` holds the unclipped gradient. Other parameters are clipped in place, as PyTorch
+does.
+
+The optimizer's half is :class:`DeferredClip`: an optimizer registers the parameters it
+steps (:func:`register_owner`), says which gradients its step can scale (``_can_defer``),
+and takes each parameter's coefficient in its step (``_take_clip``).
+"""
+
+from __future__ import annotations
+
+import types as pytypes
+import warnings
+import weakref
+from collections.abc import Iterable
+from typing import Any
+
+import torch
+
+#: id(parameter) → the optimizer that steps it (weakly): for clip_grad_norm_ to hand its
+#: scale to. No reference to the parameter is kept (a weak one would stop
+#: torch.utils.swap_tensors, which refuses tensors with weak references): the optimizer
+#: confirms it holds that very tensor (:meth:`DeferredClip._owns`), and its entries go when
+#: it does.
+_OWNERS: dict[int, weakref.ref] = {}
+
+
+def _forget(keys: list[int], ref: weakref.ref) -> None:
+    for key in keys:
+        if _OWNERS.get(key) is ref:
+            del _OWNERS[key]
+
+
+def register_owner(opt: Any, params: Iterable[torch.Tensor]) -> None:
+    """Record that ``opt`` (a :class:`DeferredClip`) steps ``params``: :func:`clip_grad_norm_`
+    then defers their scaling to it. The hook any fused optimizer can adopt."""
+    ref = opt.__dict__.get("_owner_ref")
+    if ref is None:
+        ref = opt._owner_ref = weakref.ref(opt)
+        opt._owner_keys = keys = []
+        weakref.finalize(opt, _forget, keys, ref)
+    opt._owned = None  # (rebuilt at the next look-up)
+    for p in params:
+        _OWNERS[id(p)] = ref
+        opt._owner_keys.append(id(p))
+
+
+def _owner(p: torch.Tensor) -> Any:
+    ref = _OWNERS.get(id(p))
+    opt = ref() if ref is not None else None
+    return opt if opt is not None and opt._owns(p) else None
+
+
+def clip_grad_norm_(
+    parameters: torch.Tensor | Iterable[torch.Tensor],
+    max_norm: float,
+    norm_type: float = 2.0,
+    error_if_nonfinite: bool = False,
+    foreach: bool | None = None,
+) -> torch.Tensor:
+    """``torch.nn.utils.clip_grad_norm_``, with the scaling fused into the next step.
+
+    Returns the total norm of the gradients (viewed as one vector), as PyTorch does, and
+    computes it and the clip coefficient min(1, max_norm/(norm + 1e-6)) with PyTorch's own
+    code. Gradients of parameters that an adamlab optimizer with a fused step will step
+    (:class:`adamlab.torch.Adam`/``AdamW`` on the C++ kernel, the 8-bit and bfloat16
+    optimizers) are not rewritten: the optimizer's next ``step()`` multiplies each gradient
+    element by the coefficient as its kernel reads it (the product ``clip_grad_norm_`` would
+    have stored, so the step is identical). Until that step, ``p.grad`` holds the unclipped
+    gradient. Other gradients are clipped in place, exactly as
+    ``torch.nn.utils.clip_grad_norm_`` does.
+    """
+    if isinstance(parameters, torch.Tensor):
+        parameters = [parameters]
+    else:
+        is_generator = isinstance(parameters, pytypes.GeneratorType)
+        parameters = list(parameters)
+        if is_generator and not parameters:
+            warnings.warn(
+                "`parameters` is an empty generator, no gradient clipping will occur.",
+                stacklevel=2,
+            )
+    for p in parameters:  # a clip already deferred: apply it, so this one sees clipped grads
+        owner = _owner(p)
+        if owner is not None:
+            owner._apply_deferred_clip(p)
+    grads = [p.grad for p in parameters if p.grad is not None]
+    total_norm = torch.nn.utils.get_total_norm(grads, norm_type, error_if_nonfinite, foreach)
+    if not grads:
+        return total_norm
+    clip_coef = float(max_norm) / (total_norm + 1e-6)  # PyTorch's expression, op for op
+    coef = torch.clamp(clip_coef, max=1.0)
+    rest = [p for p in parameters if p.grad is not None and not _defer(p, coef)]
+    if rest:
+        torch.nn.utils.clip_grads_with_norm_(rest, max_norm, total_norm, foreach)
+    return total_norm
+
+
+def _defer(p: torch.Tensor, coef: torch.Tensor) -> bool:
+    owner = _owner(p)
+    return owner is not None and owner._defer_clip(p, coef)
+
+
+def _still(p: torch.Tensor, entry: tuple) -> bool:
+    """The gradient a deferred clip was computed for is still ``p.grad``, unchanged."""
+    g, version, _ = entry
+    return p.grad is g and g._version == version
+
+
+class DeferredClip:
+    """The optimizer's half of :func:`clip_grad_norm_`'s deferred coefficient (a mixin for
+    ``torch.optim.Optimizer`` subclasses). Subclasses say which gradients their step can
+    scale (:meth:`_can_defer`) and take each coefficient in ``step()`` (:meth:`_take_clip`);
+    ``zero_grad`` drops what is pending."""
+
+    #: parameter → (gradient, its version, clip coefficient): scales for the next step
+    _pending_clip: dict[torch.Tensor, tuple[torch.Tensor, int, torch.Tensor]]
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        super().__setstate__(state)
+        self.__dict__.setdefault("_pending_clip", {})
+        self._owned = None
+
+    def _owns(self, p: torch.Tensor) -> bool:
+        """``p`` (that very tensor) is one of this optimizer's parameters."""
+        owned = self.__dict__.get("_owned")
+        if owned is None:
+            owned = self._owned = {id(q): q for g in self.param_groups for q in g["params"]}
+        return owned.get(id(p)) is p
+
+    def _can_defer(self, p: torch.Tensor, g: torch.Tensor) -> bool:
+        """Whether this optimizer's next step can scale ``g`` (dense, on the CPU) exactly."""
+        raise NotImplementedError
+
+    def _defer_clip(self, p: torch.Tensor, coef: torch.Tensor) -> bool:
+        """Take ``clip_grad_norm_``'s coefficient for ``p`` into the next step, if this step
+        can apply it exactly (a float32 coefficient, a gradient the step can scale); else say
+        no (it is applied in place)."""
+        g = p.grad
+        if (
+            coef.dtype != torch.float32
+            or coef.device.type != "cpu"
+            or g is None
+            or g.is_sparse
+            or not self._can_defer(p, g)
+        ):
+            return False
+        self.__dict__.setdefault("_pending_clip", {})[p] = (g, g._version, coef)
+        return True
+
+    def _apply_deferred_clip(self, p: torch.Tensor) -> None:
+        """Scale ``p.grad`` in place by a deferred coefficient (a second clip is coming, or
+        the step cannot take it in its kernel): what ``clip_grad_norm_`` would have done."""
+        entry = self.__dict__.get("_pending_clip", {}).pop(p, None)
+        if entry is not None and _still(p, entry):
+            with torch.no_grad():
+                p.grad.mul_(entry[2])
+
+    def _take_clip(self, p: torch.Tensor) -> float | None:
+        """The coefficient deferred to this step for ``p`` (removed), or None: none pending,
+        or dropped with a warning because the gradient changed since."""
+        entry = self.__dict__.get("_pending_clip", {}).pop(p, None)
+        if entry is None:
+            return None
+        if not _still(p, entry):
+            warnings.warn(
+                "a gradient changed between adamlab.torch.clip_grad_norm_ and step() (modified "
+                "in place, or accumulated into), so the clip coefficient deferred to this step "
+                "was dropped; clip right before step(), or use torch.nn.utils.clip_grad_norm_",
+                RuntimeWarning,
+                stacklevel=4,
+            )
+            return None
+        return float(entry[2])
+
+    def _drop_clips(self, groups: Iterable[dict[str, Any]] | None = None) -> None:
+        """Forget the coefficients pending for the parameters of ``groups`` (default: all of
+        this optimizer's)."""
+        pending = self.__dict__.get("_pending_clip")
+        if pending:
+            for group in self.param_groups if groups is None else groups:
+                for p in group["params"]:
+                    pending.pop(p, None)
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        self._drop_clips()
+        super().zero_grad(set_to_none)
+
+
+__all__ = ["DeferredClip", "clip_grad_norm_", "register_owner"]
