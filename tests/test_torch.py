@@ -539,3 +539,32 @@ def test_a_zero_tensor_gradient_takes_the_reference_path():
         ref.step()
     for x, y in zip(a, b, strict=True):
         torch.testing.assert_close(x, y, rtol=1e-6, atol=1e-7)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.complex64])
+def test_first_step_keeps_the_cores_fresh_state_without_a_copy(dtype, monkeypatch):
+    """The state tensors are the core's fresh ones (init_leaf), not copies: a first step
+    allocates the state once (the peak memory of a first step is the state's, not twice)."""
+    from adamlab import optim as core
+
+    made = []
+    init_leaf = core.Adam.init_leaf
+
+    def spy(self, xp, x):
+        fresh = init_leaf(self, xp, x)
+        made.append(fresh)
+        return fresh
+
+    monkeypatch.setattr(core.Adam, "init_leaf", spy)
+    p = torch.nn.Parameter(torch.randn(300, dtype=dtype))
+    q = torch.nn.Parameter(torch.randn(20, 15).t())  # non-contiguous: laid out as p is
+    opt = at.Adam([p, q], lr=1e-2, fused=False)
+    p.grad, q.grad = torch.ones_like(p), torch.ones_like(q)
+    opt.step()
+    fresh = made[0]
+    for slot, key in (("m", "exp_avg"), ("v", "exp_avg_sq")):
+        state = opt.state[p][key]
+        assert state.data_ptr() == fresh[slot].data_ptr()
+        assert state.dtype == p.dtype and state.shape == p.shape
+    assert opt.state[p]["exp_avg"].data_ptr() != opt.state[p]["exp_avg_sq"].data_ptr()
+    assert opt.state[q]["exp_avg"].stride() == q.stride()

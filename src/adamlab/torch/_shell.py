@@ -263,9 +263,15 @@ class CoreOptimizer(torch.optim.Optimizer):
             return
         x = torch.view_as_real(p.detach()) if p.is_complex() else p.detach()
         fresh = core.init_leaf(xp_torch, x)
+        taken = {x.data_ptr()}
         for s in missing:
-            t = torch.empty_like(p, memory_format=torch.preserve_format)
-            (torch.view_as_real(t) if t.is_complex() else t).copy_(fresh[s])
+            value = fresh[s]
+            if _adoptable(value, x, taken):  # the core's fresh tensor itself: no second copy
+                t = torch.view_as_complex(value) if p.is_complex() else value
+                taken.add(value.data_ptr())
+            else:
+                t = torch.empty_like(p, memory_format=torch.preserve_format)
+                (torch.view_as_real(t) if t.is_complex() else t).copy_(value)
             state[self.state_keys[s]] = t
 
     def step_number(self, state: dict[str, Any]) -> int:
@@ -344,6 +350,23 @@ class CoreOptimizer(torch.optim.Optimizer):
             target.copy_(s_new[name])
         if self.has_step:
             state["step"] += 1
+
+
+def _adoptable(value: Any, x: torch.Tensor, taken: set[int]) -> bool:
+    """A fresh slot value the state may keep as it is: a plain tensor laid out as ``x`` (the
+    parameter or its real view) would be by ``empty_like``, owning its memory, sharing none
+    with ``x`` or another slot."""
+    return (
+        type(value) is torch.Tensor
+        and value.dtype == x.dtype
+        and value.device == x.device
+        and value.shape == x.shape
+        and value.stride() == x.stride()
+        and value.storage_offset() == 0
+        and value.untyped_storage().nbytes() == value.numel() * value.element_size()
+        and value.data_ptr() not in taken
+        and not value.requires_grad
+    )
 
 
 def warn_no_fused(cls_name: str, fused: Any) -> None:
