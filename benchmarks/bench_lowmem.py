@@ -7,11 +7,15 @@ tensors (same values) and a fixed gradient (same values):
 * ``adamlab 8bit``: ``adamlab.torch.Adam8bit`` (block-wise 8-bit m and v, fused numba step);
 * ``adamlab bf16``: ``adamlab.torch.AdamBF16`` (bfloat16 m and v);
 * ``adamlab bf16 sr``: the same with ``bf16_stochastic_round=True``;
-* ``bnb 8bit``: bitsandbytes' ``Adam8bit`` on the CPU, if bitsandbytes is installed
-  (``--bnb-rounds`` of the rounds only: it is slow);
+* ``bnb 8bit``: bitsandbytes' ``Adam8bit`` on the CPU, if bitsandbytes is installed;
+* ``torchao 8bit``: torchao's ``Adam8bit`` (its step compiled by ``torch.compile``), if torchao
+  is installed. On the CPU its state is float32 (measured: 8 bytes per parameter): torchao
+  0.18 moves the new 8-bit state to the parameter's device with ``.to``, which dequantizes
+  its tensor subclass. (The peers run ``--peer-rounds`` of the rounds only: they are slow);
 * ``torch clip+fused``: ``torch.nn.utils.clip_grad_norm_(max_norm=1)`` then torch's fused step;
-* ``adamlab clip+8bit`` / ``adamlab clip+bf16``: ``adamlab.torch.clip_grad_norm_`` then the
-  8-bit / bf16 step (the coefficient applied inside the step).
+* ``adamlab clip+8bit`` / ``adamlab clip+bf16`` / ``adamlab clip+fp32``:
+  ``adamlab.torch.clip_grad_norm_`` then the 8-bit / bf16 / float32 (``adamlab.torch.Adam``)
+  step, the coefficient applied inside the step.
 
 A round gives every contestant one timed step (after one untimed), in an order that rotates
 from round to round; the table gives the median time and, per contestant, the median over
@@ -62,6 +66,18 @@ def bnb_or_none():
     return bnb
 
 
+def torchao_or_none():
+    try:
+        import torchao.optim
+    except Exception:  # not installed, or not for this torch
+        return None
+    return torchao.optim
+
+
+#: the slow peers, timed in the first --peer-rounds rounds only
+PEERS = ("bnb 8bit", "torchao 8bit")
+
+
 def make_optimizer(name: str, params: list[torch.Tensor]):
     if name in (REF, CLIP_REF):
         return torch.optim.Adam(params, lr=1e-3, fused=True)
@@ -71,8 +87,12 @@ def make_optimizer(name: str, params: list[torch.Tensor]):
         return at.AdamBF16(params, lr=1e-3)
     if name == "adamlab bf16 sr":
         return at.AdamBF16(params, lr=1e-3, bf16_stochastic_round=True)
+    if name == "adamlab clip+fp32":
+        return at.Adam(params, lr=1e-3)
     if name == "bnb 8bit":
         return bnb_or_none().optim.Adam8bit(params, lr=1e-3)
+    if name == "torchao 8bit":
+        return torchao_or_none().Adam8bit(params, lr=1e-3)
     raise KeyError(name)
 
 
@@ -115,7 +135,11 @@ class Contestant:
         total = 0
         for st in self.opt.state.values():
             for key, v in st.items():
-                if torch.is_tensor(v) and key != "step" and not key.startswith("qmap"):
+                if key == "step" or key.startswith("qmap") or not torch.is_tensor(v):
+                    continue
+                if hasattr(v, "codes") and hasattr(v, "scale"):  # torchao's 8-bit subclass
+                    total += v.codes.nbytes + v.scale.nbytes
+                else:
                     total += v.numel() * v.element_size()
         return total / sum(p.numel() for p in self.params)
 
@@ -169,6 +193,15 @@ def _status_kib(field: str) -> int:
     raise KeyError(field)
 
 
+def _version(dist: str) -> str | None:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(dist)
+    except PackageNotFoundError:
+        return None
+
+
 def uptime() -> str:
     try:
         return subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
@@ -181,7 +214,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--params", type=int, default=20_000_000)
     ap.add_argument("--tensors", type=int, default=1)
     ap.add_argument("--rounds", type=int, default=15)
-    ap.add_argument("--bnb-rounds", type=int, default=3, help="rounds that include bitsandbytes")
+    ap.add_argument(
+        "--peer-rounds", "--bnb-rounds", type=int, default=3,
+        help="rounds that include the slow peers (bitsandbytes, torchao)",
+    )  # fmt: skip
     ap.add_argument("--no-peak", action="store_true", help="skip the peak-memory processes")
     ap.add_argument("--threads", type=int, default=None, help="torch.set_num_threads")
     ap.add_argument("--passive", action="store_true", help="re-run with OMP_WAIT_POLICY=PASSIVE")
@@ -200,10 +236,10 @@ def main(argv: list[str] | None = None) -> int:
         child(args.child, args.params, args.tensors)
         return 0
     names = [REF, "adamlab 8bit", "adamlab bf16", "adamlab bf16 sr", CLIP_REF]
-    names += ["adamlab clip+8bit", "adamlab clip+bf16"]
-    bnb = bnb_or_none()
-    if bnb is not None and args.bnb_rounds > 0:
-        names.append("bnb 8bit")
+    names += ["adamlab clip+8bit", "adamlab clip+bf16", "adamlab clip+fp32"]
+    bnb, ao = bnb_or_none(), torchao_or_none()
+    if args.peer_rounds > 0:
+        names += [name for name, m in zip(PEERS, (bnb, ao), strict=True) if m is not None]
     load_before = uptime()
     cs = {name: Contestant(name, args.params, args.tensors) for name in names}
     for c in cs.values():  # compile / warm up
@@ -211,7 +247,7 @@ def main(argv: list[str] | None = None) -> int:
     for r in range(args.rounds):
         order = names[r % len(names) :] + names[: r % len(names)]
         for name in order:
-            if name == "bnb 8bit" and r >= args.bnb_rounds:
+            if name in PEERS and r >= args.peer_rounds:
                 continue
             cs[name].turn(record=True)
         print(f"round {r + 1}/{args.rounds}", file=sys.stderr)
@@ -233,12 +269,12 @@ def main(argv: list[str] | None = None) -> int:
             "ratio_to_torch_fused": statistics.median(vs_fp32),
             "state_bytes_per_param": c.state_bytes_per_param(),
         }
-    if bnb is not None and "bnb 8bit" in rows:
-        k = rows["bnb 8bit"]["rounds"]
-        sp = [
-            b / a for a, b in zip(cs["adamlab 8bit"].times[:k], cs["bnb 8bit"].times, strict=True)
-        ]
-        rows["adamlab 8bit"]["speedup_over_bnb"] = statistics.median(sp)
+    for peer, key in (("bnb 8bit", "speedup_over_bnb"), ("torchao 8bit", "speedup_over_torchao")):
+        if peer in rows:
+            k = rows[peer]["rounds"]
+            ours = cs["adamlab 8bit"].times[:k]
+            sp = [b / a for a, b in zip(ours, cs[peer].times, strict=True)]
+            rows["adamlab 8bit"][key] = statistics.median(sp)
     if not args.no_peak:
         for name in names:
             first, later = peak_rss(name, args.params, args.tensors)
@@ -260,8 +296,10 @@ def main(argv: list[str] | None = None) -> int:
             f"({row['ratio_p25']:.3f}-{row['ratio_p75']:.3f})  {row['ratio_to']:<17} "
             f"{row['state_bytes_per_param']:8.3f} {peak}"
         )
-    if "speedup_over_bnb" in rows.get("adamlab 8bit", {}):
-        print(f"\nadamlab 8bit is {rows['adamlab 8bit']['speedup_over_bnb']:.1f}x bnb's Adam8bit")
+    print()
+    for key, who in (("speedup_over_bnb", "bnb's"), ("speedup_over_torchao", "torchao's")):
+        if key in rows.get("adamlab 8bit", {}):
+            print(f"adamlab 8bit is {rows['adamlab 8bit'][key]:.1f}x {who} Adam8bit")
     gbs = {k: floor[k] * n / (rows[k]["ms_per_step"] * 1e-3) / 1e9 for k in floor}
     print("effective bandwidth at the memory floor (GB/s): "
           + ", ".join(f"{k} {v:.1f}" for k, v in gbs.items()))  # fmt: skip
@@ -285,6 +323,7 @@ def main(argv: list[str] | None = None) -> int:
             "torch": torch.__version__,
             "adamlab": adamlab.__version__,
             "bitsandbytes": getattr(bnb, "__version__", None),
+            "torchao": _version("torchao") if ao is not None else None,
         },
         "rows": rows,
     }
