@@ -9,9 +9,9 @@ tensors (same values) and a fixed gradient (same values):
 * ``adamlab bf16 sr``: the same with ``bf16_stochastic_round=True``;
 * ``bnb 8bit``: bitsandbytes' ``Adam8bit`` on the CPU, if bitsandbytes is installed;
 * ``torchao 8bit``: torchao's ``Adam8bit`` (its step compiled by ``torch.compile``), if torchao
-  is installed. On the CPU its state is float32 (measured: 8 bytes per parameter): torchao
-  0.18 moves the new 8-bit state to the parameter's device with ``.to``, which dequantizes
-  its tensor subclass. (The peers run ``--peer-rounds`` of the rounds only: they are slow);
+  is installed. It quantizes a tensor only if its size is a multiple of its block size (256)
+  and at least 4,096; other tensors keep float32 state (``--params 2000000``, say, is not a
+  multiple of 256). The peers run ``--peer-rounds`` of the rounds only: they are slow;
 * ``torch clip+fused``: ``torch.nn.utils.clip_grad_norm_(max_norm=1)`` then torch's fused step;
 * ``adamlab clip+8bit`` / ``adamlab clip+bf16`` / ``adamlab clip+fp32``:
   ``adamlab.torch.clip_grad_norm_`` then the 8-bit / bf16 / float32 (``adamlab.torch.Adam``)
