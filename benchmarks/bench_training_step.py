@@ -3,7 +3,9 @@
 Contestants: ``torch.optim.Adam`` with its defaults (on the CPU: the for-loop), with
 ``foreach=True`` and with ``fused=True``, and ``adamlab.torch.Adam`` with its defaults (the
 fused step; :func:`adamlab.torch.fast.cpu_kernel` says which kernel, recorded in the JSON);
-"no step" is forward + backward alone, the baseline for that column.
+"no step" is forward + backward alone, the baseline for that column; "memory floor" is a step
+that moves the bytes of a float32 Adam step and does nothing else (:class:`FloorStep`): the
+best total an exact float32 Adam step could reach on the machine (needs the C++ build).
 Models (float32):
 
 * ``wide``: 4 × Linear(2304, 2304), batch 32: 21.2M parameters in 8 tensors;
@@ -114,8 +116,39 @@ class NoStep:
         pass
 
 
+class FloorStep(NoStep):
+    """The memory floor of a float32 Adam step: one C++ launch on PyTorch's pool over the
+    same blocks and threads as adamlab's kernel, reading p, g, m, v and writing p, m, v (28
+    bytes per parameter) with no arithmetic (p rewritten with its own value: the model trains
+    nothing), after reading the gradients' addresses (``cpp_adam.floor_step``). An exact
+    float32 Adam step moves these bytes at least; this contestant's total is the best such a
+    step could give on this machine."""
+
+    def __init__(self, params):
+        import numpy as np
+
+        from adamlab.kernels import cpp_adam
+
+        super().__init__(params)
+        self._floor = cpp_adam.floor_step
+        self.m = [torch.zeros_like(p) for p in self.params]
+        self.v = [torch.zeros_like(p) for p in self.params]
+        n = len(self.params)
+        self.ptrs = np.zeros((4, n), dtype=np.int64)
+        self.ptrs[0] = [p.data_ptr() for p in self.params]
+        self.ptrs[2] = [t.data_ptr() for t in self.m]
+        self.ptrs[3] = [t.data_ptr() for t in self.v]
+        self.offsets = np.zeros(n + 1, dtype=np.int64)
+        np.cumsum([p.numel() for p in self.params], out=self.offsets[1:])
+
+    def step(self) -> None:
+        self.ptrs[1] = [p.grad.data_ptr() for p in self.params]
+        self._floor(self.ptrs, self.offsets)
+
+
 OPTIMIZERS = {
     "no step": NoStep,
+    "memory floor": FloorStep,
     "torch default": lambda ps: torch.optim.Adam(ps, lr=1e-4),
     "torch foreach": lambda ps: torch.optim.Adam(ps, lr=1e-4, foreach=True),
     "torch fused": lambda ps: torch.optim.Adam(ps, lr=1e-4, fused=True),
@@ -216,6 +249,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     names = args.contestants.split(",")
+    if "memory floor" in names and fast.cpu_kernel() != "cpp":
+        print("no C++ build: the memory floor is left out", file=sys.stderr)
+        names.remove("memory floor")
     report = {
         "command": "python " + " ".join([Path(sys.argv[0]).as_posix(), *(argv or sys.argv[1:])]),
         "machine": _machine(),

@@ -518,7 +518,8 @@ def num_threads() -> int:
 
 def floor_step(ptrs: np.ndarray, offsets: np.ndarray) -> None:
     """For benchmarks: a float32 pass that moves the bytes of a step (reads p, g, m, v;
-    writes p, m, v) with no arithmetic to speak of, over the same blocks and threads."""
+    writes p, m, v) with no arithmetic to speak of, over the same blocks and threads. p keeps
+    its values (it is rewritten as p − 0·g); m and v are scratch."""
     _lib().adamlab_floor_step(ptrs.ctypes.data, offsets.ctypes.data, ptrs.shape[1], SERIAL_BELOW)
 
 

@@ -257,7 +257,9 @@ void range_base(const int64_t* ptrs, const int64_t* offsets, int64_t n, int64_t 
   range<K, AMS>(ptrs, offsets, n, lo, hi, S, neg, l2, dec, after);
 }
 
-// The memory floor's loop (for benchmarks): the bytes of a float32 step, no arithmetic.
+// The memory floor's loop (for benchmarks): the bytes of a float32 step, no arithmetic. p is
+// rewritten with its own value (p - 0·g, g finite), so that a training loop can run it and
+// train nothing; m and v are scratch.
 __attribute__((always_inline)) inline void floor_range(const int64_t* ptrs,
                                                        const int64_t* offsets, int64_t n,
                                                        int64_t lo, int64_t hi) {
@@ -273,7 +275,7 @@ __attribute__((always_inline)) inline void floor_range(const int64_t* ptrs,
       const float gi = g[i];
       m[i] = m[i] + gi;
       v[i] = v[i] + 1e-3f;
-      p[i] = p[i] - gi;
+      p[i] = p[i] - 0.0f * gi;
     }
   }
 }
