@@ -9,6 +9,7 @@ and a clip deferred into the step equals clipping first.
 
 from __future__ import annotations
 
+import copy
 import io
 
 import numpy as np
@@ -554,7 +555,7 @@ def test_clip_owners_hold_no_reference_to_parameters():
     assert all(weakref.getweakrefcount(p) == 0 for p in net.parameters())
     p = next(net.parameters())
     torch.utils.swap_tensors(p, torch.nn.Parameter(p.detach().clone()))  # (refused with weakrefs)
-    assert clip._owner(p) is opt
+    assert clip._owners([p])[0][0] is opt
     del opt
     gc.collect()
     assert id(p) not in clip._OWNERS
@@ -565,3 +566,57 @@ def test_clip_owners_hold_no_reference_to_parameters():
     torch_clip(ref.parameters())
     for a, b in zip(net.parameters(), ref.parameters(), strict=True):
         assert torch.equal(a.grad, b.grad)  # clipped in place
+
+
+def _clipped_grads_equal(a, b):
+    for p, q in zip(a.parameters(), b.parameters(), strict=True):
+        assert torch.equal(p.grad, q.grad)
+
+
+def test_clip_is_applied_in_place_when_the_owner_is_not_one():
+    """Two adamlab optimizers over one model (a copy, a second optimizer): nobody can tell
+    which will step, so the gradients are clipped in place, as PyTorch does; the same for a
+    parameter taken out of its optimizer's groups by hand, and for a parameter listed twice
+    (PyTorch scales it twice)."""
+    a, b = model(), model()
+    opt = at.Adam(b.parameters(), lr=1e-2)
+    other = copy.copy(opt)  # registers the same parameters
+    backward(a, 0)
+    backward(b, 0)
+    torch_clip(a.parameters())
+    ours_clip(b.parameters())
+    _clipped_grads_equal(a, b)
+    del other
+
+    c, d = model(), model()
+    od = at.Adam(d.parameters(), lr=1e-2)
+    od.param_groups[0]["params"] = list(d[0].parameters())  # the last layer moved out
+    backward(c, 0)
+    backward(d, 0)
+    torch_clip(c.parameters())
+    ours_clip(d.parameters())
+    for p, q in zip(c[2].parameters(), d[2].parameters(), strict=True):
+        assert torch.equal(p.grad, q.grad)  # clipped in place: no optimizer of ours holds it
+
+    w1, w2 = model(), model()
+    ow = at.Adam(w2.parameters(), lr=1e-2)
+    backward(w1, 0)
+    backward(w2, 0)
+    torch.nn.utils.clip_grad_norm_([w1[0].weight, w1[0].weight], max_norm=0.5)
+    at.clip_grad_norm_([w2[0].weight, w2[0].weight], max_norm=0.5)
+    assert torch.equal(w1[0].weight.grad, w2[0].weight.grad)
+    del ow
+
+
+def test_clip_is_not_deferred_where_the_step_could_not_take_it():
+    """adamlab.torch.Adam with fused=False or AMSGrad has no clipping kernel: the gradient is
+    clipped at once, as PyTorch does."""
+    for kw in ({"fused": False}, {"amsgrad": True}):
+        a, b = model(), model()
+        opt = at.Adam(b.parameters(), lr=1e-2, **kw)
+        backward(a, 0)
+        backward(b, 0)
+        torch_clip(a.parameters())
+        ours_clip(b.parameters())
+        _clipped_grads_equal(a, b)
+        assert not opt.__dict__.get("_pending_clip")

@@ -30,18 +30,21 @@ from typing import Any
 
 import torch
 
-#: id(parameter) → the optimizer that steps it (weakly): for clip_grad_norm_ to hand its
+#: id(parameter) → the optimizers registered for it (weakly): for clip_grad_norm_ to hand its
 #: scale to. No reference to the parameter is kept (a weak one would stop
-#: torch.utils.swap_tensors, which refuses tensors with weak references): the optimizer
-#: confirms it holds that very tensor (:meth:`DeferredClip._owns`), and its entries go when
-#: it does.
-_OWNERS: dict[int, weakref.ref] = {}
+#: torch.utils.swap_tensors, which refuses tensors with weak references): at each clip, an
+#: optimizer counts as the owner only if its param_groups hold that very tensor now, and
+#: only if it is the one such optimizer (see _owners). An optimizer's entries go with it.
+_OWNERS: dict[int, list[weakref.ref]] = {}
 
 
-def _forget(keys: list[int], ref: weakref.ref) -> None:
+def _forget(keys: set[int], ref: weakref.ref) -> None:
     for key in keys:
-        if _OWNERS.get(key) is ref:
-            del _OWNERS[key]
+        refs = _OWNERS.get(key)
+        if refs is not None and ref in refs:
+            refs.remove(ref)
+            if not refs:
+                del _OWNERS[key]
 
 
 def register_owner(opt: Any, params: Iterable[torch.Tensor]) -> None:
@@ -50,18 +53,38 @@ def register_owner(opt: Any, params: Iterable[torch.Tensor]) -> None:
     ref = opt.__dict__.get("_owner_ref")
     if ref is None:
         ref = opt._owner_ref = weakref.ref(opt)
-        opt._owner_keys = keys = []
+        opt._owner_keys = keys = set()
         weakref.finalize(opt, _forget, keys, ref)
-    opt._owned = None  # (rebuilt at the next look-up)
     for p in params:
-        _OWNERS[id(p)] = ref
-        opt._owner_keys.append(id(p))
+        refs = _OWNERS.setdefault(id(p), [])
+        if ref not in refs:
+            refs.append(ref)
+        opt._owner_keys.add(id(p))
 
 
-def _owner(p: torch.Tensor) -> Any:
-    ref = _OWNERS.get(id(p))
-    opt = ref() if ref is not None else None
-    return opt if opt is not None and opt._owns(p) else None
+def _owners(parameters: list[torch.Tensor]) -> list[tuple[Any, dict] | None]:
+    """For each parameter: (the optimizer that steps it, the group holding it), or None.
+    The optimizer must hold that very tensor in its param_groups as they are now (read once
+    per call), and be the only registered one that does: with two (a copy, a second
+    optimizer over the same model) nobody can tell which will step, so none defers."""
+    held: dict[int, dict[int, tuple[torch.Tensor, dict]]] = {}  # id(opt) → id(p) → (p, group)
+    out = []
+    for p in parameters:
+        found = []
+        for ref in _OWNERS.get(id(p), ()):
+            opt = ref()
+            if opt is None:
+                continue
+            groups = held.get(id(opt))
+            if groups is None:
+                groups = held[id(opt)] = {
+                    id(q): (q, g) for g in opt.param_groups for q in g["params"]
+                }
+            entry = groups.get(id(p))
+            if entry is not None and entry[0] is p:
+                found.append((opt, entry[1]))
+        out.append(found[0] if len(found) == 1 else None)
+    return out
 
 
 def clip_grad_norm_(
@@ -81,7 +104,9 @@ def clip_grad_norm_(
     element by the coefficient as its kernel reads it (the product ``clip_grad_norm_`` would
     have stored, so the step is identical). Until that step, ``p.grad`` holds the unclipped
     gradient. Other gradients are clipped in place, exactly as
-    ``torch.nn.utils.clip_grad_norm_`` does.
+    ``torch.nn.utils.clip_grad_norm_`` does: those of parameters no such optimizer steps, of
+    parameters two of them hold, and of parameters listed more than once (PyTorch scales
+    those once per listing).
     """
     if isinstance(parameters, torch.Tensor):
         parameters = [parameters]
@@ -93,25 +118,30 @@ def clip_grad_norm_(
                 "`parameters` is an empty generator, no gradient clipping will occur.",
                 stacklevel=2,
             )
-    for p in parameters:  # a clip already deferred: apply it, so this one sees clipped grads
-        owner = _owner(p)
-        if owner is not None:
-            owner._apply_deferred_clip(p)
+    owners = _owners(parameters)
+    for p, owner in zip(parameters, owners, strict=True):
+        if owner is not None:  # a clip already deferred: apply it, so this one sees it
+            owner[0]._apply_deferred_clip(p)
     grads = [p.grad for p in parameters if p.grad is not None]
     total_norm = torch.nn.utils.get_total_norm(grads, norm_type, error_if_nonfinite, foreach)
     if not grads:
         return total_norm
     clip_coef = float(max_norm) / (total_norm + 1e-6)  # PyTorch's expression, op for op
     coef = torch.clamp(clip_coef, max=1.0)
-    rest = [p for p in parameters if p.grad is not None and not _defer(p, coef)]
+    counts: dict[int, int] = {}
+    for p in parameters:
+        counts[id(p)] = counts.get(id(p), 0) + 1
+    rest = [
+        p
+        for p, owner in zip(parameters, owners, strict=True)
+        if p.grad is not None
+        and not (
+            counts[id(p)] == 1 and owner is not None and owner[0]._defer_clip(p, coef, owner[1])
+        )
+    ]
     if rest:
         torch.nn.utils.clip_grads_with_norm_(rest, max_norm, total_norm, foreach)
     return total_norm
-
-
-def _defer(p: torch.Tensor, coef: torch.Tensor) -> bool:
-    owner = _owner(p)
-    return owner is not None and owner._defer_clip(p, coef)
 
 
 def _still(p: torch.Tensor, entry: tuple) -> bool:
@@ -132,20 +162,13 @@ class DeferredClip:
     def __setstate__(self, state: dict[str, Any]) -> None:
         super().__setstate__(state)
         self.__dict__.setdefault("_pending_clip", {})
-        self._owned = None
 
-    def _owns(self, p: torch.Tensor) -> bool:
-        """``p`` (that very tensor) is one of this optimizer's parameters."""
-        owned = self.__dict__.get("_owned")
-        if owned is None:
-            owned = self._owned = {id(q): q for g in self.param_groups for q in g["params"]}
-        return owned.get(id(p)) is p
-
-    def _can_defer(self, p: torch.Tensor, g: torch.Tensor) -> bool:
-        """Whether this optimizer's next step can scale ``g`` (dense, on the CPU) exactly."""
+    def _can_defer(self, p: torch.Tensor, g: torch.Tensor, group: dict[str, Any]) -> bool:
+        """Whether this optimizer's next step of ``p`` (in ``group``) can scale ``g`` (dense,
+        on the CPU) exactly in its kernel."""
         raise NotImplementedError
 
-    def _defer_clip(self, p: torch.Tensor, coef: torch.Tensor) -> bool:
+    def _defer_clip(self, p: torch.Tensor, coef: torch.Tensor, group: dict[str, Any]) -> bool:
         """Take ``clip_grad_norm_``'s coefficient for ``p`` into the next step, if this step
         can apply it exactly (a float32 coefficient, a gradient the step can scale); else say
         no (it is applied in place)."""
@@ -155,7 +178,7 @@ class DeferredClip:
             or coef.device.type != "cpu"
             or g is None
             or g.is_sparse
-            or not self._can_defer(p, g)
+            or not self._can_defer(p, g, group)
         ):
             return False
         self.__dict__.setdefault("_pending_clip", {})[p] = (g, g._version, coef)

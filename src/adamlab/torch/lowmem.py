@@ -277,7 +277,7 @@ class LowPrecisionAdam(DeferredClip, CoreOptimizer):
 
     # -- the deferred gradient scale -------------------------------------------------------------
 
-    def _can_defer(self, p: torch.Tensor, g: torch.Tensor) -> bool:
+    def _can_defer(self, p: torch.Tensor, g: torch.Tensor, group: dict[str, Any]) -> bool:
         """The fused and the reference path of a float32 or bfloat16 gradient both apply it."""
         return g.dtype in _KERNEL_DTYPES and g.dtype == p.dtype
 
@@ -338,6 +338,7 @@ class LowPrecisionAdam(DeferredClip, CoreOptimizer):
                 )
             else:
                 rest.append((p, clip))
+        self._drop_clips([group])  # (what is left: parameters without a gradient, stale)
         for (dtype, t), batch in batches.items():
             self._kernel_step(group, core_opt, batch, dtype, t, unscale)
         for p, clip in rest:

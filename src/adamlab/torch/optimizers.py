@@ -89,10 +89,14 @@ class Adam(DeferredClip, CoreOptimizer):
 
             fast.check_available()
 
-    def _can_defer(self, p: torch.Tensor, g: torch.Tensor) -> bool:
+    def _can_defer(self, p: torch.Tensor, g: torch.Tensor, group: dict[str, Any]) -> bool:
         from . import fast
 
-        return fast.clip_kernel_possible(p, g)
+        return (
+            group.get("fused") is not False
+            and not group.get("amsgrad")
+            and fast.clip_kernel_possible(p, g)
+        )
 
     def _planned_step(self, group, core_opt):
         if group.get("fused") is False or self.__dict__.get("_pending_clip"):

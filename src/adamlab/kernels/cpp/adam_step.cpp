@@ -6,7 +6,10 @@
 // same precision (float for float32/float16/bfloat16 storage, double for float64), with the
 // step's scalars computed on the host (adamlab.kernels.adam_host.adam_scalars). Exactness
 // needs the build flags cpp_adam.py passes: -ffp-contract=off (no fused multiply-add) and no
-// -ffast-math; std::sqrt and division are then IEEE's correctly rounded operations.
+// -ffast-math; std::sqrt and division are then IEEE's correctly rounded operations. (Where
+// two NaNs meet in one commutative operation, x86 returns the first operand's bits, and the
+// compiler may order the operands either way: such NaNs may differ in sign and payload
+// between builds. That is the one exception to "bit for bit".)
 //
 // One call steps n tensors of one storage kind. The work is the n tensors laid end to end,
 // cut into blocks; at::parallel_for gives each thread one contiguous run of blocks, so
