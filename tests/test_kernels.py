@@ -355,6 +355,12 @@ def _grad_float64(opts, i):  # the parameter becomes float64 (its state too, via
         o.state[p] = {k: v if k == "step" else v.double() for k, v in o.state[p].items()}
 
 
+def _reorder_state(opts, i):  # the same state dicts, in another order in opt.state
+    for o in opts:
+        p = o.param_groups[0]["params"][0]
+        o.state[p] = o.state.pop(p)
+
+
 def _non_contiguous(opts, i):  # a parameter becomes non-contiguous: reference path for it
     for o in opts:
         p = o.param_groups[0]["params"][i]
@@ -370,7 +376,7 @@ def _non_contiguous(opts, i):  # a parameter becomes non-contiguous: reference p
     [
         _replace_param_data, _reset_state_tensor, _repoint_state_tensor, _load_state_dict,
         _load_other_state_dict, _clear_state, _switch_amsgrad, _add_group, _drop_grad,
-        _non_contiguous_grad, _grad_float64, _non_contiguous,
+        _non_contiguous_grad, _grad_float64, _non_contiguous, _reorder_state,
     ],
     ids=lambda f: f.__name__.strip("_"),
 )  # fmt: skip

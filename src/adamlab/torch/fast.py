@@ -339,8 +339,8 @@ class _Plan:
 
     __slots__ = (
         "backend", "bump", "dtypes", "fast", "g_out", "getters", "group", "ids", "keys",
-        "launches", "numels", "p_impls", "p_ptrs", "params", "rest", "slot_ptrs", "slot_refs",
-        "state", "states",
+        "launches", "numels", "p_impls", "p_ptrs", "params", "pick", "rest", "slot_ptrs",
+        "slot_refs", "state", "state_ids", "states",
     )  # fmt: skip
 
     @classmethod
@@ -367,6 +367,11 @@ class _Plan:
         plan.dtypes = [it[0].dtype for it in fast]
         slots = [[it[1][2 + j] for it in fast] for j in range(len(keys))] + [steps]
         plan.slot_refs = [[weakref.ref(t) for t in ts] for ts in slots]
+        # where each parameter's state dict sits in opt.state's order (see _recorded_state)
+        order = {id(k): i for i, k in enumerate(opt.state)}
+        plan.state_ids = list(order)
+        at = [order[id(p)] for p in plan.fast]
+        plan.pick = operator.itemgetter(*at) if len(at) > 1 else lambda vals, i=at[0]: (vals[i],)
         plan.slot_ptrs = [list(map(_data_ptr, ts)) for ts in slots]
         plan.getters = [operator.itemgetter(key) for key in (*keys, "step")]
         plan.bump = backend.bumper(np.array(plan.slot_ptrs[-1], dtype=np.int64), step_dtype)
@@ -441,8 +446,18 @@ class _Plan:
 
     def _recorded_state(self, opt) -> list[list[torch.Tensor]] | None:
         """The state tensors of the plan's parameters, slot by slot, if each is the very
-        tensor the plan recorded (by identity); else None."""
-        states = list(map(opt.state.__getitem__, self.fast))
+        tensor the plan recorded (by identity); else None.
+
+        Each parameter's state dict is found by its place in ``opt.state`` (a dict keeps
+        its order) while the keys are the recorded ones, in the recorded order (their ids:
+        the plan's parameters are alive, so an id that matches is that parameter): looking
+        a tensor up hashes it in Python (``Tensor.__hash__``), a cost per parameter that a
+        step of many small tensors otherwise pays. Any change to the keys (state added,
+        removed, re-added) fails the check, and the full path rebuilds the plan."""
+        state = opt.state
+        if list(map(id, state)) != self.state_ids:
+            return None
+        states = self.pick(list(state.values()))
         slots = []
         try:
             for get, refs in zip(self.getters, self.slot_refs, strict=True):
