@@ -116,20 +116,22 @@ class NoStep:
         pass
 
 
-class FloorStep(NoStep):
-    """The memory floor of a float32 Adam step: one C++ launch on PyTorch's pool over the
-    same blocks and threads as adamlab's kernel, reading p, g, m, v and writing p, m, v (28
-    bytes per parameter) with no arithmetic (p rewritten with its own value: the model trains
-    nothing), after reading the gradients' addresses (``cpp_adam.floor_step``). An exact
-    float32 Adam step moves these bytes at least; this contestant's total is the best such a
-    step could give on this machine."""
+class FloorStep(torch.optim.Optimizer):
+    """The memory floor of a float32 Adam step as a ``torch.optim`` optimizer: its ``step()``
+    (wrapped by torch.optim, with the profiler's record and the step hooks, as every
+    optimizer's is) runs one C++ launch on PyTorch's pool over the same blocks and threads as
+    adamlab's kernel, reading p, g, m, v and writing p, m, v (28 bytes per parameter) with no
+    arithmetic (p rewritten with its own value: the model trains nothing), after reading the
+    gradients' addresses (``cpp_adam.floor_step``). An exact float32 Adam optimizer moves
+    these bytes at least; this contestant's total is the best one could give here."""
 
     def __init__(self, params):
         import numpy as np
 
         from adamlab.kernels import cpp_adam
 
-        super().__init__(params)
+        super().__init__(params, {})
+        self.params = [p for g in self.param_groups for p in g["params"]]
         self._floor = cpp_adam.floor_step
         self.m = [torch.zeros_like(p) for p in self.params]
         self.v = [torch.zeros_like(p) for p in self.params]
@@ -141,7 +143,8 @@ class FloorStep(NoStep):
         self.offsets = np.zeros(n + 1, dtype=np.int64)
         np.cumsum([p.numel() for p in self.params], out=self.offsets[1:])
 
-    def step(self) -> None:
+    @torch.no_grad()
+    def step(self, closure=None) -> None:
         self.ptrs[1] = [p.grad.data_ptr() for p in self.params]
         self._floor(self.ptrs, self.offsets)
 
