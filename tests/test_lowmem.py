@@ -620,3 +620,58 @@ def test_clip_is_not_deferred_where_the_step_could_not_take_it():
         ours_clip(b.parameters())
         _clipped_grads_equal(a, b)
         assert not opt.__dict__.get("_pending_clip")
+
+
+@pytest.mark.exact
+@pytest.mark.parametrize("fused", [None, False])
+@pytest.mark.parametrize("amsgrad", [False, True])
+def test_float32_adam_grad_scaler_unscale_in_the_step(fused, amsgrad):
+    """torch.amp.GradScaler hands its scale to adamlab.torch.Adam's step: the C++ kernel
+    unscales each gradient as it reads it (fused, no AMSGrad), the other paths unscale in
+    place first; the same bits as stepping the unscaled gradients, (g·s)·(1/s) in float32.
+    An inf gradient skips the step, as GradScaler's skip does."""
+    a, b = model(), model()
+    oa = at.Adam(a.parameters(), lr=1e-2, fused=fused, amsgrad=amsgrad)
+    ob = at.Adam(b.parameters(), lr=1e-2, fused=fused, amsgrad=amsgrad)
+    scaler = torch.amp.GradScaler("cpu", init_scale=1024.0)
+    for i in range(4):
+        oa.zero_grad()
+        ob.zero_grad()
+        backward(a, i)
+        x, y = batch(i)
+        scaler.scale(torch.nn.functional.cross_entropy(b(x), y)).backward()
+        if i == 2:  # an inf: GradScaler skips the step (and halves its scale)
+            b[0].bias.grad[0] = float("inf")
+        scale = float(scaler.get_scale())
+        scaler.step(ob)
+        scaler.update()
+        if i == 2:
+            continue  # (a takes no step either)
+        inv = torch.tensor(1.0 / scale, dtype=torch.float32)
+        for p in a.parameters():
+            p.grad = (p.grad * torch.tensor(scale)) * inv
+        oa.step()
+        same_params(a, b)
+    same_state(oa, ob)
+
+
+@pytest.mark.exact
+def test_float32_adam_grad_scaler_unscale_then_clip_then_step():
+    """The usual AMP loop with adamlab.torch.Adam: unscale_, clip_grad_norm_ (deferred into
+    the step), step: equals torch's clip_grad_norm_ on the same optimizer."""
+    a, b = model(), model()
+    oa = at.Adam(a.parameters(), lr=1e-2)
+    ob = at.Adam(b.parameters(), lr=1e-2)
+    sa = torch.amp.GradScaler("cpu", init_scale=256.0)
+    sb = torch.amp.GradScaler("cpu", init_scale=256.0)
+    for i in range(3):
+        for net, opt, scaler, clip in ((a, oa, sa, torch_clip), (b, ob, sb, ours_clip)):
+            opt.zero_grad()
+            x, y = batch(i)
+            scaler.scale(torch.nn.functional.cross_entropy(net(x), y)).backward()
+            scaler.unscale_(opt)
+            clip(net.parameters())
+            scaler.step(opt)
+            scaler.update()
+        same_params(a, b)
+    same_state(oa, ob)

@@ -261,25 +261,30 @@ def clip_kernel_possible(p: torch.Tensor, g: torch.Tensor) -> bool:
     )
 
 
-def clipped_step(opt, group: dict[str, Any], core_opt, params: list[torch.Tensor]):
-    """Step the parameters of ``params`` that hold a coefficient from
-    :func:`adamlab.torch.clip_grad_norm_` (``opt._take_clip``) in the C++ kernel, which
-    multiplies each gradient element by it as it reads it (:func:`cpp_adam.lowmem_step` with
-    float32 state: the element rule of :func:`adam_step`'s kernel, the same bits); return
-    the other parameters. A parameter the kernel cannot take this way
-    (AMSGrad, ``fused=False``, another layout) has its gradient scaled in place first, as
-    ``clip_grad_norm_`` would have done, and is returned with the others."""
+def scaled_step(opt, group: dict[str, Any], core_opt, params, unscale: float | None = None):
+    """Step, in the C++ kernel, the parameters of ``params`` whose gradients are to be scaled
+    first: by a coefficient from :func:`adamlab.torch.clip_grad_norm_` (``opt._take_clip``)
+    and/or by ``unscale``, ``torch.amp.GradScaler``'s float32 1/scale (every parameter then).
+    The kernel multiplies each gradient element by the coefficient, then by the unscale
+    factor, as it reads it (:func:`cpp_adam.lowmem_step` with float32 state: the element rule
+    of :func:`adam_step`'s kernel, the same bits as the products stored first); return the
+    other parameters. A parameter the kernel cannot take this way (AMSGrad, ``fused=False``,
+    another dtype or layout) has its gradient scaled in place first, the same products in the
+    same order, and is returned with the others."""
     keys = tuple(opt.state_keys[s] for s in core_opt.active_slots())
     kernel = group.get("fused") is not False and len(keys) == 2 and cpu_kernel() == "cpp"
     rest, scaled = [], defaultdict(list)
     for p in params:
         coef = opt._take_clip(p)
-        if coef is None:
+        if coef is None and unscale is None:
             rest.append(p)
             continue
-        tensors = _classify(opt, p, keys, core_opt) if kernel and p.dtype in CLIP_KINDS else None
+        ok = kernel and p.dtype in CLIP_KINDS and p.device.type == "cpu"
+        tensors = _classify(opt, p, keys, core_opt) if ok else None
         if tensors is None or any(t.dtype != p.dtype for t in tensors[1:]):
-            p.grad.mul_(torch.tensor(coef, dtype=torch.float32))  # (clip_grad_norm_'s product)
+            for factor in (coef, unscale):  # clip_grad_norm_'s product, then GradScaler's
+                if factor is not None:
+                    p.grad.mul_(torch.tensor(factor, dtype=torch.float32))
             rest.append(p)
             continue
         scaled[p.dtype].append((p, tensors, opt.state[p]["step"], coef))
@@ -289,11 +294,14 @@ def clipped_step(opt, group: dict[str, Any], core_opt, params: list[torch.Tensor
             n = len(batch)
             ptrs = np.zeros((6, n), dtype=np.int64)
             sizes = np.empty(n, dtype=np.int64)
-            scales = np.ones((2, n), dtype=np.float32)  # row 1: the unscale factor, none
+            scales = np.ones((2, n), dtype=np.float32)  # (x·1 is x: a factor of 1 is none)
+            if unscale is not None:
+                scales[1] = unscale
             for j, (p, tensors, _, coef) in enumerate(batch):
                 ptrs[:4, j] = [x.data_ptr() for x in tensors]
                 sizes[j] = p.numel()
-                scales[0, j] = coef
+                if coef is not None:
+                    scales[0, j] = coef
             modes = np.zeros(n, dtype=np.int64)  # float32 state
             sc, fl = adam_host.adam_step_args(core_opt, t, np.float32)
             cpp_adam.lowmem_step(CLIP_KINDS[dtype], ptrs, sizes, modes, sc=sc, fl=fl, scales=scales)

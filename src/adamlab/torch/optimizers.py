@@ -6,9 +6,10 @@ Each class maps the core's slot names (the paper's symbols) to PyTorch's state k
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any, ClassVar
 
+import numpy as np
 import torch
 
 from .. import optim as core
@@ -36,13 +37,16 @@ class Adam(DeferredClip, CoreOptimizer):
 
     :func:`adamlab.torch.clip_grad_norm_` hands its clip coefficient to the next ``step()``
     of float32 CPU parameters on the C++ kernel, which applies it as it reads each gradient
-    (the same bits as clipping first, one pass over the gradients fewer).
+    (the same bits as clipping first, one pass over the gradients fewer); so does
+    ``torch.amp.GradScaler`` its scale (``_step_supports_amp_scaling``).
     """
 
     core_cls: ClassVar[type] = core.Adam
     state_keys: ClassVar[dict[str, str]] = {
         "m": "exp_avg", "v": "exp_avg_sq", "v_max": "max_exp_avg_sq",
     }  # fmt: skip
+    #: torch.amp.GradScaler hands its scale to step() (grad_scale / found_inf attributes)
+    _step_supports_amp_scaling: ClassVar[bool] = True
 
     def __init__(
         self,
@@ -98,9 +102,37 @@ class Adam(DeferredClip, CoreOptimizer):
             and fast.clip_kernel_possible(p, g)
         )
 
+    def step(self, closure: Callable[[], Any] | None = None) -> Any:
+        """One step for every parameter with a gradient; returns ``closure()``'s loss. Under
+        ``torch.amp.GradScaler`` (``_step_supports_amp_scaling``: it hands this step its
+        scale instead of unscaling the gradients first) a step with an inf or NaN gradient
+        is skipped, and the gradients are unscaled as the kernel reads them."""
+        found_inf = getattr(self, "found_inf", None)
+        grad_scale = getattr(self, "grad_scale", None)
+        if found_inf is None and grad_scale is None:
+            return super().step(closure)  # (under torch.no_grad, as the step's work is)
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        if found_inf is not None and float(found_inf) > 0:  # GradScaler: skip this step
+            self._drop_clips()
+            return loss
+        if grad_scale is not None:  # GradScaler.unscale_'s factor: float32(1/scale)
+            self._unscale = float(np.float32(1.0 / float(torch.as_tensor(grad_scale).double())))
+        try:
+            super().step(None)
+        finally:
+            self._unscale = None
+        return loss
+
     def _planned_step(self, group, core_opt):
-        if group.get("fused") is False or self.__dict__.get("_pending_clip"):
-            return False  # (clip coefficients: the per-parameter path takes them)
+        if (
+            group.get("fused") is False
+            or self.__dict__.get("_pending_clip")
+            or self.__dict__.get("_unscale") is not None
+        ):
+            return False  # (scale factors: the per-parameter path takes them)
         from . import fast
 
         return fast.planned_step(self, group, core_opt)
@@ -108,8 +140,9 @@ class Adam(DeferredClip, CoreOptimizer):
     def _fast_step(self, group, core_opt, params):
         from . import fast
 
-        if self.__dict__.get("_pending_clip"):
-            params = fast.clipped_step(self, group, core_opt, params)
+        unscale = self.__dict__.get("_unscale")
+        if self.__dict__.get("_pending_clip") or unscale is not None:
+            params = fast.scaled_step(self, group, core_opt, params, unscale)
         if group.get("fused") is False or not params:
             return params
         return fast.adam_step(self, group, core_opt, params, required=bool(group.get("fused")))
