@@ -268,30 +268,6 @@ def ours_clip(params):
     return at.clip_grad_norm_(params, max_norm=0.5)
 
 
-@pytest.mark.exact
-@pytest.mark.parametrize("cls", [at.Adam8bit, at.AdamWBF16])
-@pytest.mark.parametrize("fused", [None, False])
-def test_clip_in_the_step_equals_clipping_first(cls, fused):
-    if fused is None and not numba_available():
-        pytest.skip("numba is not installed")
-    a, b = model(), model()
-    oa = cls(a.parameters(), lr=1e-2, fused=fused)
-    ob = cls(b.parameters(), lr=1e-2, fused=fused)
-    for i in range(5):
-        oa.zero_grad()
-        ob.zero_grad()
-        backward(a, i)
-        backward(b, i)
-        na = torch_clip(a.parameters())
-        nb = ours_clip(b.parameters())
-        assert torch.equal(na, nb)  # same return value: the total norm
-        assert float(nb) > 0.5  # the clip bites
-        oa.step()
-        ob.step()
-        same_params(a, b)
-    same_state(oa, ob)
-
-
 def _cpp_kernel_in_use():
     from adamlab.torch import fast
 
@@ -304,14 +280,18 @@ needs_cpp = pytest.mark.skipif(
 
 
 @pytest.mark.exact
-@pytest.mark.parametrize("cls", [at.Adam, at.AdamW])
-@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+@pytest.mark.parametrize(
+    "cls, dtype",
+    [(at.Adam8bit, torch.float32), (at.AdamWBF16, torch.float32)]
+    + [(c, d) for c in (at.Adam, at.AdamW) for d in (torch.float32, torch.bfloat16)],
+    ids=lambda x: getattr(x, "__name__", str(x).replace("torch.", "")),
+)
 @pytest.mark.parametrize("fused", [None, False])
-def test_float32_adam_clip_in_the_step_equals_clipping_first(cls, dtype, fused):
-    """adamlab.torch.Adam/AdamW: the coefficient applied in the C++ kernel (float32) gives
-    the bits of torch's clip_grad_norm_ then the same optimizer's step; with fused=False, or
-    bfloat16 gradients (whose coefficient PyTorch computes in bfloat16), the gradient is
-    scaled in place as PyTorch does."""
+def test_clip_in_the_step_equals_clipping_first(cls, dtype, fused):
+    """The coefficient applied in the step (the 8-bit and bf16 kernels; adamlab.torch.Adam's
+    float32 C++ kernel) gives the bits of torch's clip_grad_norm_ then the same optimizer's
+    step; with fused=False, or bfloat16 gradients of adamlab.torch.Adam (whose coefficient
+    PyTorch computes in bfloat16), the gradient is scaled in place as PyTorch does."""
     a, b = model(dtype=dtype), model(dtype=dtype)
     oa = cls(a.parameters(), lr=1e-2, weight_decay=0.1, fused=fused)
     ob = cls(b.parameters(), lr=1e-2, weight_decay=0.1, fused=fused)
@@ -489,12 +469,14 @@ def test_first_step_near_bitsandbytes_cpu_adamw8bit(optional_module):
 
 
 @pytest.mark.exact
-def test_grad_scaler_unscale_then_clip_then_step():
+@pytest.mark.parametrize("cls", [at.Adam8bit, at.Adam])
+def test_grad_scaler_unscale_then_clip_then_step(cls):
     """The usual AMP loop: unscale_, clip_grad_norm_, step: ours (clip deferred into the step)
-    equals torch's clip_grad_norm_ on the same optimizer."""
+    equals torch's clip_grad_norm_ on the same optimizer (8-bit state, and
+    adamlab.torch.Adam's float32 C++ step)."""
     a, b = model(), model()
-    oa = at.Adam8bit(a.parameters(), lr=1e-2)
-    ob = at.Adam8bit(b.parameters(), lr=1e-2)
+    oa = cls(a.parameters(), lr=1e-2)
+    ob = cls(b.parameters(), lr=1e-2)
     sa = torch.amp.GradScaler("cpu", init_scale=256.0)
     sb = torch.amp.GradScaler("cpu", init_scale=256.0)
     for i in range(3):
@@ -651,27 +633,5 @@ def test_float32_adam_grad_scaler_unscale_in_the_step(fused, amsgrad):
         for p in a.parameters():
             p.grad = (p.grad * torch.tensor(scale)) * inv
         oa.step()
-        same_params(a, b)
-    same_state(oa, ob)
-
-
-@pytest.mark.exact
-def test_float32_adam_grad_scaler_unscale_then_clip_then_step():
-    """The usual AMP loop with adamlab.torch.Adam: unscale_, clip_grad_norm_ (deferred into
-    the step), step: equals torch's clip_grad_norm_ on the same optimizer."""
-    a, b = model(), model()
-    oa = at.Adam(a.parameters(), lr=1e-2)
-    ob = at.Adam(b.parameters(), lr=1e-2)
-    sa = torch.amp.GradScaler("cpu", init_scale=256.0)
-    sb = torch.amp.GradScaler("cpu", init_scale=256.0)
-    for i in range(3):
-        for net, opt, scaler, clip in ((a, oa, sa, torch_clip), (b, ob, sb, ours_clip)):
-            opt.zero_grad()
-            x, y = batch(i)
-            scaler.scale(torch.nn.functional.cross_entropy(net(x), y)).backward()
-            scaler.unscale_(opt)
-            clip(net.parameters())
-            scaler.step(opt)
-            scaler.update()
         same_params(a, b)
     same_state(oa, ob)

@@ -444,81 +444,81 @@ template <bool AVX> struct Io<F8, AVX> {
   static F8 to_bf16(F8 x) { return (F8)(nearest(x) << 16); }
 };
 
+// float32 or bfloat16 (its bits) storage
+template <bool BF16> using Elem = typename std::conditional<BF16, uint16_t, float>::type;
+
+// One tensor's run of a low-precision launch, besides its arrays: the step's scalars, the
+// gradient's clip and unscale factors, the stochastic-rounding keys of p, m and v, and the
+// index in its tensor of the run's element 0 (for the random bits).
+struct Run {
+  Scalars<float> S;
+  float s0, s1;
+  uint64_t kp, km, kv;
+  int64_t i0;
+};
+
+// The step's flags (constants where a caller passes them so).
+struct Flags {
+  bool neg, l2, dec, after;
+};
+
 // One element (C = float) or eight (C = F8) of a low-precision launch: element j of the
-// arrays, i0 + j of its tensor (for the random bits).
+// arrays.
 template <typename C, bool AVX, bool PB, bool SB, bool SRP, bool SRS>
-__attribute__((always_inline)) inline void lowmem_at(
-    typename std::conditional<PB, uint16_t, float>::type* __restrict p,
-    const typename std::conditional<PB, uint16_t, float>::type* __restrict g,
-    typename std::conditional<SB, uint16_t, float>::type* __restrict mm,
-    typename std::conditional<SB, uint16_t, float>::type* __restrict vv, int64_t j, int64_t i0,
-    const Scalars<float>& S, bool neg, bool l2, bool dec, bool after, float s0, float s1,
-    uint64_t kp, uint64_t km, uint64_t kv) {
+__attribute__((always_inline)) inline void lowmem_at(Elem<PB>* __restrict p,
+                                                     const Elem<PB>* __restrict g,
+                                                     Elem<SB>* __restrict mm,
+                                                     Elem<SB>* __restrict vv, int64_t j,
+                                                     const Run& R, Flags F) {
   using IO = Io<C, AVX>;
   C x = IO::get(p + j), m = IO::get(mm + j), v = IO::get(vv + j), unused = {};
   C gr;  // the gradient times its factors, each product rounded to the gradient's dtype
   if constexpr (PB) {
-    gr = IO::to_bf16(IO::to_bf16(IO::get(g + j) * s0) * s1);
+    gr = IO::to_bf16(IO::to_bf16(IO::get(g + j) * R.s0) * R.s1);
   } else {
-    gr = (IO::get(g + j) * s0) * s1;
+    gr = (IO::get(g + j) * R.s0) * R.s1;
   }
-  element<C, AMS_OFF>(x, gr, m, v, unused, S, neg, l2, dec, after);
+  element<C, AMS_OFF>(x, gr, m, v, unused, R.S, F.neg, F.l2, F.dec, F.after);
+  const int64_t i = R.i0 + j;
   if constexpr (PB) {
-    IO::put_bits(p + j, SRP ? IO::stochastic(x, kp, i0 + j) : IO::nearest(x));
+    IO::put_bits(p + j, SRP ? IO::stochastic(x, R.kp, i) : IO::nearest(x));
   } else {
     IO::put(p + j, x);
   }
   if constexpr (SB) {
-    IO::put_bits2(mm + j, SRS ? IO::stochastic(m, km, i0 + j) : IO::nearest(m), vv + j,
-                  SRS ? IO::stochastic(v, kv, i0 + j) : IO::nearest(v));
+    IO::put_bits2(mm + j, SRS ? IO::stochastic(m, R.km, i) : IO::nearest(m), vv + j,
+                  SRS ? IO::stochastic(v, R.kv, i) : IO::nearest(v));
   } else {
     IO::put(mm + j, m);
     IO::put(vv + j, v);
   }
 }
 
-// Elements 0 .. n8 (a multiple of 8), eight at a time: bfloat16 widened and narrowed in
-// registers. The flags are arguments, so that a caller passing constants gets a loop without
-// their tests.
-template <bool AVX, bool PB, bool SB, bool SRP, bool SRS>
-__attribute__((always_inline)) inline void lowmem_loop(
-    typename std::conditional<PB, uint16_t, float>::type* __restrict p,
-    const typename std::conditional<PB, uint16_t, float>::type* __restrict g,
-    typename std::conditional<SB, uint16_t, float>::type* __restrict mm,
-    typename std::conditional<SB, uint16_t, float>::type* __restrict vv, int64_t n8, int64_t i0,
-    const Scalars<float>& S, bool neg, bool l2, bool dec, bool after, float s0, float s1,
-    uint64_t kp, uint64_t km, uint64_t kv) {
-  for (int64_t j = 0; j < n8; j += 8)
-    lowmem_at<F8, AVX, PB, SB, SRP, SRS>(p, g, mm, vv, j, i0, S, neg, l2, dec, after, s0, s1,
-                                         kp, km, kv);
-}
-
 // PB: bfloat16 parameters; SB: bfloat16 m and v; SRP / SRS: stochastic rounding of the
-// parameters / of m and v; i0: the index of element 0 in its tensor. Adam and AdamW with
-// their defaults (not maximizing, no L2 term, eps after the correction) get loops of their
-// own; other flags, one loop that tests them (as slow as the defaults' loops are fast: the
-// tests inside the eight-lane loop cost a third of its time).
+// parameters / of m and v. Eight elements at a time (bfloat16 widened and narrowed in
+// registers), then the last few one by one. Adam and AdamW with their defaults (not
+// maximizing, no L2 term, eps after the correction) get eight-lane loops of their own, the
+// flags constants; other flags, one loop that tests them (as slow as the defaults' loops are
+// fast: the tests inside the eight-lane loop cost a third of its time).
 template <bool AVX, bool PB, bool SB, bool SRP, bool SRS>
-__attribute__((always_inline)) inline void lowmem_run(
-    typename std::conditional<PB, uint16_t, float>::type* __restrict p,
-    const typename std::conditional<PB, uint16_t, float>::type* __restrict g,
-    typename std::conditional<SB, uint16_t, float>::type* __restrict mm,
-    typename std::conditional<SB, uint16_t, float>::type* __restrict vv, int64_t n, int64_t i0,
-    const Scalars<float>& S, bool neg, bool l2, bool dec, bool after, float s0, float s1,
-    uint64_t kp, uint64_t km, uint64_t kv) {
+__attribute__((always_inline)) inline void lowmem_run(Elem<PB>* __restrict p,
+                                                      const Elem<PB>* __restrict g,
+                                                      Elem<SB>* __restrict mm,
+                                                      Elem<SB>* __restrict vv, int64_t n,
+                                                      const Run& R, Flags F) {
   const int64_t n8 = n - n % 8;
-  if (!neg && !l2 && after && !dec)
-    lowmem_loop<AVX, PB, SB, SRP, SRS>(p, g, mm, vv, n8, i0, S, false, false, false, true, s0,
-                                       s1, kp, km, kv);
-  else if (!neg && !l2 && after && dec)
-    lowmem_loop<AVX, PB, SB, SRP, SRS>(p, g, mm, vv, n8, i0, S, false, false, true, true, s0, s1,
-                                       kp, km, kv);
+  auto loop = [&](Flags f) __attribute__((always_inline)) {
+    for (int64_t j = 0; j < n8; j += 8)
+      lowmem_at<F8, AVX, PB, SB, SRP, SRS>(p, g, mm, vv, j, R, f);
+  };
+  if (!F.neg && !F.l2 && F.after && !F.dec)
+    loop(Flags{false, false, false, true});
+  else if (!F.neg && !F.l2 && F.after && F.dec)
+    loop(Flags{false, false, true, true});
   else
-    lowmem_loop<AVX, PB, SB, SRP, SRS>(p, g, mm, vv, n8, i0, S, neg, l2, dec, after, s0, s1, kp,
-                                       km, kv);
-  for (int64_t j = n8; j < n; ++j)  // the last few, one by one
-    lowmem_at<float, AVX, PB, SB, SRP, SRS>(p, g, mm, vv, j, i0, S, neg, l2, dec, after, s0,
-                                            s1, kp, km, kv);
+    loop(F);
+  for (int64_t j = n8; j < n; ++j)
+    lowmem_at<float, AVX, PB, SB, SRP, SRS>(p, g, mm, vv, j, R, F);
 }
 
 struct LowmemArgs {
@@ -550,23 +550,23 @@ __attribute__((always_inline)) inline void lowmem_range(const LowmemArgs& A, int
     const void* g = reinterpret_cast<const char*>(A.ptrs[R_G * n + k]) + a * esize;
     void* m = reinterpret_cast<char*>(A.ptrs[R_M * n + k]) + a * ssize;
     void* v = reinterpret_cast<char*>(A.ptrs[R_V * n + k]) + a * ssize;
-    const float s0 = A.scales ? A.scales[k] : 1.0f;
-    const float s1 = A.scales ? A.scales[n + k] : 1.0f;
-    const uint64_t kp = A.param_keys ? A.param_keys[k] : 0;
-    const uint64_t km = A.state_keys ? A.state_keys[k] : 0;
-    const uint64_t kv = A.state_keys ? A.state_keys[n + k] : 0;
-    const Scalars<float> S = A.S;  // (a copy: nothing the loop stores can alias it)
-    using PT = typename std::conditional<PB, uint16_t, float>::type;
-    PT* pp = static_cast<PT*>(p);
-    const PT* gg = static_cast<const PT*>(g);
+    Run R;  // (a copy of the scalars: nothing the loop stores can alias it)
+    R.S = A.S;
+    R.s0 = A.scales ? A.scales[k] : 1.0f;
+    R.s1 = A.scales ? A.scales[n + k] : 1.0f;
+    R.kp = A.param_keys ? A.param_keys[k] : 0;
+    R.km = A.state_keys ? A.state_keys[k] : 0;
+    R.kv = A.state_keys ? A.state_keys[n + k] : 0;
+    R.i0 = a;
+    const Flags F{A.neg, A.l2, A.dec, A.after};
+    Elem<PB>* pp = static_cast<Elem<PB>*>(p);
+    const Elem<PB>* gg = static_cast<const Elem<PB>*>(g);
     if (sb) {
       lowmem_run<AVX, PB, true, SRP, SRS>(pp, gg, static_cast<uint16_t*>(m),
-                                     static_cast<uint16_t*>(v), b - a, a, S, A.neg, A.l2, A.dec,
-                                     A.after, s0, s1, kp, km, kv);
+                                          static_cast<uint16_t*>(v), b - a, R, F);
     } else {
-      lowmem_run<AVX, PB, false, SRP, false>(pp, gg, static_cast<float*>(m), static_cast<float*>(v),
-                                        b - a, a, S, A.neg, A.l2, A.dec, A.after, s0, s1, kp, km,
-                                        kv);
+      lowmem_run<AVX, PB, false, SRP, false>(pp, gg, static_cast<float*>(m),
+                                             static_cast<float*>(v), b - a, R, F);
     }
   }
 }
