@@ -22,6 +22,16 @@ from adamlab.kernels import numba_available
 from adamlab.optim import quantized as qz
 
 CLASSES = [at.Adam8bit, at.AdamW8bit, at.AdamBF16, at.AdamWBF16]
+DEFER_MIN_MEAN_NUMEL = at.Adam.clip_defer_min_mean_numel
+
+
+@pytest.fixture(autouse=True)
+def _adam_takes_clips_of_small_tensors(monkeypatch):
+    """The models here are small: adamlab.torch.Adam takes the clip into its step for them
+    too (by default only for tensors averaging 2¹⁸ elements; see the test of that rule)."""
+    monkeypatch.setattr(at.Adam, "clip_defer_min_mean_numel", 0)
+
+
 needs_numba = pytest.mark.skipif(not numba_available(), reason="numba is not installed")
 
 
@@ -635,3 +645,24 @@ def test_float32_adam_grad_scaler_unscale_in_the_step(fused, amsgrad):
         oa.step()
         same_params(a, b)
     same_state(oa, ob)
+
+
+@needs_cpp
+def test_float32_adam_takes_the_clip_only_for_large_tensors(monkeypatch):
+    """By default adamlab.torch.Adam takes clip_grad_norm_'s coefficient into its step only
+    where the clipped tensors average 2¹⁸ elements or more; on many small tensors the
+    gradients are clipped in place (PyTorch's foreach pass) and the planned step runs."""
+    monkeypatch.setattr(at.Adam, "clip_defer_min_mean_numel", DEFER_MIN_MEAN_NUMEL)
+    small = model()
+    opt = at.Adam(small.parameters(), lr=1e-2)
+    backward(small, 0)
+    ours_clip(small.parameters())
+    assert not opt.__dict__.get("_pending_clip")
+    big = [torch.nn.Parameter(torch.randn(DEFER_MIN_MEAN_NUMEL)) for _ in range(2)]
+    opt_big = at.Adam(big, lr=1e-2)
+    for p in big:
+        p.grad = torch.randn_like(p)
+    g0 = big[0].grad.clone()
+    at.clip_grad_norm_(big, max_norm=1.0)
+    assert torch.equal(big[0].grad, g0) and len(opt_big._pending_clip) == 2  # deferred
+    opt_big.step()

@@ -47,6 +47,11 @@ def _forget(keys: set[int], ref: weakref.ref) -> None:
                 del _OWNERS[key]
 
 
+#: the registered optimizers that may take a coefficient at all (``_may_take_clips``): while
+#: there is none, clip_grad_norm_ is PyTorch's, with no look-up per parameter
+_TAKERS: weakref.WeakSet = weakref.WeakSet()
+
+
 def register_owner(opt: Any, params: Iterable[torch.Tensor]) -> None:
     """Record that ``opt`` (a :class:`DeferredClip`) steps ``params``: :func:`clip_grad_norm_`
     then defers their scaling to it. The hook any fused optimizer can adopt."""
@@ -60,6 +65,10 @@ def register_owner(opt: Any, params: Iterable[torch.Tensor]) -> None:
         if ref not in refs:
             refs.append(ref)
         opt._owner_keys.add(id(p))
+    if opt._may_take_clips():
+        _TAKERS.add(opt)
+    else:
+        _TAKERS.discard(opt)
 
 
 def _owners(parameters: list[torch.Tensor]) -> list[tuple[Any, dict] | None]:
@@ -118,27 +127,49 @@ def clip_grad_norm_(
                 "`parameters` is an empty generator, no gradient clipping will occur.",
                 stacklevel=2,
             )
-    owners = _owners(parameters)
-    for p, owner in zip(parameters, owners, strict=True):
-        if owner is not None:  # a clip already deferred: apply it, so this one sees it
-            owner[0]._apply_deferred_clip(p)
+    # the registered optimizers (alive) and their parameters here, not yet verified (ownership
+    # is checked per parameter only where it matters); none while no optimizer may take one
+    registered: dict[int, tuple[Any, list[torch.Tensor]]] = {}
+    for p in parameters if _TAKERS else ():
+        for ref in _OWNERS.get(id(p), ()):
+            opt = ref()
+            if opt is not None:
+                registered.setdefault(id(opt), (opt, []))[1].append(p)
+    owners = None
+    if any(opt.__dict__.get("_pending_clip") for opt, _ in registered.values()):
+        owners = _owners(parameters)
+        for p, owner in zip(parameters, owners, strict=True):
+            if owner is not None:  # a clip already deferred: apply it, so this one sees it
+                owner[0]._apply_deferred_clip(p)
     grads = [p.grad for p in parameters if p.grad is not None]
     total_norm = torch.nn.utils.get_total_norm(grads, norm_type, error_if_nonfinite, foreach)
     if not grads:
         return total_norm
     clip_coef = float(max_norm) / (total_norm + 1e-6)  # PyTorch's expression, op for op
     coef = torch.clamp(clip_coef, max=1.0)
-    counts: dict[int, int] = {}
-    for p in parameters:
-        counts[id(p)] = counts.get(id(p), 0) + 1
-    rest = [
-        p
-        for p, owner in zip(parameters, owners, strict=True)
-        if p.grad is not None
-        and not (
-            counts[id(p)] == 1 and owner is not None and owner[0]._defer_clip(p, coef, owner[1])
-        )
-    ]
+    takers = set()
+    for key, (opt, ps) in registered.items():
+        with_grad = [p for p in ps if p.grad is not None]
+        if with_grad and opt._defers(with_grad):
+            takers.add(key)
+    if takers:
+        owners = owners or _owners(parameters)
+        counts: dict[int, int] = {}
+        for p in parameters:
+            counts[id(p)] = counts.get(id(p), 0) + 1
+        rest = [
+            p
+            for p, owner in zip(parameters, owners, strict=True)
+            if p.grad is not None
+            and not (
+                counts[id(p)] == 1
+                and owner is not None
+                and id(owner[0]) in takers
+                and owner[0]._defer_clip(p, coef, owner[1])
+            )
+        ]
+    else:
+        rest = grads and [p for p in parameters if p.grad is not None]
     if rest:
         torch.nn.utils.clip_grads_with_norm_(rest, max_norm, total_norm, foreach)
     return total_norm
@@ -162,6 +193,17 @@ class DeferredClip:
     def __setstate__(self, state: dict[str, Any]) -> None:
         super().__setstate__(state)
         self.__dict__.setdefault("_pending_clip", {})
+
+    def _may_take_clips(self) -> bool:
+        """Whether this optimizer may take a clip's coefficient into its step at all (asked
+        when parameters are registered). By default, yes."""
+        return True
+
+    def _defers(self, params: list[torch.Tensor]) -> bool:
+        """Whether to take a clip's coefficient for these of its parameters (those with a
+        gradient in one ``clip_grad_norm_`` call) at all; each must then also pass
+        :meth:`_can_defer`. By default, yes."""
+        return True
 
     def _can_defer(self, p: torch.Tensor, g: torch.Tensor, group: dict[str, Any]) -> bool:
         """Whether this optimizer's next step of ``p`` (in ``group``) can scale ``g`` (dense,

@@ -251,13 +251,14 @@ CLIP_KINDS = {torch.float32: "float32"}
 
 def clip_kernel_possible(p: torch.Tensor, g: torch.Tensor) -> bool:
     """Whether a step of ``p`` may take a coefficient from ``clip_grad_norm_`` in the kernel:
-    a float32 CPU parameter and gradient, with the C++ kernel in use. (The step checks the rest, and otherwise scales the gradient in place first.)"""
+    a float32 CPU parameter and gradient (the C++ kernel in use: the caller asks
+    :func:`cpu_kernel` once). The step checks the rest, and otherwise scales the gradient
+    in place first."""
     return (
         p.dtype in CLIP_KINDS
         and g.dtype == p.dtype
         and p.device.type == "cpu"
         and g.device.type == "cpu"
-        and cpu_kernel() == "cpp"
     )
 
 

@@ -93,6 +93,26 @@ class Adam(DeferredClip, CoreOptimizer):
 
             fast.check_available()
 
+    #: clip_grad_norm_'s coefficient is taken into the step only where the tensors average
+    #: at least this many elements: the scaled step's host work is a Python pass over its
+    #: parameters (it does not use the plan), which costs more than the gradient pass it saves
+    #: on many small tensors (48 × (Linear(256, 256), LayerNorm): 15.0 ms a clip + step
+    #: against 7.2 with PyTorch's clip in place and the planned step; notes/issue-11.md)
+    clip_defer_min_mean_numel: ClassVar[int] = 1 << 18
+
+    def _may_take_clips(self) -> bool:
+        params = [p for g in self.param_groups for p in g["params"]]
+        return self._large(params)
+
+    def _defers(self, params: list[torch.Tensor]) -> bool:
+        from . import fast
+
+        return self._large(params) and fast.cpu_kernel() == "cpp"
+
+    def _large(self, params: list[torch.Tensor]) -> bool:
+        mean = sum(p.numel() for p in params) / max(1, len(params))
+        return mean >= self.clip_defer_min_mean_numel
+
     def _can_defer(self, p: torch.Tensor, g: torch.Tensor, group: dict[str, Any]) -> bool:
         from . import fast
 
