@@ -649,17 +649,20 @@ def test_float32_adam_grad_scaler_unscale_in_the_step(fused, amsgrad):
 
 @needs_cpp
 def test_float32_adam_takes_the_clip_only_for_large_tensors(monkeypatch):
-    """By default adamlab.torch.Adam takes clip_grad_norm_'s coefficient into its step only
-    where the clipped tensors average 2¹⁸ elements or more; on many small tensors the
-    gradients are clipped in place (PyTorch's foreach pass) and the planned step runs."""
+    """By default adamlab.torch.Adam takes clip_grad_norm_'s coefficient (and GradScaler's
+    scale) into its step only where the tensors average 2¹⁸ elements or more; on many small
+    tensors the gradients are clipped (unscaled) in place by PyTorch's foreach passes and
+    the planned step runs."""
     monkeypatch.setattr(at.Adam, "clip_defer_min_mean_numel", DEFER_MIN_MEAN_NUMEL)
     small = model()
     opt = at.Adam(small.parameters(), lr=1e-2)
     backward(small, 0)
     ours_clip(small.parameters())
     assert not opt.__dict__.get("_pending_clip")
+    assert not opt._step_supports_amp_scaling  # GradScaler unscales in place, as for torch's
     big = [torch.nn.Parameter(torch.randn(DEFER_MIN_MEAN_NUMEL)) for _ in range(2)]
     opt_big = at.Adam(big, lr=1e-2)
+    assert opt_big._step_supports_amp_scaling
     for p in big:
         p.grad = torch.randn_like(p)
     g0 = big[0].grad.clone()

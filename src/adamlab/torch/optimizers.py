@@ -46,7 +46,8 @@ class Adam(DeferredClip, CoreOptimizer):
         "m": "exp_avg", "v": "exp_avg_sq", "v_max": "max_exp_avg_sq",
     }  # fmt: skip
     #: torch.amp.GradScaler hands its scale to step() (grad_scale / found_inf attributes)
-    _step_supports_amp_scaling: ClassVar[bool] = True
+    #: where this is True: set per optimizer, as for clip_grad_norm_ (see _may_take_clips)
+    _step_supports_amp_scaling: bool = False
 
     def __init__(
         self,
@@ -80,11 +81,13 @@ class Adam(DeferredClip, CoreOptimizer):
     def add_param_group(self, param_group: dict[str, Any]) -> None:
         super().add_param_group(param_group)
         register_owner(self, self.param_groups[-1]["params"])  # (for clip_grad_norm_)
+        self._step_supports_amp_scaling = self._may_take_clips()
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         super().__setstate__(state)
         for group in self.param_groups:
             register_owner(self, group["params"])
+        self._step_supports_amp_scaling = self._may_take_clips()
 
     def _check_torch_flags(self, group: dict[str, Any]) -> None:
         super()._check_torch_flags(group)
@@ -124,9 +127,10 @@ class Adam(DeferredClip, CoreOptimizer):
 
     def step(self, closure: Callable[[], Any] | None = None) -> Any:
         """One step for every parameter with a gradient; returns ``closure()``'s loss. Under
-        ``torch.amp.GradScaler`` (``_step_supports_amp_scaling``: it hands this step its
-        scale instead of unscaling the gradients first) a step with an inf or NaN gradient
-        is skipped, and the gradients are unscaled as the kernel reads them."""
+        ``torch.amp.GradScaler``, where ``_step_supports_amp_scaling`` (parameters averaging
+        2¹⁸ elements or more, as for the clip: GradScaler then hands this step its scale
+        instead of unscaling the gradients first), a step with an inf or NaN gradient is
+        skipped, and the gradients are unscaled as the kernel reads them."""
         found_inf = getattr(self, "found_inf", None)
         grad_scale = getattr(self, "grad_scale", None)
         if found_inf is None and grad_scale is None:
