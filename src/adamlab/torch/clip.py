@@ -28,6 +28,7 @@ import weakref
 from collections.abc import Iterable
 from typing import Any
 
+import numpy as np
 import torch
 
 #: id(parameter) → the optimizers registered for it (weakly): for clip_grad_norm_ to hand its
@@ -169,7 +170,7 @@ def clip_grad_norm_(
             )
         ]
     else:
-        rest = grads and [p for p in parameters if p.grad is not None]
+        rest = [p for p in parameters if p.grad is not None]
     if rest:
         torch.nn.utils.clip_grads_with_norm_(rest, max_norm, total_norm, foreach)
     return total_norm
@@ -250,6 +251,21 @@ class DeferredClip:
             )
             return None
         return float(entry[2])
+
+    def _amp_handover(self) -> tuple[bool, float | None]:
+        """What ``torch.amp.GradScaler`` handed this step (``_step_supports_amp_scaling``: its
+        ``found_inf`` and ``grad_scale`` attributes): (skip, unscale). skip: an inf or NaN
+        gradient was found, so the step is skipped (and the pending clips dropped); unscale:
+        the float32 factor ``GradScaler.unscale_`` would have multiplied the gradients by,
+        float32(1/scale), or None."""
+        found_inf = getattr(self, "found_inf", None)
+        if found_inf is not None and float(found_inf) > 0:
+            self._drop_clips()
+            return True, None
+        grad_scale = getattr(self, "grad_scale", None)
+        if grad_scale is None:
+            return False, None
+        return False, float(np.float32(1.0 / float(torch.as_tensor(grad_scale).double())))
 
     def _drop_clips(self, groups: Iterable[dict[str, Any]] | None = None) -> None:
         """Forget the coefficients pending for the parameters of ``groups`` (default: all of

@@ -280,7 +280,7 @@ def scaled_step(opt, group: dict[str, Any], core_opt, params, unscale: float | N
         if coef is None and unscale is None:
             rest.append(p)
             continue
-        ok = kernel and p.dtype in CLIP_KINDS and p.device.type == "cpu"
+        ok = kernel and clip_kernel_possible(p, p.grad)
         tensors = _classify(opt, p, keys, core_opt) if ok else None
         if tensors is None or any(t.dtype != p.dtype for t in tensors[1:]):
             for factor in (coef, unscale):  # clip_grad_norm_'s product, then GradScaler's

@@ -290,14 +290,9 @@ class LowPrecisionAdam(DeferredClip, CoreOptimizer):
         if closure is not None:
             with torch.enable_grad():
                 loss = closure()
-        found_inf = getattr(self, "found_inf", None)
-        grad_scale = getattr(self, "grad_scale", None)
-        if found_inf is not None and float(found_inf) > 0:  # GradScaler: skip this step
-            self._drop_clips()
+        skip, unscale = self._amp_handover()  # (GradScaler's)
+        if skip:
             return loss
-        unscale = None
-        if grad_scale is not None:  # GradScaler.unscale_'s factor: float32(1/scale)
-            unscale = float(np.float32(1.0 / float(torch.as_tensor(grad_scale).double())))
         for group in self.param_groups:
             core_opt = self.core(group)
             params = [p for p in group["params"] if p.grad is not None]

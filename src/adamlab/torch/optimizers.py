@@ -9,7 +9,6 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any, ClassVar
 
-import numpy as np
 import torch
 
 from .. import optim as core
@@ -131,19 +130,15 @@ class Adam(DeferredClip, CoreOptimizer):
         2¹⁸ elements or more, as for the clip: GradScaler then hands this step its scale
         instead of unscaling the gradients first), a step with an inf or NaN gradient is
         skipped, and the gradients are unscaled as the kernel reads them."""
-        found_inf = getattr(self, "found_inf", None)
-        grad_scale = getattr(self, "grad_scale", None)
-        if found_inf is None and grad_scale is None:
+        if getattr(self, "found_inf", None) is None and getattr(self, "grad_scale", None) is None:
             return super().step(closure)  # (under torch.no_grad, as the step's work is)
         loss = None
         if closure is not None:
             with torch.enable_grad():
                 loss = closure()
-        if found_inf is not None and float(found_inf) > 0:  # GradScaler: skip this step
-            self._drop_clips()
+        skip, self._unscale = self._amp_handover()
+        if skip:
             return loss
-        if grad_scale is not None:  # GradScaler.unscale_'s factor: float32(1/scale)
-            self._unscale = float(np.float32(1.0 / float(torch.as_tensor(grad_scale).double())))
         try:
             super().step(None)
         finally:

@@ -152,7 +152,6 @@ template <typename C> struct Scalars {
 // as two 4-lane halves in the baseline one.
 typedef float F8 __attribute__((vector_size(32)));
 typedef uint32_t U8 __attribute__((vector_size(32)));
-typedef int32_t I8 __attribute__((vector_size(32)));
 typedef uint16_t H8 __attribute__((vector_size(16)));
 
 // the scalar type of a lane
