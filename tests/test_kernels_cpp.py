@@ -165,7 +165,9 @@ def _lowmem_launch(rng, param_kind, sizes):
         x = [rng.standard_normal(n).astype(np.float32) for _ in range(2)]
         x[1] *= np.float32(10 ** rng.uniform(-3, 2))
         x[1][rng.integers(0, n, size=max(1, n // 50))] = rng.choice(awkward, size=max(1, n // 50))
-        specials = np.array([np.nan, -np.nan, np.inf, -np.inf, 0.0, -0.0], np.float32)
+        # NaNs with payloads in their low bits too (where rounding must not carry into them)
+        nans = np.array([0x7FC0ABCD, 0xFFC1FFFF, 0x7F800001], np.uint32).view(np.float32)
+        specials = np.array([np.nan, -np.nan, *nans, np.inf, -np.inf, 0.0, -0.0], np.float32)
         x[1][rng.integers(0, n, size=max(1, n // 500))] = rng.choice(
             specials, size=max(1, n // 500)
         )
@@ -192,7 +194,8 @@ def test_cpp_lowmem_step_equals_numba_bit_for_bit(isa, param_kind, seed):
     """float32/bfloat16 state in C++ (AdamBF16's step and Adam8bit's small tensors): the bits
     of numba_lowmem, every option: clip and unscale factors, stochastic rounding of state and
     bfloat16 parameters, every flag, tensors of 1 to 70,000 elements in one launch. Seeds 0-3
-    take Adam's and AdamW's flags, which the kernel steps in loops of their own."""
+    take Adam's and AdamW's flags, which the kernel steps in loops of their own (scaled and
+    not: NaN, ±inf gradients reach m and v there)."""
     from adamlab.kernels import numba_lowmem
 
     rng = np.random.default_rng(seed)
@@ -209,6 +212,10 @@ def test_cpp_lowmem_step_equals_numba_bit_for_bit(isa, param_kind, seed):
     tensors, modes = _lowmem_launch(rng, param_kind, sizes)
     n = len(sizes)
     scales = rng.uniform(0.1, 3, size=(2, n)).astype(np.float32) if seed % 2 else None
+    if scales is not None:
+        k1, k2 = rng.choice(n, size=2, replace=False)
+        scales[:, k1] = 1  # (both factors 1 in a scaled launch: the unscaled loop)
+        scales[int(rng.integers(2)), k2] = 1  # (one of them 1)
     state_keys = rng.integers(0, 2**63, size=(2, n), dtype=np.uint64) if seed % 4 < 2 else None
     param_keys = (
         rng.integers(0, 2**63, size=(1, n), dtype=np.uint64)

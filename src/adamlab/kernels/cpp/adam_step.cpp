@@ -378,6 +378,10 @@ __attribute__((target("avx2"))) inline void narrow2_avx2(uint16_t* pa, U8 a, uin
   _mm_storeu_si128(reinterpret_cast<__m128i*>(pa), _mm256_castsi256_si128(ab));
   _mm_storeu_si128(reinterpret_cast<__m128i*>(pb), _mm256_extracti128_si256(ab, 1));
 }
+// whether a lane of a or of b is NaN
+__attribute__((target("avx2"))) inline bool either_nan_avx2(F8 a, F8 b) {
+  return _mm256_movemask_ps(_mm256_cmp_ps((__m256)a, (__m256)b, _CMP_UNORD_Q)) != 0;
+}
 #endif
 
 // Loads and stores of float32 and bfloat16 arrays in the compute type C, one float or eight
@@ -391,6 +395,10 @@ template <bool AVX> struct Io<float, AVX> {
   static float get(const uint16_t* p) { return bf16_to_f32(*p); }
   static void put(float* p, float x) { *p = x; }
   static B nearest(float x) { return f32_to_bf16(x); }
+  static void nearest2(float a, float b, B& ra, B& rb) {
+    ra = f32_to_bf16(a);
+    rb = f32_to_bf16(b);
+  }
   static B stochastic(float x, uint64_t key, int64_t i) { return bf16_stochastic(x, key, i); }
   static void put_bits(uint16_t* p, B b) { *p = uint16_t(b); }
   static void put_bits2(uint16_t* pa, B a, uint16_t* pb, B b) {
@@ -417,8 +425,26 @@ template <bool AVX> struct Io<F8, AVX> {
   static void put(float* p, F8 x) { std::memcpy(p, &x, sizeof x); }
   static B nearest(F8 f) {  // f32_to_bf16
     const U8 x = (U8)f;
-    const U8 rounded = (x + 0x7FFFu + ((x >> 16) & 1u)) >> 16;
-    return (f != f) ? ((x >> 16) | 0x40u) : rounded;
+    return (f != f) ? ((x >> 16) | 0x40u) : rounded(x);
+  }
+  // f32_to_bf16 of lanes that are not NaN (a NaN lane's result is wrong: see nearest2)
+  static U8 rounded(U8 x) { return (x + 0x7FFFu + ((x >> 16) & 1u)) >> 16; }
+  // nearest(a), nearest(b): the NaN lanes fixed only where a lane of either is NaN (one test
+  // for both, a branch that is not taken on finite state)
+  static void nearest2(F8 a, F8 b, B& ra, B& rb) {
+#if ADAMLAB_HAVE_AVX2
+    if constexpr (AVX) {
+      ra = rounded((U8)a);
+      rb = rounded((U8)b);
+      if (__builtin_expect(either_nan_avx2(a, b), 0)) {
+        ra = nearest(a);
+        rb = nearest(b);
+      }
+      return;
+    }
+#endif
+    ra = nearest(a);
+    rb = nearest(b);
   }
   static B stochastic(F8 f, uint64_t key, int64_t i) {  // bf16_stochastic
     const U8 u = (U8)f;
@@ -463,7 +489,7 @@ struct Flags {
 
 // One element (C = float) or eight (C = F8) of a low-precision launch: element j of the
 // arrays.
-template <typename C, bool AVX, bool PB, bool SB, bool SRP, bool SRS>
+template <typename C, bool AVX, bool PB, bool SB, bool SRP, bool SRS, bool SC = true>
 __attribute__((always_inline)) inline void lowmem_at(Elem<PB>* __restrict p,
                                                      const Elem<PB>* __restrict g,
                                                      Elem<SB>* __restrict mm,
@@ -472,7 +498,9 @@ __attribute__((always_inline)) inline void lowmem_at(Elem<PB>* __restrict p,
   using IO = Io<C, AVX>;
   C x = IO::get(p + j), m = IO::get(mm + j), v = IO::get(vv + j), unused = {};
   C gr;  // the gradient times its factors, each product rounded to the gradient's dtype
-  if constexpr (PB) {
+  if constexpr (!SC) {  // factors of 1 (x·1 is x): none
+    gr = IO::get(g + j);
+  } else if constexpr (PB) {
     gr = IO::to_bf16(IO::to_bf16(IO::get(g + j) * R.s0) * R.s1);
   } else {
     gr = (IO::get(g + j) * R.s0) * R.s1;
@@ -484,9 +512,12 @@ __attribute__((always_inline)) inline void lowmem_at(Elem<PB>* __restrict p,
   } else {
     IO::put(p + j, x);
   }
-  if constexpr (SB) {
-    IO::put_bits2(mm + j, SRS ? IO::stochastic(m, R.km, i) : IO::nearest(m), vv + j,
-                  SRS ? IO::stochastic(v, R.kv, i) : IO::nearest(v));
+  if constexpr (SB && SRS) {
+    IO::put_bits2(mm + j, IO::stochastic(m, R.km, i), vv + j, IO::stochastic(v, R.kv, i));
+  } else if constexpr (SB) {
+    typename IO::B bm, bv;
+    IO::nearest2(m, v, bm, bv);
+    IO::put_bits2(mm + j, bm, vv + j, bv);
   } else {
     IO::put(mm + j, m);
     IO::put(vv + j, v);
@@ -506,16 +537,21 @@ __attribute__((always_inline)) inline void lowmem_run(Elem<PB>* __restrict p,
                                                       Elem<SB>* __restrict vv, int64_t n,
                                                       const Run& R, Flags F) {
   const int64_t n8 = n - n % 8;
-  auto loop = [&](Flags f) __attribute__((always_inline)) {
+  auto loop = [&](Flags f, auto scaled) __attribute__((always_inline)) {
     for (int64_t j = 0; j < n8; j += 8)
-      lowmem_at<F8, AVX, PB, SB, SRP, SRS>(p, g, mm, vv, j, R, f);
+      lowmem_at<F8, AVX, PB, SB, SRP, SRS, decltype(scaled)::value>(p, g, mm, vv, j, R, f);
   };
-  if (!F.neg && !F.l2 && F.after && !F.dec)
-    loop(Flags{false, false, false, true});
+  const bool unscaled = R.s0 == 1.0f && R.s1 == 1.0f;
+  if (!F.neg && !F.l2 && F.after && !F.dec && unscaled)
+    loop(Flags{false, false, false, true}, std::false_type{});
+  else if (!F.neg && !F.l2 && F.after && !F.dec)
+    loop(Flags{false, false, false, true}, std::true_type{});
+  else if (!F.neg && !F.l2 && F.after && F.dec && unscaled)
+    loop(Flags{false, false, true, true}, std::false_type{});
   else if (!F.neg && !F.l2 && F.after && F.dec)
-    loop(Flags{false, false, true, true});
+    loop(Flags{false, false, true, true}, std::true_type{});
   else
-    loop(F);
+    loop(F, std::true_type{});
   for (int64_t j = n8; j < n; ++j)
     lowmem_at<float, AVX, PB, SB, SRP, SRS>(p, g, mm, vv, j, R, F);
 }
