@@ -669,3 +669,112 @@ def test_float32_adam_takes_the_clip_only_for_large_tensors(monkeypatch):
     at.clip_grad_norm_(big, max_norm=1.0)
     assert torch.equal(big[0].grad, g0) and len(opt_big._pending_clip) == 2  # deferred
     opt_big.step()
+
+
+# -- the plan: later steps of a group that took the C++ kernel whole ----------------------------------
+
+
+def _count_planned(monkeypatch):
+    """How many group steps ran from a kept plan (a spy on LowPrecisionAdam._planned_step)."""
+    from adamlab.torch import lowmem
+
+    runs = []
+    original = lowmem.LowPrecisionAdam._planned_step
+
+    def spy(self, group, core_opt, unscale):
+        done = original(self, group, core_opt, unscale)
+        runs.append(done)
+        return done
+
+    monkeypatch.setattr(lowmem.LowPrecisionAdam, "_planned_step", spy)
+    return runs
+
+
+@needs_cpp
+@pytest.mark.exact
+@pytest.mark.parametrize(
+    ("cls", "dtype"), [(at.AdamBF16, torch.float32), (at.AdamWBF16, torch.bfloat16)]
+)
+@pytest.mark.parametrize("stochastic", [False, True])
+def test_bf16_steps_from_a_plan_equal_the_reference(monkeypatch, cls, dtype, stochastic):
+    """After a first step in which every parameter took the C++ kernel, AdamBF16 steps the
+    group from its kept plan (no pass over the parameters in Python): the same bits as the
+    reference rule, with stochastic rounding (its keys by step and parameter), bfloat16
+    parameters, a clip deferred into the step and GradScaler's unscale."""
+    runs = _count_planned(monkeypatch)
+    a, b = model(dtype=dtype), model(dtype=dtype)
+    kw = dict(lr=1e-2, bf16_stochastic_round=stochastic, rounding_seed=5)
+    oa, ob = cls(a.parameters(), **kw), cls(b.parameters(), fused=False, **kw)
+    train(a, oa, 3)
+    assert runs == [False, True, True]  # (steps 2 and 3 from the plan)
+    train(b, ob, 3)
+    same_params(a, b)
+    same_state(oa, ob)
+    if dtype == torch.float32:  # (bfloat16 gradients are clipped in place, as PyTorch does)
+        runs.clear()
+        train(a, oa, 2, start=3, clip=ours_clip)
+        assert runs == [True, True]
+        train(b, ob, 2, start=3, clip=ours_clip)
+        same_params(a, b)
+        same_state(oa, ob)
+    for net, opt in ((a, oa), (b, ob)):
+        runs.clear()
+        scaler = torch.amp.GradScaler("cpu", init_scale=256.0)
+        for i in range(5, 7):
+            opt.zero_grad()
+            x, y = batch(i, dtype)
+            scaler.scale(torch.nn.functional.cross_entropy(net(x).float(), y)).backward()
+            scaler.step(opt)
+            scaler.update()
+        assert runs == ([True, True] if opt is oa else [False, False])
+    same_params(a, b)
+    same_state(oa, ob)
+
+
+@needs_cpp
+@pytest.mark.exact
+def test_bf16_plan_gives_way_to_any_change(monkeypatch):
+    """The plan holds only while nothing it relies on has changed: a state tensor replaced,
+    a parameter re-pointed, a setting of the group changed, a parameter without a gradient,
+    a checkpoint loaded. Each such step takes the full path (and equals the reference),
+    and the step after it runs from a new plan."""
+    runs = _count_planned(monkeypatch)
+    a, b = model(), model()
+    oa = at.AdamBF16(a.parameters(), lr=1e-2)
+    ob = at.AdamBF16(b.parameters(), lr=1e-2, fused=False)
+    pa, pb = list(a.parameters()), list(b.parameters())
+
+    def replace_state(opt, ps):
+        opt.state[ps[0]]["exp_avg"] = opt.state[ps[0]]["exp_avg"].clone()
+
+    def repoint(opt, ps):
+        ps[2].data = ps[2].data.clone()
+
+    def stochastic(opt, ps):
+        opt.param_groups[0]["bf16_stochastic_round"] = True
+
+    def reload(opt, ps):
+        opt.load_state_dict(copy.deepcopy(opt.state_dict()))
+
+    train(a, oa, 2)
+    train(b, ob, 2)
+    i = 2
+    for change in (replace_state, repoint, stochastic, reload):
+        change(oa, pa)
+        change(ob, pb)
+        runs.clear()
+        train(a, oa, 2, start=i)
+        assert runs == [False, True], change.__name__
+        train(b, ob, 2, start=i)
+        i += 2
+        same_params(a, b)
+        same_state(oa, ob)
+    for net, opt in ((a, oa), (b, ob)):  # a parameter without a gradient this step
+        runs.clear()
+        opt.zero_grad()
+        backward(net, i)
+        list(net.parameters())[1].grad = None
+        opt.step()
+        assert runs == [False]
+    same_params(a, b)
+    same_state(oa, ob)

@@ -435,16 +435,35 @@ def lowmem_step(
             f"lowmem step: the C++ kernel takes float32/bfloat16 parameters with float32 or "
             f"bfloat16 state and no AMSGrad (got {kind!r}, modes {sorted(set(modes.tolist()))})"
         )
+    lowmem_launcher(kind, ptrs, sizes, modes)(sc, fl, scales, state_keys, param_keys)
+
+
+def _addr(a: np.ndarray | None) -> int | None:
+    return None if a is None else a.ctypes.data
+
+
+def lowmem_launcher(
+    kind: str, ptrs: np.ndarray, sizes: np.ndarray, modes: np.ndarray
+) -> Callable[..., None]:
+    """:func:`lowmem_step` kept between steps (:mod:`adamlab.torch.fast`'s plans):
+    ``run(sc, fl, scales=None, state_keys=None, param_keys=None)`` steps the tensors at
+    ``ptrs`` (int64 (6, n), C-contiguous; rows may be rewritten in place between calls, e.g.
+    the gradients'), one foreign call. The caller passes arrays of the shapes and dtypes
+    :func:`lowmem_step` checks, and flags without AMSGrad (the kernel refuses AMSGrad and
+    8-bit modes, and writes nothing then)."""
+    code, n = LOWMEM_KINDS[kind], len(sizes)
     offsets = np.zeros(n + 1, dtype=np.int64)
     np.cumsum(sizes, out=offsets[1:])
-    addr = lambda a: None if a is None else a.ctypes.data  # noqa: E731
-    rc = _lib().adamlab_lowmem_step(
-        LOWMEM_KINDS[kind], ptrs.ctypes.data, offsets.ctypes.data, modes.ctypes.data, n,
-        sc.ctypes.data, fl.ctypes.data, addr(scales), addr(state_keys), addr(param_keys),
-        SERIAL_BELOW,
-    )  # fmt: skip
-    if rc != 0:
-        raise RuntimeError("the C++ low-precision Adam kernel failed")
+    fn = _lib().adamlab_lowmem_step
+    head = (code, ptrs.ctypes.data, offsets.ctypes.data, modes.ctypes.data, n)
+
+    def run(sc, fl, scales=None, state_keys=None, param_keys=None, _keep=(ptrs, offsets, modes)):
+        rc = fn(*head, sc.ctypes.data, fl.ctypes.data, _addr(scales), _addr(state_keys),
+                _addr(param_keys), SERIAL_BELOW)  # fmt: skip
+        if rc != 0:
+            raise RuntimeError("the C++ low-precision Adam kernel failed")
+
+    return run
 
 
 class TensorCheck:

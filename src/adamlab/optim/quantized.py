@@ -222,6 +222,14 @@ def stream_key(seed: int, t: int, stream: int, slot: int) -> int:
     return _mix64(z ^ ((int(stream) << 2) | int(slot)))
 
 
+def stream_keys(seed: int, t: int, streams: np.ndarray, slot: int) -> np.ndarray:
+    """:func:`stream_key` for many parameters at once: uint64, one key per entry of
+    ``streams``."""
+    z = _mix64(_mix64((int(seed) + _GOLDEN) & _MASK64) ^ int(t))
+    lanes = (np.asarray(streams, dtype=_U64) << _U64(2)) | _U64(slot)
+    return _mix64(_U64(z) ^ lanes)
+
+
 def rounding_bits(key: int, n: int) -> np.ndarray:
     """n random 16-bit numbers (uint32) for stochastic rounding: element i gets the top 16
     bits of fmix32(k + (i + 1)·γ₃₂ mod 2³²), k the low 32 bits of ``key`` (MurmurHash3's
@@ -376,6 +384,7 @@ __all__ = [
     "rounding_error",
     "store",
     "stream_key",
+    "stream_keys",
     "thresholds",
     "to_bfloat16",
     "zero_code",

@@ -353,7 +353,14 @@ class _Plan:
     )  # fmt: skip
 
     @classmethod
-    def build(cls, opt, group, keys, params, batches, rest, backend) -> _Plan | None:
+    def build(
+        cls, opt, group, keys, params, batches, rest, backend, make_launch=None
+    ) -> _Plan | None:
+        """The plan of a step that has just run: ``batches`` maps (device, dtype) to the
+        stepped parameters' (p, [p, g, *state tensors of ``keys``], step tensor), in launch
+        order; ``rest``, the parameters left to the reference path. ``make_launch(plan,
+        start, n, dtype)`` makes the launch of the ``n`` parameters from ``start`` (default:
+        :class:`_Launch`, the float32-state kernel's)."""
         if any(device.type != "cpu" for device, _ in batches):
             return None
         fast = [it for items in batches.values() for it in items]
@@ -388,14 +395,7 @@ class _Plan:
         start = 0
         for (_, dtype), items in batches.items():
             n = len(items)
-            kind = _KIND[dtype]
-            scale = 2 if dtype.is_complex else 1
-            ptrs = np.empty((5, n), dtype=np.int64)
-            ptrs[0] = plan.p_ptrs[start : start + n]
-            for row, j in ((2, 0), (3, 1), (4, 2 if len(keys) > 2 else 0)):
-                ptrs[row] = plan.slot_ptrs[j][start : start + n]  # no v_max: m's, untouched
-            sizes = np.array(plan.numels[start : start + n], dtype=np.int64) * scale
-            plan.launches.append(_Launch(backend, start, n, kind, ptrs, sizes))
+            plan.launches.append((make_launch or _Launch.of_plan)(plan, start, n, dtype))
             start += n
         plan.params = plan.states = plan.g_out = plan.p_impls = None
         if backend is cpp_adam:  # the checks in the library: see _Plan._try_native
@@ -444,12 +444,21 @@ class _Plan:
         tensors is bound by such host work, on caches the previous step's stream has
         emptied). Python checks first that the state tensors are the recorded ones (by
         identity: alive, so the library may read them)."""
+        if not self.native_checks(opt):
+            return None
+        return self.launch_checked(opt, keys, core_opt)
+
+    def native_checks(self, opt) -> bool:
+        """The checks of :meth:`_try_native` (the gradients' addresses are read into the
+        launch as they pass): True if the plan holds."""
         if list(map(_cdata_of, self.fast)) != self.p_impls:  # torch.utils.swap_tensors
-            return None
+            return False
         if self._recorded_state(opt) is None:
-            return None
-        if not (self.states.check() and self.params.check_params(self.g_out.ctypes.data)):
-            return None
+            return False
+        return self.states.check() and self.params.check_params(self.g_out.ctypes.data)
+
+    def launch_checked(self, opt, keys, core_opt):
+        """:meth:`_launch`, right after :meth:`native_checks` has passed."""
         single = len(self.launches) == 1  # (then the gradients' addresses are in place)
         return self._launch(opt, keys, core_opt, None if single else self.g_out)
 
@@ -501,6 +510,18 @@ class _Launch:
         self.ptrs, self.sizes = ptrs, sizes
         self.compute = backend.KINDS[kind][2]
         self.go = backend.launcher(kind, ptrs, sizes)
+
+    @classmethod
+    def of_plan(cls, plan: _Plan, start: int, n: int, dtype: torch.dtype) -> _Launch:
+        """The launch of the plan's parameters start … start + n (one dtype)."""
+        ptrs = np.empty((5, n), dtype=np.int64)
+        ptrs[0] = plan.p_ptrs[start : start + n]
+        last = 2 if len(plan.keys) > 2 else 0  # no v_max: m's address, untouched
+        for row, j in ((2, 0), (3, 1), (4, last)):
+            ptrs[row] = plan.slot_ptrs[j][start : start + n]
+        scale = 2 if dtype.is_complex else 1
+        sizes = np.array(plan.numels[start : start + n], dtype=np.int64) * scale
+        return cls(plan.backend, start, n, _KIND[dtype], ptrs, sizes)
 
     def run(self, core_opt, g_ptrs: np.ndarray | None, t_old: np.ndarray, same: bool) -> None:
         """The launch, with the gradients' addresses ``g_ptrs`` (all of the plan's), or None

@@ -295,6 +295,8 @@ class LowPrecisionAdam(DeferredClip, CoreOptimizer):
             return loss
         for group in self.param_groups:
             core_opt = self.core(group)
+            if self._planned_step(group, core_opt, unscale):
+                continue
             params = [p for p in group["params"] if p.grad is not None]
             for p in params:
                 if p.grad.is_sparse:
@@ -338,6 +340,74 @@ class LowPrecisionAdam(DeferredClip, CoreOptimizer):
             self._kernel_step(group, core_opt, batch, dtype, t, unscale)
         for p, clip in rest:
             self._reference_lowmem(p, group, core_opt, clip, unscale)
+        self._keep_plan(group, params, batches, rest)
+
+    # -- the plan: later steps of a group that took the C++ kernel whole -------------------------
+
+    def _keep_plan(self, group, params, batches, rest) -> None:
+        """After a step in which every parameter of ``group`` took the C++ kernel (float32 or
+        bfloat16 state), keep its plan (:class:`adamlab.torch.fast._Plan`: addresses, sizes,
+        the checks that they still hold), so that later steps skip the pass over the
+        parameters above: a step of many small tensors is otherwise bound by it."""
+
+        plans = self.__dict__.setdefault("_fused_plans", {})
+        plans.pop(id(group), None)
+        cpp = _cpp_kernel() if batches and not rest and group.get("fused") is not False else None
+        if cpp is None or any(self._layout(p, group) == "8bit" for p in params):
+            return
+        by_dtype: dict[tuple, list] = defaultdict(list)
+        for p in params:
+            state = self.state[p]
+            tensors = [p, p.grad, state["exp_avg"], state["exp_avg_sq"]]
+            by_dtype[(p.device, p.dtype)].append((p, tensors, state["step"]))
+        if len(by_dtype) > 1 and [it[0] for its in by_dtype.values() for it in its] != params:
+            return  # (parameters of two dtypes interleaved: the plan keeps the group's order)
+        streams = np.array([self._index_of(p) for p in params], np.uint64)
+        keys = (self.state_keys["m"], self.state_keys["v"])
+
+        def launch(plan, start, n, dtype):
+            modes = np.array(
+                [_MODES[self._layout(p, group)] for p in params[start : start + n]], np.int64
+            )
+            return _LowmemLaunch(plan, start, n, dtype, modes, streams[start : start + n], group)
+
+        plan = _plan_class().build(self, group, keys, params, by_dtype, [], cpp, launch)
+        if plan is not None and plan.params is not None:
+            plan.settings = _plan_settings(group)
+            plan.index = self._index
+            plans[id(group)] = plan
+
+    def _planned_step(self, group, core_opt, unscale) -> bool:
+        """Step ``group`` from its plan if the plan still holds (every parameter, gradient and
+        state tensor as recorded, the group's settings unchanged): True; else False, with
+        nothing done."""
+        from . import fast
+
+        plan = self.__dict__.get("_fused_plans", {}).get(id(group))
+        if (
+            plan is None
+            or plan.group is not group
+            or self.state is not plan.state
+            or plan.index is not self._index
+            or plan.backend is not fast._cpu_backend()
+            or list(map(id, group["params"])) != plan.ids
+            or _plan_settings(group) != plan.settings
+            or not plan.native_checks(self)
+        ):
+            return False
+        scales = None
+        if unscale is not None or self.__dict__.get("_pending_clip"):
+            scales = np.ones((2, len(plan.fast)), dtype=np.float32)
+            scales[1] = 1.0 if unscale is None else unscale
+            for j, p in enumerate(plan.fast):
+                clip = self._take_clip(p)
+                if clip is not None:
+                    scales[0, j] = clip
+            self._drop_clips([group])
+        for launch in plan.launches:
+            launch.scales = scales
+        plan.launch_checked(self, plan.keys, core_opt)
+        return True
 
     def _kernel_step(self, group, core_opt, batch, dtype, t, unscale) -> None:
         n = len(batch)
@@ -413,6 +483,87 @@ class LowPrecisionAdam(DeferredClip, CoreOptimizer):
 
 
 _MODES = {"fp32": 0, "bf16": 1, "8bit": 2}
+
+#: a group's settings that decide its state's layout and rounding (a plan holds while they do)
+_PLAN_KEYS = ("state_precision", "min_8bit_size", "block_size", "bf16_stochastic_round",
+              "rounding_seed", "fused")  # fmt: skip
+
+
+def _plan_settings(group: dict[str, Any]) -> tuple:
+    return tuple(map(group.get, _PLAN_KEYS))
+
+
+@functools.cache
+def _plan_class():
+    from .fast import _Plan
+
+    class _LowmemPlan(_Plan):
+        """A plan of the low-precision step: :class:`adamlab.torch.fast._Plan`, with the
+        group's settings and the parameter numbering it was built under."""
+
+        __slots__ = ("index", "settings")
+
+    return _LowmemPlan
+
+
+class _LowmemLaunch:
+    """One launch of a low-precision plan: the C++ step (float32 or bfloat16 state) of the
+    plan's parameters start … start + n (one dtype), with the group's stochastic rounding.
+    ``scales`` ((2, all of the plan's parameters) clip and unscale factors, or None) is set
+    before each step."""
+
+    __slots__ = ("dtype", "go", "group", "modes", "n", "ptrs", "scales", "sizes", "start",
+                 "streams")  # fmt: skip
+
+    def __init__(self, plan, start, n, dtype, modes, streams, group):
+        from .fast import cpp_adam
+
+        self.start, self.n, self.dtype, self.modes, self.streams = start, n, dtype, modes, streams
+        self.group, self.scales = group, None
+        self.ptrs = np.empty((6, n), dtype=np.int64)
+        self.ptrs[0] = plan.p_ptrs[start : start + n]
+        self.ptrs[1] = 0  # (the gradients': every step)
+        for row, j in ((2, 0), (3, 1), (4, 0), (5, 1)):  # (rows 4, 5: no 8-bit absmax)
+            self.ptrs[row] = plan.slot_ptrs[j][start : start + n]
+        self.sizes = np.array(plan.numels[start : start + n], dtype=np.int64)
+        self.go = cpp_adam.lowmem_launcher(_KERNEL_DTYPES[dtype], self.ptrs, self.sizes, modes)
+
+    def run(self, core_opt, g_ptrs: np.ndarray | None, t_old: np.ndarray, same: bool) -> None:
+        from .fast import cpp_adam
+
+        lo, hi = self.start, self.start + self.n
+        if g_ptrs is not None:
+            self.ptrs[1] = g_ptrs[lo:hi]
+        t_old = t_old[lo:hi]
+        scales = None if self.scales is None else np.ascontiguousarray(self.scales[:, lo:hi])
+        if same or (t_old == t_old[0]).all():
+            sc, fl = adam_host.adam_step_args(core_opt, int(t_old[0]) + 1, np.float32)
+            self.go(sc, fl, scales, *self._keys(int(t_old[0]) + 1, self.streams))
+            return
+        for t in np.unique(t_old):  # parameters added later have their own step counts
+            sel = np.flatnonzero(t_old == t)
+            sc, fl = adam_host.adam_step_args(core_opt, int(t) + 1, np.float32)
+            state_keys, param_keys = self._keys(int(t) + 1, self.streams[sel])
+            cpp_adam.lowmem_step(
+                _KERNEL_DTYPES[self.dtype], np.ascontiguousarray(self.ptrs[:, sel]),
+                self.sizes[sel], self.modes[sel], sc=sc, fl=fl,
+                scales=None if scales is None else np.ascontiguousarray(scales[:, sel]),
+                state_keys=state_keys, param_keys=param_keys,
+            )  # fmt: skip
+
+    def _keys(self, t: int, streams: np.ndarray) -> tuple:
+        """(state_keys, param_keys) of step t, each None where not rounded stochastically."""
+        group = self.group
+        if not group["bf16_stochastic_round"]:
+            return None, None
+        seed = int(group["rounding_seed"])
+        state_keys = param_keys = None
+        if group["state_precision"] == "bf16":
+            state_keys = np.stack([quantized.stream_keys(seed, t, streams, slot)
+                                   for slot in (quantized.SLOT_M, quantized.SLOT_V)])  # fmt: skip
+        if self.dtype == torch.bfloat16:
+            param_keys = quantized.stream_keys(seed, t, streams, quantized.SLOT_P)[None, :]
+        return state_keys, param_keys
 
 
 def _stored_as(value: torch.Tensor, absmax: torch.Tensor | None, p: torch.Tensor, bs: int) -> str:
