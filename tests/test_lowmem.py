@@ -693,14 +693,23 @@ def _count_planned(monkeypatch):
 @needs_cpp
 @pytest.mark.exact
 @pytest.mark.parametrize(
-    ("cls", "dtype"), [(at.AdamBF16, torch.float32), (at.AdamWBF16, torch.bfloat16)]
+    ("cls", "dtype"),
+    [
+        (at.AdamBF16, torch.float32),
+        (at.AdamWBF16, torch.bfloat16),
+        (at.Adam8bit, torch.float32),
+        (at.AdamW8bit, torch.bfloat16),
+    ],
 )
 @pytest.mark.parametrize("stochastic", [False, True])
-def test_bf16_steps_from_a_plan_equal_the_reference(monkeypatch, cls, dtype, stochastic):
-    """After a first step in which every parameter took the C++ kernel, AdamBF16 steps the
-    group from its kept plan (no pass over the parameters in Python): the same bits as the
-    reference rule, with stochastic rounding (its keys by step and parameter), bfloat16
-    parameters, a clip deferred into the step and GradScaler's unscale."""
+def test_steps_from_a_plan_equal_the_reference(monkeypatch, cls, dtype, stochastic):
+    """After a first step in which every parameter took a fused kernel, the low-precision
+    optimizers step the group from its kept plan (no pass over the parameters in Python):
+    the same bits as the reference rule, with 8-bit and float32 state side by side (numba's
+    kernel), bfloat16 state (C++), stochastic rounding (its keys by step and parameter),
+    bfloat16 parameters, a clip deferred into the step and GradScaler's unscale."""
+    if cls in (at.Adam8bit, at.AdamW8bit) and not numba_available():
+        pytest.skip("8-bit state takes numba's kernel")
     runs = _count_planned(monkeypatch)
     a, b = model(dtype=dtype), model(dtype=dtype)
     kw = dict(lr=1e-2, bf16_stochastic_round=stochastic, rounding_seed=5)
@@ -733,22 +742,38 @@ def test_bf16_steps_from_a_plan_equal_the_reference(monkeypatch, cls, dtype, sto
 
 @needs_cpp
 @pytest.mark.exact
-def test_bf16_plan_gives_way_to_any_change(monkeypatch):
-    """The plan holds only while nothing it relies on has changed: a state tensor replaced,
-    a parameter re-pointed, a setting of the group changed, a parameter without a gradient,
-    a checkpoint loaded. Each such step takes the full path (and equals the reference),
-    and the step after it runs from a new plan."""
+@pytest.mark.parametrize("cls", [at.AdamBF16, at.Adam8bit])
+def test_plan_gives_way_to_any_change(monkeypatch, cls):
+    """The plan holds only while nothing it relies on has changed: a state tensor replaced
+    (an 8-bit moment's block scales too), a parameter re-pointed, a setting of the group
+    changed, a parameter without a gradient, a checkpoint loaded. Each such step takes the
+    full path (and equals the reference), and the step after it runs from a new plan."""
+    if cls is at.Adam8bit and not numba_available():
+        pytest.skip("8-bit state takes numba's kernel")
     runs = _count_planned(monkeypatch)
     a, b = model(), model()
-    oa = at.AdamBF16(a.parameters(), lr=1e-2)
-    ob = at.AdamBF16(b.parameters(), lr=1e-2, fused=False)
+    oa = cls(a.parameters(), lr=1e-2)
+    ob = cls(b.parameters(), lr=1e-2, fused=False)
     pa, pb = list(a.parameters()), list(b.parameters())
+    kept = []  # what was replaced stays alive: a plan that missed the change would step it
 
     def replace_state(opt, ps):
-        opt.state[ps[0]]["exp_avg"] = opt.state[ps[0]]["exp_avg"].clone()
+        kept.append(opt.state[ps[0]]["exp_avg"])
+        opt.state[ps[0]]["exp_avg"] = kept[-1].clone()
+
+    def replace_absmax(opt, ps):
+        state = opt.state[ps[0]]
+        kept.append(state["exp_avg_sq_absmax"])
+        state["exp_avg_sq_absmax"] = kept[-1].clone()
+
+    def repoint_absmax(opt, ps):
+        absmax = opt.state[ps[0]]["exp_avg_absmax"]
+        kept.append(absmax.data)
+        absmax.data = kept[-1].clone()
 
     def repoint(opt, ps):
-        ps[2].data = ps[2].data.clone()
+        kept.append(ps[2].data)
+        ps[2].data = kept[-1].clone()
 
     def stochastic(opt, ps):
         opt.param_groups[0]["bf16_stochastic_round"] = True
@@ -759,7 +784,10 @@ def test_bf16_plan_gives_way_to_any_change(monkeypatch):
     train(a, oa, 2)
     train(b, ob, 2)
     i = 2
-    for change in (replace_state, repoint, stochastic, reload):
+    changes = [replace_state, repoint, stochastic, reload]
+    if cls is at.Adam8bit:  # (the first parameter, 120 × 70, has 8-bit state)
+        changes[1:1] = [replace_absmax, repoint_absmax]
+    for change in changes:
         change(oa, pa)
         change(ob, pb)
         runs.clear()

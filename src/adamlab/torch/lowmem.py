@@ -34,6 +34,7 @@ skips the step).
 from __future__ import annotations
 
 import functools
+import weakref
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from typing import Any, ClassVar
@@ -342,19 +343,20 @@ class LowPrecisionAdam(DeferredClip, CoreOptimizer):
             self._reference_lowmem(p, group, core_opt, clip, unscale)
         self._keep_plan(group, params, batches, rest)
 
-    # -- the plan: later steps of a group that took the C++ kernel whole -------------------------
+    # -- the plan: later steps of a group that took the fused kernels whole ---------------------
 
     def _keep_plan(self, group, params, batches, rest) -> None:
-        """After a step in which every parameter of ``group`` took the C++ kernel (float32 or
-        bfloat16 state), keep its plan (:class:`adamlab.torch.fast._Plan`: addresses, sizes,
-        the checks that they still hold), so that later steps skip the pass over the
-        parameters above: a step of many small tensors is otherwise bound by it."""
-
+        """After a step in which every parameter of ``group`` took a fused kernel, keep its
+        plan (:class:`adamlab.torch.fast._Plan`: addresses, sizes, the checks that they still
+        hold, run in the C++ library), so that later steps skip the pass over the parameters
+        above: a step of many small tensors is otherwise bound by it. (Where the C++ library
+        is not in use, there is no plan.)"""
         plans = self.__dict__.setdefault("_fused_plans", {})
         plans.pop(id(group), None)
         cpp = _cpp_kernel() if batches and not rest and group.get("fused") is not False else None
-        if cpp is None or any(self._layout(p, group) == "8bit" for p in params):
+        if cpp is None:
             return
+        layouts = [self._layout(p, group) for p in params]
         by_dtype: dict[tuple, list] = defaultdict(list)
         for p in params:
             state = self.state[p]
@@ -365,16 +367,28 @@ class LowPrecisionAdam(DeferredClip, CoreOptimizer):
         streams = np.array([self._index_of(p) for p in params], np.uint64)
         keys = (self.state_keys["m"], self.state_keys["v"])
 
+        # 8-bit moments' block scales: (position, state key, tensor)
+        absmax = [
+            (j, ABSMAX_KEYS[key], self.state[p][ABSMAX_KEYS[key]])
+            for j, (p, layout) in enumerate(zip(params, layouts, strict=True))
+            if layout == "8bit"
+            for key in keys
+        ]
+        modes = np.array([_MODES[layout] for layout in layouts], np.int64)
+        rows = np.array([[self.state[p][key].data_ptr() for p in params] for key in keys], np.int64)
+        for j, key, t in absmax:  # rows 4, 5 of the launch: the absmax tables (8-bit only)
+            rows[0 if key == ABSMAX_KEYS["exp_avg"] else 1, j] = t.data_ptr()
+
         def launch(plan, start, n, dtype):
-            modes = np.array(
-                [_MODES[self._layout(p, group)] for p in params[start : start + n]], np.int64
-            )
-            return _LowmemLaunch(plan, start, n, dtype, modes, streams[start : start + n], group)
+            at = slice(start, start + n)
+            return _LowmemLaunch(plan, start, n, dtype, modes[at], streams[at], rows[:, at], group)
 
         plan = _plan_class().build(self, group, keys, params, by_dtype, [], cpp, launch)
         if plan is not None and plan.params is not None:
             plan.settings = _plan_settings(group)
             plan.index = self._index
+            plan.absmax = [(j, key, weakref.ref(t)) for j, key, t in absmax]
+            plan.absmax_check = cpp.TensorCheck([t for _, _, t in absmax]) if absmax else None
             plans[id(group)] = plan
 
     def _planned_step(self, group, core_opt, unscale) -> bool:
@@ -499,9 +513,21 @@ def _plan_class():
 
     class _LowmemPlan(_Plan):
         """A plan of the low-precision step: :class:`adamlab.torch.fast._Plan`, with the
-        group's settings and the parameter numbering it was built under."""
+        group's settings and the parameter numbering it was built under, and the block
+        scales of 8-bit moments (checked as the other state tensors are)."""
 
-        __slots__ = ("index", "settings")
+        __slots__ = ("absmax", "absmax_check", "index", "settings")
+
+        def native_checks(self, opt) -> bool:
+            if not super().native_checks(opt):
+                return False
+            if not self.absmax:
+                return True
+            states = self.pick(list(opt.state.values()))
+            for j, key, ref in self.absmax:
+                if states[j].get(key) is not ref():
+                    return False
+            return self.absmax_check.check()
 
     return _LowmemPlan
 
@@ -512,10 +538,10 @@ class _LowmemLaunch:
     ``scales`` ((2, all of the plan's parameters) clip and unscale factors, or None) is set
     before each step."""
 
-    __slots__ = ("dtype", "go", "group", "modes", "n", "ptrs", "scales", "sizes", "start",
-                 "streams")  # fmt: skip
+    __slots__ = ("block", "chunks", "dtype", "go", "group", "modes", "n", "ptrs", "scales",
+                 "sizes", "start", "streams")  # fmt: skip
 
-    def __init__(self, plan, start, n, dtype, modes, streams, group):
+    def __init__(self, plan, start, n, dtype, modes, streams, absmax_rows, group):
         from .fast import cpp_adam
 
         self.start, self.n, self.dtype, self.modes, self.streams = start, n, dtype, modes, streams
@@ -523,10 +549,24 @@ class _LowmemLaunch:
         self.ptrs = np.empty((6, n), dtype=np.int64)
         self.ptrs[0] = plan.p_ptrs[start : start + n]
         self.ptrs[1] = 0  # (the gradients': every step)
-        for row, j in ((2, 0), (3, 1), (4, 0), (5, 1)):  # (rows 4, 5: no 8-bit absmax)
-            self.ptrs[row] = plan.slot_ptrs[j][start : start + n]
+        self.ptrs[2] = plan.slot_ptrs[0][start : start + n]
+        self.ptrs[3] = plan.slot_ptrs[1][start : start + n]
+        self.ptrs[4:] = absmax_rows  # (m's and v's own addresses where not 8-bit: unread)
         self.sizes = np.array(plan.numels[start : start + n], dtype=np.int64)
-        self.go = cpp_adam.lowmem_launcher(_KERNEL_DTYPES[dtype], self.ptrs, self.sizes, modes)
+        self.block = int(group["block_size"])
+        self.chunks = None
+        if (modes == _MODES["8bit"]).any():  # numba's kernel, its chunk table made once
+            self.chunks = _kernels().chunk_table(self.sizes, self.block)
+            self.go = functools.partial(self._numba, self.ptrs, self.sizes, self.modes, self.chunks)
+        else:
+            self.go = cpp_adam.lowmem_launcher(_KERNEL_DTYPES[dtype], self.ptrs, self.sizes, modes)
+
+    def _numba(self, ptrs, sizes, modes, chunks, sc, fl, scales=None, state_keys=None,
+               param_keys=None) -> None:  # fmt: skip
+        _kernels().lowmem_step(
+            _KERNEL_DTYPES[self.dtype], ptrs, sizes, modes, sc=sc, fl=fl, block_size=self.block,
+            scales=scales, state_keys=state_keys, param_keys=param_keys, chunks=chunks,
+        )  # fmt: skip
 
     def run(self, core_opt, g_ptrs: np.ndarray | None, t_old: np.ndarray, same: bool) -> None:
         from .fast import cpp_adam
@@ -543,13 +583,27 @@ class _LowmemLaunch:
         for t in np.unique(t_old):  # parameters added later have their own step counts
             sel = np.flatnonzero(t_old == t)
             sc, fl = adam_host.adam_step_args(core_opt, int(t) + 1, np.float32)
-            state_keys, param_keys = self._keys(int(t) + 1, self.streams[sel])
-            cpp_adam.lowmem_step(
-                _KERNEL_DTYPES[self.dtype], np.ascontiguousarray(self.ptrs[:, sel]),
-                self.sizes[sel], self.modes[sel], sc=sc, fl=fl,
+            ptrs, sizes, modes = (
+                np.ascontiguousarray(self.ptrs[:, sel]),
+                self.sizes[sel],
+                self.modes[sel],
+            )
+            options = dict(
                 scales=None if scales is None else np.ascontiguousarray(scales[:, sel]),
-                state_keys=state_keys, param_keys=param_keys,
-            )  # fmt: skip
+                **dict(
+                    zip(
+                        ("state_keys", "param_keys"),
+                        self._keys(int(t) + 1, self.streams[sel]),
+                        strict=True,
+                    )
+                ),
+            )
+            if self.chunks is None:
+                cpp_adam.lowmem_step(
+                    _KERNEL_DTYPES[self.dtype], ptrs, sizes, modes, sc=sc, fl=fl, **options
+                )
+            else:
+                self._numba(ptrs, sizes, modes, None, sc, fl, **options)
 
     def _keys(self, t: int, streams: np.ndarray) -> tuple:
         """(state_keys, param_keys) of step t, each None where not rounded stochastically."""
