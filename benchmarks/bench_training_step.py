@@ -156,7 +156,12 @@ OPTIMIZERS = {
     "torch foreach": lambda ps: torch.optim.Adam(ps, lr=1e-4, foreach=True),
     "torch fused": lambda ps: torch.optim.Adam(ps, lr=1e-4, fused=True),
     "adamlab": lambda ps: at.Adam(ps, lr=1e-4),
+    # (bfloat16 and 8-bit moments: other optimizers' numbers, not in the default comparison)
+    "adamlab bf16": lambda ps: at.AdamBF16(ps, lr=1e-4),
+    "adamlab 8bit": lambda ps: at.Adam8bit(ps, lr=1e-4),
 }
+LOW_PRECISION = ("adamlab bf16", "adamlab 8bit")
+DEFAULT = [name for name in OPTIMIZERS if name not in LOW_PRECISION]
 
 
 class Contestant:
@@ -231,7 +236,11 @@ def summarise(cs: list[Contestant], ref: str = "torch fused") -> dict[str, dict]
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--models", default="wide,small,embedding", help="comma-separated")
-    ap.add_argument("--contestants", default=",".join(OPTIMIZERS), help="comma-separated")
+    ap.add_argument(
+        "--contestants",
+        default=",".join(DEFAULT),
+        help=f"comma-separated, of: {', '.join(OPTIMIZERS)} (default: {', '.join(DEFAULT)})",
+    )
     ap.add_argument("--rounds", type=int, default=30)
     ap.add_argument("--warmup", type=int, default=3)
     ap.add_argument(
