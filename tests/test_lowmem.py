@@ -806,3 +806,83 @@ def test_plan_gives_way_to_any_change(monkeypatch, cls):
         assert runs == [False]
     same_params(a, b)
     same_state(oa, ob)
+
+
+@needs_cpp
+@pytest.mark.exact
+def test_plan_edge_cases_found_by_review(monkeypatch):
+    """Groups a plan must handle or leave alone: float32 and bfloat16 parameters interleaved
+    in one group (no plan: it keeps the group's order), a parameter that never gets a
+    gradient (no plan, and none rebuilt every step), a parameter appended to a group by
+    hand (numbered for its rounding stream, stepped), a state tensor deleted (the step
+    refuses it, as the full path does, instead of reading freed memory)."""
+    import gc
+
+    runs = _count_planned(monkeypatch)
+
+    def mixed(seed):
+        torch.manual_seed(seed)
+        return [torch.nn.Parameter(torch.randn(n, 9).to(dt))
+                for n, dt in ((40, torch.float32), (30, torch.bfloat16), (20, torch.float32))]  # fmt: skip
+
+    def steps(opt, ps, k, start=0):
+        for i in range(start, start + k):
+            g = torch.Generator().manual_seed(i)
+            for p in ps:
+                if p.requires_grad:
+                    p.grad = torch.randn(p.shape, generator=g).to(p.dtype)
+            opt.step()
+
+    kw = dict(lr=1e-2, bf16_stochastic_round=True)
+    a, b = mixed(0), mixed(0)
+    oa, ob = at.AdamWBF16(a, **kw), at.AdamWBF16(b, fused=False, **kw)
+    steps(oa, a, 3)
+    steps(ob, b, 3)
+    assert runs[:3] == [False, False, False]
+    for p, q in zip(a, b, strict=True):
+        assert torch.equal(p, q)
+    same_state(oa, ob)
+
+    frozen = model()
+    list(frozen.parameters())[1].requires_grad_(False)
+    opt = at.AdamBF16(frozen.parameters(), lr=1e-2)
+    train(frozen, opt, 3)
+    assert not opt._fused_plans  # (a plan covers every parameter of its group)
+
+    a, b = mixed(1), mixed(1)
+    a, b = [x for x in a if x.dtype == torch.float32], [x for x in b if x.dtype == torch.float32]
+    extra_a, extra_b = (torch.nn.Parameter(torch.ones(7, 9)) for _ in range(2))
+    oa, ob = at.AdamBF16(a, **kw), at.AdamBF16(b, fused=False, **kw)
+    steps(oa, a, 2)
+    steps(ob, b, 2)
+    oa.param_groups[0]["params"].append(extra_a)
+    ob.param_groups[0]["params"].append(extra_b)
+    runs.clear()
+    steps(oa, [*a, extra_a], 2, start=2)
+    assert runs == [False, True]
+    steps(ob, [*b, extra_b], 2, start=2)
+    for p, q in zip([*a, extra_a], [*b, extra_b], strict=True):
+        assert torch.equal(p, q)
+
+    optimizers = [at.AdamBF16(model().parameters(), lr=1e-2)]
+    if numba_available():
+        optimizers.append(at.Adam8bit(model().parameters(), lr=1e-2))
+    for opt in optimizers:  # a state tensor deleted, then freed: the plan gives way
+        ps = opt.param_groups[0]["params"]
+        for i in range(2):
+            for p in ps:
+                p.grad = torch.ones_like(p) * (i + 1)
+            opt.step()
+        eight_bit = "exp_avg_absmax" in opt.state[ps[0]]
+        del opt.state[ps[0]]["exp_avg_absmax" if eight_bit else "exp_avg"]
+        gc.collect()
+        runs.clear()
+        if eight_bit:  # (the full path's refusal: the moment cannot be read)
+            with pytest.raises(ValueError, match="without its absmax"):
+                opt.step()
+        else:  # (the full path's: a missing moment starts again from zeros)
+            opt.step()
+            assert torch.equal(
+                opt.state[ps[0]]["exp_avg"].float(), (0.1 * ps[0].grad).bfloat16().float()
+            )
+        assert runs == [False]

@@ -332,6 +332,7 @@ _grad_of = operator.attrgetter("grad")
 _cdata_of = operator.attrgetter("_cdata")
 _deref = weakref.ref.__call__
 _layout_of = operator.attrgetter("layout")
+_is_none = functools.partial(operator.is_, None)
 
 
 class _Plan:
@@ -480,7 +481,10 @@ class _Plan:
         try:
             for get, refs in zip(self.getters, self.slot_refs, strict=True):
                 tensors = list(map(get, states))
-                if not all(map(operator.is_, tensors, map(_deref, refs))):
+                live = list(map(_deref, refs))
+                # (a freed tensor's reference is dead: None, which a slot set to None would
+                # match; the library must never read a freed tensor)
+                if not all(map(operator.is_, tensors, live)) or any(map(_is_none, live)):
                     return None
                 slots.append(tensors)
         except KeyError:

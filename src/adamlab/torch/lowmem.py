@@ -271,7 +271,7 @@ class LowPrecisionAdam(DeferredClip, CoreOptimizer):
 
     def _index_of(self, p: torch.Tensor) -> int:
         """The parameter's number (its id in ``state_dict()``): its stochastic-rounding stream."""
-        if self._index is None:
+        if self._index is None or p not in self._index:  # (or groups edited by hand)
             params = (q for g in self.param_groups for q in g["params"])
             self._index = {q: i for i, q in enumerate(params)}
         return self._index[p]
@@ -352,9 +352,16 @@ class LowPrecisionAdam(DeferredClip, CoreOptimizer):
         above: a step of many small tensors is otherwise bound by it. (Where the C++ library
         is not in use, there is no plan.)"""
         plans = self.__dict__.setdefault("_fused_plans", {})
-        plans.pop(id(group), None)
+        live = {id(g) for g in self.param_groups}
+        for key in [k for k in plans if k == id(group) or k not in live]:
+            del plans[key]  # (and the plans of groups gone, which would hold their parameters)
         cpp = _cpp_kernel() if batches and not rest and group.get("fused") is not False else None
-        if cpp is None:
+        ids = list(map(id, params))
+        if (
+            cpp is None
+            or ids != list(map(id, group["params"]))  # (a parameter without a gradient)
+            or len(set(ids)) != len(ids)  # (a parameter listed twice: the full path steps it)
+        ):
             return
         layouts = [self._layout(p, group) for p in params]
         by_dtype: dict[tuple, list] = defaultdict(list)
@@ -362,7 +369,7 @@ class LowPrecisionAdam(DeferredClip, CoreOptimizer):
             state = self.state[p]
             tensors = [p, p.grad, state["exp_avg"], state["exp_avg_sq"]]
             by_dtype[(p.device, p.dtype)].append((p, tensors, state["step"]))
-        if len(by_dtype) > 1 and [it[0] for its in by_dtype.values() for it in its] != params:
+        if len(by_dtype) > 1 and [id(it[0]) for its in by_dtype.values() for it in its] != ids:
             return  # (parameters of two dtypes interleaved: the plan keeps the group's order)
         streams = np.array([self._index_of(p) for p in params], np.uint64)
         keys = (self.state_keys["m"], self.state_keys["v"])
@@ -525,7 +532,8 @@ def _plan_class():
                 return True
             states = self.pick(list(opt.state.values()))
             for j, key, ref in self.absmax:
-                if states[j].get(key) is not ref():
+                t = ref()
+                if t is None or states[j].get(key) is not t:  # (None: freed; never read it)
                     return False
             return self.absmax_check.check()
 
