@@ -6,7 +6,8 @@ fused step; :func:`adamlab.torch.fast.cpu_kernel` says which kernel, recorded in
 "no step" is forward + backward alone, the baseline for that column; "memory floor" is a step
 that moves the bytes of a float32 Adam step and does nothing else (:class:`FloorStep`): the
 best total an exact float32 Adam step could reach on the machine (needs the C++ build).
-Models (float32):
+``--contestants`` also takes "adamlab bf16" and "adamlab 8bit" (``AdamBF16``, ``Adam8bit``:
+other optimizers' numbers, so not in the default comparison). Models (float32):
 
 * ``wide``: 4 × Linear(2304, 2304), batch 32: 21.2M parameters in 8 tensors;
 * ``small``: 48 × (Linear(256, 256), LayerNorm(256), GELU), batch 32: 3.2M parameters in
