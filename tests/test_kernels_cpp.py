@@ -523,6 +523,28 @@ def test_falls_back_to_numba_with_the_same_bits(tmp_path, env, reason, cpp_run):
     assert got["params"] == good["params"]
 
 
+def test_a_failed_build_is_not_retried_by_later_processes(tmp_path, monkeypatch):
+    """A build that fails keeps the compiler's message beside it: later builds with the same
+    source, command and PyTorch (a later process) raise it at once instead of compiling
+    again; ``force=True`` tries again."""
+    monkeypatch.setenv("TORCH_EXTENSIONS_DIR", str(tmp_path))
+    monkeypatch.setenv("CXX", "false")  # a compiler that fails
+    calls = []
+    run = subprocess.run
+    monkeypatch.setattr(cpp_adam.subprocess, "run", lambda *a, **k: calls.append(a) or run(*a, **k))
+    with pytest.raises(RuntimeError, match=r"building adam_step\.cpp failed"):
+        cpp_adam.build()
+    marker = cpp_adam.library_path().parent / cpp_adam.FAILED_NAME
+    assert len(calls) == 1 and "building adam_step.cpp failed" in marker.read_text()
+    with pytest.raises(RuntimeError, match=r"an earlier build failed .* to try again"):
+        cpp_adam.build()
+    assert len(calls) == 1  # not compiled again
+    with pytest.raises(RuntimeError, match=r"building adam_step\.cpp failed"):
+        cpp_adam.build(force=True)
+    assert len(calls) == 2
+    assert not list(tmp_path.rglob("*.so"))
+
+
 @cpp
 def test_cpp_only_without_a_build_takes_the_reference_path(monkeypatch):
     """ADAMLAB_CPU_KERNEL=cpp where the C++ kernel is unavailable: no numba, the reference

@@ -42,6 +42,7 @@ from typing import Any
 
 import numpy as np
 
+from .._files import write_atomic
 from .adam_host import adam_flags, adam_scalars, array_launch
 
 log = logging.getLogger(__name__)
@@ -203,16 +204,30 @@ def library_path(layout: dict[str, Any] | None = None) -> Path:
     return cache_root() / f"adamlab_adam_step_{key.hexdigest()[:16]}" / LIB_NAME
 
 
+#: beside a build, the compiler's message where it failed (later processes do not retry)
+FAILED_NAME = "build-failed.txt"
+
+
 def build(*, force: bool = False) -> Path:
     """Build the library unless a cached build exists (or ``force``); return its path.
 
     Safe to run from several processes at once: each compiles to a file of its own and
-    renames it into place. Raises RuntimeError with the compiler's message on failure.
+    renames it into place. Raises RuntimeError with the compiler's message on failure; the
+    message is kept beside the build (:data:`FAILED_NAME`), so that later processes with
+    the same source, compiler command and PyTorch raise it at once instead of compiling
+    again (``force``, or removing that file, tries again).
     """
     layout = _torch_layout()
     path = library_path(layout)
     if path.exists() and not force:
         return path
+    failed = path.parent / FAILED_NAME
+    if force:
+        failed.unlink(missing_ok=True)
+    elif failed.exists():
+        raise RuntimeError(
+            f"an earlier build failed (remove {failed} to try again): {failed.read_text()}"
+        )
     if compiler() is None:
         raise RuntimeError(f"no C++ compiler found (looked for {os.environ.get('CXX') or 'c++'})")
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -224,9 +239,9 @@ def build(*, force: bool = False) -> Path:
     try:
         out = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
         if out.returncode != 0:
-            raise RuntimeError(
-                f"building {SOURCE.name} failed ({' '.join(cmd)}):\n{out.stderr[-3000:]}"
-            )
+            message = f"building {SOURCE.name} failed ({' '.join(cmd)}):\n{out.stderr[-3000:]}"
+            write_atomic(failed, lambda f: f.write(message))
+            raise RuntimeError(message)
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
