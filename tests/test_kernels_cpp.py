@@ -156,9 +156,14 @@ def test_cpp_half_kernels_equal_numba_bit_for_bit(isa, kind, seed):
         np.testing.assert_array_equal(x, y)
 
 
-def _lowmem_launch(rng, param_kind, sizes):
+def _lowmem_launch(rng, param_kind, sizes, block_size=None):
     """Tensors of a low-precision launch as NumPy arrays: float32 or bfloat16 (uint16) p and
-    g with awkward values mixed in, and per tensor float32 or bfloat16 m and v."""
+    g with awkward values mixed in, and per tensor float32 or bfloat16 m and v, or (given
+    ``block_size``) 8-bit codes with their absmax tables (a block of zeros and one with a NaN
+    absmax among them). Each tensor: [p, g, m, v, absmax of m, absmax of v] (m and v again
+    where not 8-bit)."""
+    from adamlab.optim import quantized
+
     awkward = _awkward_floats()
     tensors, modes = [], []
     for n in sizes:
@@ -174,13 +179,20 @@ def _lowmem_launch(rng, param_kind, sizes):
         if param_kind == "bfloat16":
             x = [torch.from_numpy(a).to(torch.bfloat16).view(torch.int16).numpy().view(np.uint16)
                  for a in x]  # fmt: skip
-        mode = int(rng.integers(2))
+        mode = int(rng.integers(2 if block_size is None else 3))
         m = rng.standard_normal(n).astype(np.float32)
         v = np.abs(rng.standard_normal(n)).astype(np.float32)
+        am, av = m, v
         if mode == 1:
             m, v = (torch.from_numpy(a).to(torch.bfloat16).view(torch.int16).numpy().view(np.uint16)
                     for a in (m, v))  # fmt: skip
-        tensors.append([x[0], x[1], m, v])
+            am, av = m, v
+        elif mode == 2:
+            m, am = quantized.quantize_blockwise(m * 0.01, signed=True, block_size=block_size)
+            v, av = quantized.quantize_blockwise(v * 1e-4, signed=False, block_size=block_size)
+            if am.size > 2:
+                am[1], av[2] = 0.0, np.nan
+        tensors.append([x[0], x[1], m, v, am, av])
         modes.append(mode)
     return tensors, np.array(modes, np.int64)
 
@@ -191,11 +203,11 @@ def _lowmem_launch(rng, param_kind, sizes):
 @pytest.mark.parametrize("param_kind", ["float32", "bfloat16"])
 @pytest.mark.parametrize("seed", range(8))
 def test_cpp_lowmem_step_equals_numba_bit_for_bit(isa, param_kind, seed):
-    """float32/bfloat16 state in C++ (AdamBF16's step and Adam8bit's small tensors): the bits
+    """float32, bfloat16 and 8-bit state in C++ (AdamBF16's and Adam8bit's steps): the bits
     of numba_lowmem, every option: clip and unscale factors, stochastic rounding of state and
-    bfloat16 parameters, every flag, tensors of 1 to 70,000 elements in one launch. Seeds 0-3
-    take Adam's and AdamW's flags, which the kernel steps in loops of their own (scaled and
-    not: NaN, ±inf gradients reach m and v there)."""
+    bfloat16 parameters, every flag, tensors of 1 to 70,000 elements in one launch, blocks of
+    32 to 256 (8-bit on odd seeds). Seeds 0-3 take Adam's and AdamW's flags, which the kernel
+    steps in loops of their own (scaled and not: NaN, ±inf gradients reach m and v there)."""
     from adamlab.kernels import numba_lowmem
 
     rng = np.random.default_rng(seed)
@@ -209,7 +221,8 @@ def test_cpp_lowmem_step_equals_numba_bit_for_bit(isa, param_kind, seed):
     opt = adamlab.Adam(**cfg)
     sc, fl = adam_host.adam_step_args(opt, int(rng.integers(1, 500)), np.float32)
     sizes = [1, 7, 300, 4097, int(rng.integers(1, 70_000)), 70_000]
-    tensors, modes = _lowmem_launch(rng, param_kind, sizes)
+    block = (32, 64, 128, 256)[seed % 4] if seed % 2 else None
+    tensors, modes = _lowmem_launch(rng, param_kind, sizes, block)
     n = len(sizes)
     scales = rng.uniform(0.1, 3, size=(2, n)).astype(np.float32) if seed % 2 else None
     if scales is not None:
@@ -225,14 +238,42 @@ def test_cpp_lowmem_step_equals_numba_bit_for_bit(isa, param_kind, seed):
     results = []
     for step in (cpp_adam.lowmem_step, numba_lowmem.lowmem_step):
         arrays = [[a.copy() for a in t] for t in tensors]
-        ptrs = np.array([[t[r].ctypes.data for t in arrays] for r in (0, 1, 2, 3, 2, 3)], np.int64)
-        extra = {} if step is cpp_adam.lowmem_step else {"block_size": 256}
+        ptrs = np.array([[t[r].ctypes.data for t in arrays] for r in range(6)], np.int64)
         step(param_kind, ptrs, np.array(sizes, np.int64), modes, sc=sc, fl=fl, scales=scales,
-             state_keys=state_keys, param_keys=param_keys, **extra)  # fmt: skip
+             state_keys=state_keys, param_keys=param_keys, block_size=block or 256)  # fmt: skip
         results.append(arrays)
     for a, b in zip(*results, strict=True):
         for x, y in zip(a, b, strict=True):
             np.testing.assert_array_equal(x.view(np.uint8), y.view(np.uint8))
+
+
+@cpp
+@pytest.mark.exact
+@pytest.mark.parametrize("signed", [True, False])
+def test_cpp_8bit_codes_equal_the_reference(isa, signed):
+    """The C++ kernel's nearest code (the cell table: one entry, one comparison; 32 lanes at
+    a time with AVX2) is the reference's ``searchsorted`` over the thresholds: at every
+    threshold and the floats next to it, and on two million values spread linearly and
+    logarithmically over [-1, 1] (over [0, 1] for the unsigned map of v), and an ulp past
+    ±1."""
+    from adamlab.optim import quantized
+
+    rng = np.random.default_rng(int(signed))
+    tau = quantized.thresholds(signed)
+    near = [tau, np.nextafter(tau, np.float32(-2)), np.nextafter(tau, np.float32(2))]
+    spread = [
+        rng.uniform(-1, 1, 1_000_000),
+        np.sign(rng.uniform(-1, 1, 1_000_000)) * 10 ** rng.uniform(-40, 0, 1_000_000),
+        np.array([0.0, -0.0, 1.0, -1.0, 1e-45, -1e-45, 1e-38, 2.0**-24, -(2.0**-24)]),
+    ]
+    x = np.concatenate([*near, *spread]).astype(np.float32)
+    x = x[np.abs(x) <= 1]
+    over = np.nextafter(np.float32(1), np.float32(2))  # (x·(1/N) may pass 1 by an ulp)
+    x = np.concatenate([x, [over, -over]]).astype(np.float32)
+    if not signed:
+        x = np.abs(x)
+    expected = np.searchsorted(tau, x, side="right").astype(np.uint8)
+    np.testing.assert_array_equal(cpp_adam.codes8(x, signed), expected)
 
 
 @cpp
@@ -242,8 +283,11 @@ def test_cpp_lowmem_step_refuses_what_it_does_not_take():
     p = np.zeros(8, np.float32)
     ptrs = np.array([[p.ctypes.data]] * 6, np.int64)
     sizes = np.array([8], np.int64)
-    with pytest.raises(ValueError, match="float32 or bfloat16 state and no AMSGrad"):
+    with pytest.raises(ValueError, match=r"\(given block_size\) 8-bit state and no AMSGrad"):
         cpp_adam.lowmem_step("float32", ptrs, sizes, np.array([2], np.int64), sc=sc, fl=fl)
+    with pytest.raises(ValueError, match="no AMSGrad"):
+        cpp_adam.lowmem_step("float32", ptrs, sizes, np.array([3], np.int64), sc=sc, fl=fl,
+                             block_size=256)  # fmt: skip
     with pytest.raises(ValueError, match="no AMSGrad"):
         cpp_adam.lowmem_step(
             "float32", ptrs, sizes, np.array([0], np.int64), sc=sc, fl=np.array([0, 0, 1, 0])

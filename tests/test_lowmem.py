@@ -504,11 +504,9 @@ def test_grad_scaler_unscale_then_clip_then_step(cls):
 
 @needs_cpp
 @pytest.mark.exact
-def test_bf16_state_steps_in_cpp_without_numba(monkeypatch):
-    """bfloat16 state needs no numba: with numba gone, AdamBF16(fused=True) is built and steps
-    in the C++ kernel (the same bits as the reference rule), while 8-bit state, which only
-    numba's kernel takes, is refused with fused=True and takes the reference rule with
-    fused=None."""
+def test_low_precision_state_steps_in_cpp_without_numba(monkeypatch):
+    """No numba needed: with numba gone, AdamBF16 and Adam8bit (fused=True) are built and
+    step in the C++ kernel, with the same bits as the reference rule, a clip included."""
     from adamlab.torch import lowmem
 
     def no_numba():
@@ -516,21 +514,14 @@ def test_bf16_state_steps_in_cpp_without_numba(monkeypatch):
 
     monkeypatch.setattr(lowmem, "numba_available", lambda: False)
     monkeypatch.setattr(lowmem, "_kernels", no_numba)
-    a, b = model(), model()
-    oa = at.AdamBF16(a.parameters(), lr=1e-2, fused=True)
-    ob = at.AdamBF16(b.parameters(), lr=1e-2, fused=False)
-    train(a, oa, 3, clip=ours_clip)
-    train(b, ob, 3, clip=ours_clip)
-    same_params(a, b)
-    same_state(oa, ob)
-    with pytest.raises(RuntimeError, match="8-bit state needs numba"):
-        at.Adam8bit(model().parameters(), fused=True)
-    c, d = model(), model()
-    oc = at.Adam8bit(c.parameters(), lr=1e-2)  # fused=None: the reference rule for 8-bit
-    od = at.Adam8bit(d.parameters(), lr=1e-2, fused=False)
-    train(c, oc, 2)
-    train(d, od, 2)
-    same_params(c, d)
+    for cls in (at.AdamBF16, at.Adam8bit):
+        a, b = model(), model()
+        oa = cls(a.parameters(), lr=1e-2, fused=True)
+        ob = cls(b.parameters(), lr=1e-2, fused=False)
+        train(a, oa, 3, clip=ours_clip)
+        train(b, ob, 3, clip=ours_clip)
+        same_params(a, b)
+        same_state(oa, ob)
 
 
 def test_clip_owners_hold_no_reference_to_parameters():
@@ -705,11 +696,9 @@ def _count_planned(monkeypatch):
 def test_steps_from_a_plan_equal_the_reference(monkeypatch, cls, dtype, stochastic):
     """After a first step in which every parameter took a fused kernel, the low-precision
     optimizers step the group from its kept plan (no pass over the parameters in Python):
-    the same bits as the reference rule, with 8-bit and float32 state side by side (numba's
-    kernel), bfloat16 state (C++), stochastic rounding (its keys by step and parameter),
+    the same bits as the reference rule, with 8-bit and float32 state side by side, bfloat16
+    state, stochastic rounding (its keys by step and parameter),
     bfloat16 parameters, a clip deferred into the step and GradScaler's unscale."""
-    if cls in (at.Adam8bit, at.AdamW8bit) and not numba_available():
-        pytest.skip("8-bit state takes numba's kernel")
     runs = _count_planned(monkeypatch)
     a, b = model(dtype=dtype), model(dtype=dtype)
     kw = dict(lr=1e-2, bf16_stochastic_round=stochastic, rounding_seed=5)
@@ -748,8 +737,6 @@ def test_plan_gives_way_to_any_change(monkeypatch, cls):
     (an 8-bit moment's block scales too), a parameter re-pointed, a setting of the group
     changed, a parameter without a gradient, a checkpoint loaded. Each such step takes the
     full path (and equals the reference), and the step after it runs from a new plan."""
-    if cls is at.Adam8bit and not numba_available():
-        pytest.skip("8-bit state takes numba's kernel")
     runs = _count_planned(monkeypatch)
     a, b = model(), model()
     oa = cls(a.parameters(), lr=1e-2)
@@ -864,9 +851,10 @@ def test_plan_edge_cases_found_by_review(monkeypatch):
     for p, q in zip([*a, extra_a], [*b, extra_b], strict=True):
         assert torch.equal(p, q)
 
-    optimizers = [at.AdamBF16(model().parameters(), lr=1e-2)]
-    if numba_available():
-        optimizers.append(at.Adam8bit(model().parameters(), lr=1e-2))
+    optimizers = [
+        at.AdamBF16(model().parameters(), lr=1e-2),
+        at.Adam8bit(model().parameters(), lr=1e-2),
+    ]
     for opt in optimizers:  # a state tensor deleted, then freed: the plan gives way
         ps = opt.param_groups[0]["params"]
         for i in range(2):

@@ -302,6 +302,13 @@ def _load() -> ctypes.CDLL:
     lib.adamlab_lowmem_step.argtypes = [ctypes.c_int] + [ctypes.c_void_p] * 3 + [
         ctypes.c_int64] + [ctypes.c_void_p] * 5 + [ctypes.c_int64]  # fmt: skip
     lib.adamlab_lowmem_step.restype = ctypes.c_int
+    lib.adamlab_lowmem8_step.argtypes = [ctypes.c_int] + [ctypes.c_void_p] * 2 + [
+        ctypes.c_int64, ctypes.c_void_p, ctypes.c_int64] + [ctypes.c_void_p] * 6 + [
+        ctypes.c_int64]  # fmt: skip
+    lib.adamlab_lowmem8_step.restype = ctypes.c_int
+    lib.adamlab_codes8.argtypes = [ctypes.c_void_p, ctypes.c_int64] + [ctypes.c_void_p] * 2 + [
+        ctypes.c_int]  # fmt: skip
+    lib.adamlab_codes8.restype = None
     lib.adamlab_bump_steps.argtypes = [
         ctypes.c_void_p, ctypes.c_int64, ctypes.c_int, ctypes.c_void_p,
     ]  # fmt: skip
@@ -324,7 +331,7 @@ def _load() -> ctypes.CDLL:
         ctypes.c_void_p
     ] * 2
     lib.with_gil = held
-    if lib.adamlab_abi_version() != 5:
+    if lib.adamlab_abi_version() != 6:
         raise RuntimeError(f"{path} has another interface version")
     _check_pool(lib)
     return lib
@@ -421,20 +428,24 @@ def adam_step_arrays(
 
 #: parameter kinds of the low-precision-state step (its codes in adam_step.cpp)
 LOWMEM_KINDS = {"float32": 0, "bfloat16": 2}
-#: state modes the C++ low-precision step takes (numba_lowmem's MODE_FP32, MODE_BF16)
+#: state modes the C++ low-precision step takes (numba_lowmem's MODE_FP32, MODE_BF16), and
+#: the 8-bit one (MODE_8BIT), which its launches by chunks take
 LOWMEM_MODES = (0, 1)
+MODE_8BIT = 2
 
 
 def lowmem_step(
     kind: str, ptrs: np.ndarray, sizes: np.ndarray, modes: np.ndarray, *, sc: np.ndarray,
     fl: np.ndarray, scales: np.ndarray | None = None, state_keys: np.ndarray | None = None,
-    param_keys: np.ndarray | None = None,
+    param_keys: np.ndarray | None = None, block_size: int | None = None,
 ) -> None:  # fmt: skip
     """The step with float32 or bfloat16 state (:func:`adamlab.kernels.numba_lowmem.lowmem_step`
     for ``modes`` 0 and 1, the same bits) on PyTorch's thread pool. ``kind``: the parameters'
     storage ("float32" or "bfloat16"); ``ptrs``: int64 (6, n) addresses of p, g, m, v (rows 4
     and 5 unused); ``sc``: float32 scalars, ``fl``: flags (no AMSGrad); the options as
-    numba_lowmem's, each None when off. 8-bit state is numba_lowmem's alone."""
+    numba_lowmem's, each None when off. With 8-bit state among the tensors (mode 2: rows
+    2 and 3 the codes, rows 4 and 5 the absmax tables), ``block_size`` is needed and the
+    launch goes by chunks (:func:`lowmem8_launcher`)."""
     n = len(sizes)
     arrays = {
         "ptrs": (ptrs, np.int64, (6, n)), "modes": (modes, np.int64, (n,)),
@@ -445,12 +456,54 @@ def lowmem_step(
     for name, (a, dtype, shape) in arrays.items():
         if a is not None and (a.dtype != dtype or a.shape != shape or not a.flags.c_contiguous):
             raise ValueError(f"lowmem step: {name} must be a contiguous {np.dtype(dtype)} {shape}")
-    if kind not in LOWMEM_KINDS or not np.isin(modes, LOWMEM_MODES).all() or fl[2] != 0:
+    eight_bit = bool((modes == MODE_8BIT).any())
+    allowed = (*LOWMEM_MODES, MODE_8BIT) if block_size is not None else LOWMEM_MODES
+    if kind not in LOWMEM_KINDS or not np.isin(modes, allowed).all() or fl[2] != 0:
         raise ValueError(
-            f"lowmem step: the C++ kernel takes float32/bfloat16 parameters with float32 or "
-            f"bfloat16 state and no AMSGrad (got {kind!r}, modes {sorted(set(modes.tolist()))})"
+            f"lowmem step: the C++ kernel takes float32/bfloat16 parameters with float32, "
+            f"bfloat16 or (given block_size) 8-bit state and no AMSGrad (got {kind!r}, modes "
+            f"{sorted(set(modes.tolist()))})"
         )
-    lowmem_launcher(kind, ptrs, sizes, modes)(sc, fl, scales, state_keys, param_keys)
+    if eight_bit:
+        go = lowmem8_launcher(kind, ptrs, sizes, modes, block_size)
+    else:
+        go = lowmem_launcher(kind, ptrs, sizes, modes)
+    go(sc, fl, scales, state_keys, param_keys)
+
+
+def lowmem8_launcher(
+    kind: str, ptrs: np.ndarray, sizes: np.ndarray, modes: np.ndarray, block_size: int
+) -> Callable[..., None]:
+    """:func:`lowmem_launcher` for launches with 8-bit state (numba_lowmem's rule, the same
+    bits, on PyTorch's pool): by chunks of whole blocks (:func:`lowmem_tables.chunk_table`,
+    made once here), in parallel unless the launch is small."""
+    from . import lowmem_tables
+
+    code, n = LOWMEM_KINDS[kind], len(sizes)
+    chunks = lowmem_tables.chunk_table(sizes, block_size)
+    tab = lowmem_tables.cpp_tables(int(block_size))
+    fn = _lib().adamlab_lowmem8_step
+    head = (code, ptrs.ctypes.data, modes.ctypes.data, n, chunks.ctypes.data, len(chunks))
+
+    def run(sc, fl, scales=None, state_keys=None, param_keys=None, _keep=(ptrs, modes, chunks)):
+        rc = fn(*head, sc.ctypes.data, fl.ctypes.data, _addr(scales), _addr(state_keys),
+                _addr(param_keys), tab.ctypes.data, SERIAL_BELOW)  # fmt: skip
+        if rc != 0:
+            raise RuntimeError("the C++ 8-bit Adam kernel failed")
+
+    return run
+
+
+def codes8(x: np.ndarray, signed: bool) -> np.ndarray:
+    """For tests: the 8-bit kernel's code of each normalized value of ``x`` (float32, in
+    [-1, 1]), by the path it takes (:func:`set_isa` applies)."""
+    from . import lowmem_tables
+
+    x = np.ascontiguousarray(x, dtype=np.float32)
+    q = np.empty(x.shape, np.uint8)
+    tab = lowmem_tables.cpp_tables(256)  # (the block size plays no part here)
+    _lib().adamlab_codes8(x.ctypes.data, x.size, q.ctypes.data, tab.ctypes.data, 0 if signed else 1)
+    return q
 
 
 def _addr(a: np.ndarray | None) -> int | None:

@@ -50,18 +50,13 @@ from numba.extending import intrinsic, overload
 
 from ..optim import quantized
 from .adam_host import EPS_AFTER, F_AMSGRAD, F_EPS, F_MAXIMIZE, F_WD, WD_DECOUPLED, WD_L2
+from .lowmem_tables import CELL_BITS, chunk_table, tables
 from .numba_adam import _bits_f32, _f32_bits, _ptr, adam_element, bf16_to_f32, f32_to_bf16
 
 #: state kinds of a tensor, per launch (``modes``)
 MODE_FP32, MODE_BF16, MODE_8BIT = 0, 1, 2
 #: rows of the address table: parameter, gradient, m, v, absmax of m, absmax of v
 P, G, M, V, AM, AV = range(6)
-#: mantissa bits of the quantization table's cells
-CELL_BITS = 7
-#: cells start at 2⁻²⁴: every magnitude below falls in cell 0 (no threshold lies there)
-CELL_LOW_EXP = -24
-#: elements per parallel work item (a multiple of every block size up to it)
-CHUNK = 1 << 16
 #: launches with fewer elements than this run on one thread
 SERIAL_BELOW = 1 << 17
 
@@ -412,43 +407,6 @@ _F32 = np.empty(0, np.float32)
 
 
 # -- the quantization table ------------------------------------------------------------------------
-
-
-@functools.cache
-def tables(signed: bool) -> tuple[np.ndarray, np.ndarray, int]:
-    """(code map, cell table, first cell) for one map.
-
-    Cell c holds the float32 magnitudes whose bits, shifted right by 23 − ``CELL_BITS``,
-    are c + first cell (cell 0 also holds everything smaller). The table has two halves
-    (x ≥ 0, then x < 0 by |x|); each entry packs, as ``j << 20 | key``, the number j of
-    thresholds at or below the cell's smallest value and the one threshold τ inside the cell,
-    if any, by its low mantissa bits (a value x of the cell is at or above τ exactly when its
-    own key, the same bits, flipped for x < 0, is at least τ's; no threshold: 2¹⁶, never).
-    Raises if a cell holds two thresholds.
-    """
-    code = np.ascontiguousarray(quantized.dynamic_map(signed))
-    tau = quantized.thresholds(signed)
-    shift = 23 - CELL_BITS
-    low_mask = (1 << shift) - 1
-    first = (np.float32(2.0**CELL_LOW_EXP).view(np.uint32) >> shift).item()
-    n_cells = (0x3F800000 >> shift) - first + 1
-    cells = np.empty(2 * n_cells, np.int32)
-    for c in range(n_cells):
-        lo_bits = 0 if c == 0 else (c + first) << shift
-        hi_bits = min(((c + first + 1) << shift) - 1, 0x3F800000)
-        a, b = np.array([lo_bits, hi_bits], np.uint32).view(np.float32)
-        for side, (lo, hi) in enumerate(((a, b), (-b, -a))):
-            j = int(np.searchsorted(tau, lo, side="right"))
-            inside = int(np.searchsorted(tau, hi, side="right")) - j
-            if inside > 1:
-                raise AssertionError(f"cell {c} holds {inside} thresholds")
-            key = 1 << shift  # none
-            if inside:
-                bits = int(np.abs(tau[j : j + 1]).view(np.uint32)[0]) & low_mask
-                key = bits if side == 0 else low_mask - bits
-            cells[side * n_cells + c] = (j << 20) | key
-    cells.flags.writeable = False
-    return code, cells, first
 
 
 @njit(inline="always", cache=True, error_model="numpy")
@@ -857,15 +815,6 @@ def kernel_tables(block_size: int) -> tuple:
     return (
         code_s, cells_s, code_u, cells_u, np.int64(first), np.int64(block_size), zero_s, zero_u,
     )  # fmt: skip
-
-
-def chunk_table(sizes: np.ndarray, block_size: int) -> np.ndarray:
-    """(n_chunks, 3) int64: tensor, start, stop; chunks are whole blocks."""
-    chunk = max(CHUNK, block_size)
-    rows = [
-        (k, lo, min(lo + chunk, int(n))) for k, n in enumerate(sizes) for lo in range(0, n, chunk)
-    ]
-    return np.array(rows, dtype=np.int64).reshape(-1, 3)
 
 
 def lowmem_step(

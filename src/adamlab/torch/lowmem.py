@@ -13,9 +13,9 @@
 ``state_precision="8bit"`` or ``"bf16"``: each step dequantizes m and v, takes Adam's step in
 float32 and quantizes them again (Dettmers et al., 2022; see :mod:`adamlab.optim.quantized`).
 CPU parameters of dtype float32 or bfloat16 step in a fused kernel, bit for bit the core's
-reference rule: 8-bit state in numba's (:mod:`adamlab.kernels.numba_lowmem`), bfloat16 and
-float32 state in the C++ one on PyTorch's thread pool (:mod:`adamlab.kernels.cpp_adam`; numba's
-where there is no C++ build), so ``AdamBF16`` needs no numba. Other parameters (float16,
+reference rule: the C++ one on PyTorch's thread pool (:mod:`adamlab.kernels.cpp_adam`), or
+numba's where there is no C++ build (:mod:`adamlab.kernels.numba_lowmem`; the same bits), so
+these optimizers need no numba. Other parameters (float16,
 float64, non-contiguous, no kernel) take the reference rule itself.
 
 State (``state_dict()``): ``step``; ``exp_avg`` and ``exp_avg_sq`` as uint8 codes with
@@ -66,7 +66,7 @@ def _kernels():
 def _cpp_kernel():
     """The C++ kernel module where it is the CPU kernel in use (:func:`adamlab.torch.fast.
     cpu_kernel`, which honours ``ADAMLAB_CPU_KERNEL``), else None. It takes float32 and
-    bfloat16 state on PyTorch's own thread pool; 8-bit state is numba's."""
+    bfloat16 and 8-bit state on PyTorch's own thread pool."""
     from . import fast
 
     return fast.cpp_adam if fast.cpu_kernel() == "cpp" else None
@@ -465,9 +465,12 @@ class LowPrecisionAdam(DeferredClip, CoreOptimizer):
             state["step"] += 1
         sc, fl = adam_host.adam_step_args(core_opt, t, np.float32)
         options = dict(scales=scales, state_keys=state_keys, param_keys=param_keys)
-        cpp = None if _MODES["8bit"] in modes else _cpp_kernel()
+        cpp = _cpp_kernel()
         if cpp is not None:  # the same bits, on torch's pool
-            cpp.lowmem_step(_KERNEL_DTYPES[dtype], ptrs, sizes, modes, sc=sc, fl=fl, **options)
+            cpp.lowmem_step(
+                _KERNEL_DTYPES[dtype], ptrs, sizes, modes, sc=sc, fl=fl,
+                block_size=int(group["block_size"]), **options,
+            )  # fmt: skip
             return
         _kernels().lowmem_step(
             _KERNEL_DTYPES[dtype], ptrs, sizes, modes, sc=sc, fl=fl,
@@ -541,13 +544,13 @@ def _plan_class():
 
 
 class _LowmemLaunch:
-    """One launch of a low-precision plan: the C++ step (float32 or bfloat16 state) of the
-    plan's parameters start … start + n (one dtype), with the group's stochastic rounding.
+    """One launch of a low-precision plan: the C++ step (float32, bfloat16 or 8-bit state) of
+    the plan's parameters start … start + n (one dtype), with the group's stochastic rounding.
     ``scales`` ((2, all of the plan's parameters) clip and unscale factors, or None) is set
     before each step."""
 
-    __slots__ = ("block", "chunks", "dtype", "go", "group", "modes", "n", "ptrs", "scales",
-                 "sizes", "start", "streams")  # fmt: skip
+    __slots__ = ("block", "dtype", "go", "group", "modes", "n", "ptrs", "scales", "sizes",
+                 "start", "streams")  # fmt: skip
 
     def __init__(self, plan, start, n, dtype, modes, streams, absmax_rows, group):
         from .fast import cpp_adam
@@ -562,19 +565,11 @@ class _LowmemLaunch:
         self.ptrs[4:] = absmax_rows  # (m's and v's own addresses where not 8-bit: unread)
         self.sizes = np.array(plan.numels[start : start + n], dtype=np.int64)
         self.block = int(group["block_size"])
-        self.chunks = None
-        if (modes == _MODES["8bit"]).any():  # numba's kernel, its chunk table made once
-            self.chunks = _kernels().chunk_table(self.sizes, self.block)
-            self.go = functools.partial(self._numba, self.ptrs, self.sizes, self.modes, self.chunks)
+        kind = _KERNEL_DTYPES[dtype]
+        if (modes == _MODES["8bit"]).any():  # (by chunks of whole blocks, made once)
+            self.go = cpp_adam.lowmem8_launcher(kind, self.ptrs, self.sizes, modes, self.block)
         else:
-            self.go = cpp_adam.lowmem_launcher(_KERNEL_DTYPES[dtype], self.ptrs, self.sizes, modes)
-
-    def _numba(self, ptrs, sizes, modes, chunks, sc, fl, scales=None, state_keys=None,
-               param_keys=None) -> None:  # fmt: skip
-        _kernels().lowmem_step(
-            _KERNEL_DTYPES[self.dtype], ptrs, sizes, modes, sc=sc, fl=fl, block_size=self.block,
-            scales=scales, state_keys=state_keys, param_keys=param_keys, chunks=chunks,
-        )  # fmt: skip
+            self.go = cpp_adam.lowmem_launcher(kind, self.ptrs, self.sizes, modes)
 
     def run(self, core_opt, g_ptrs: np.ndarray | None, t_old: np.ndarray, same: bool) -> None:
         from .fast import cpp_adam
@@ -591,27 +586,13 @@ class _LowmemLaunch:
         for t in np.unique(t_old):  # parameters added later have their own step counts
             sel = np.flatnonzero(t_old == t)
             sc, fl = adam_host.adam_step_args(core_opt, int(t) + 1, np.float32)
-            ptrs, sizes, modes = (
-                np.ascontiguousarray(self.ptrs[:, sel]),
-                self.sizes[sel],
-                self.modes[sel],
-            )
-            options = dict(
+            state_keys, param_keys = self._keys(int(t) + 1, self.streams[sel])
+            cpp_adam.lowmem_step(
+                _KERNEL_DTYPES[self.dtype], np.ascontiguousarray(self.ptrs[:, sel]),
+                self.sizes[sel], self.modes[sel], sc=sc, fl=fl, block_size=self.block,
                 scales=None if scales is None else np.ascontiguousarray(scales[:, sel]),
-                **dict(
-                    zip(
-                        ("state_keys", "param_keys"),
-                        self._keys(int(t) + 1, self.streams[sel]),
-                        strict=True,
-                    )
-                ),
-            )
-            if self.chunks is None:
-                cpp_adam.lowmem_step(
-                    _KERNEL_DTYPES[self.dtype], ptrs, sizes, modes, sc=sc, fl=fl, **options
-                )
-            else:
-                self._numba(ptrs, sizes, modes, None, sc, fl, **options)
+                state_keys=state_keys, param_keys=param_keys,
+            )  # fmt: skip
 
     def _keys(self, t: int, streams: np.ndarray) -> tuple:
         """(state_keys, param_keys) of step t, each None where not rounded stochastically."""
@@ -676,13 +657,10 @@ def _write_back(state, key, new, p) -> None:
 
 
 def _no_kernel(layout: str) -> str | None:
-    """None if a fused kernel for state of this layout ("8bit", "bf16", "fp32") can be had:
-    8-bit state needs numba; bfloat16 and float32 state take the C++ kernel, or numba's;
-    else the reason."""
-    if numba_available() or (layout != "8bit" and _cpp_kernel() is not None):
+    """None if a fused kernel for state of any layout ("8bit", "bf16", "fp32") can be had:
+    the C++ one, or numba's; else the reason."""
+    if numba_available() or _cpp_kernel() is not None:
         return None
-    if layout == "8bit":
-        return "8-bit state needs numba's kernel (pip install 'adamlab[fast]')"
     return "no fused kernel is available (no C++ build, and numba is not installed)"
 
 

@@ -345,11 +345,11 @@ void dispatch(const int64_t* ptrs, const int64_t* offsets, int64_t n, const void
 // coefficient and then by the unscale factor, each product rounded to the gradient's dtype
 // (factors of 1 when there are none: x * 1 is x, so the results equal numba's unscaled
 // loop). bfloat16 results round to nearest even, or stochastically with the bits of
-// adamlab.optim.quantized.rounding_bits (element i of a tensor under its key). 8-bit state
-// stays with numba_lowmem.
+// adamlab.optim.quantized.rounding_bits (element i of a tensor under its key). 8-bit state:
+// below, block by block.
 
 enum { MODE_FP32 = 0, MODE_BF16 = 1, MODE_8BIT = 2 };
-enum { R_P = 0, R_G = 1, R_M = 2, R_V = 3 };  // rows of the (6, n) address table
+enum { R_P = 0, R_G = 1, R_M = 2, R_V = 3, R_AM = 4, R_AV = 5 };  // rows of the (6, n) address table
 
 // (u + the top 16 bits of fmix32(k + (i + 1) * golden)) >> 16, in 32-bit arithmetic, k the
 // key's low 32 bits: numba_lowmem._round_bits; NaN stays a quiet NaN.
@@ -568,41 +568,230 @@ struct LowmemArgs {
   const uint64_t* param_keys;     // (1, n) or null
 };
 
+inline LowmemArgs lowmem_args(const int64_t* ptrs, const int64_t* offsets,
+                              const int64_t* modes, int64_t n, const float* sc,
+                              const int64_t* fl, const float* scales,
+                              const uint64_t* state_keys, const uint64_t* param_keys) {
+  LowmemArgs A;
+  A.ptrs = ptrs;
+  A.offsets = offsets;
+  A.modes = modes;
+  A.n = n;
+  std::memcpy(&A.S, sc, sizeof(A.S));
+  A.neg = fl[F_MAXIMIZE] != 0;
+  A.l2 = fl[F_WD] == WD_L2;
+  A.dec = fl[F_WD] == WD_DECOUPLED;
+  A.after = fl[F_EPS] == EPS_AFTER;
+  A.scales = scales;
+  A.state_keys = state_keys;
+  A.param_keys = param_keys;
+  return A;
+}
+
+// tensor k's run from its element i0: the scalars, its factors and rounding keys
+inline Run run_of(const LowmemArgs& A, int64_t k, int64_t i0) {
+  const int64_t n = A.n;
+  Run R;  // (a copy of the scalars: nothing the loop stores can alias it)
+  R.S = A.S;
+  R.s0 = A.scales ? A.scales[k] : 1.0f;
+  R.s1 = A.scales ? A.scales[n + k] : 1.0f;
+  R.kp = A.param_keys ? A.param_keys[k] : 0;
+  R.km = A.state_keys ? A.state_keys[k] : 0;
+  R.kv = A.state_keys ? A.state_keys[n + k] : 0;
+  R.i0 = i0;
+  return R;
+}
+
+// Tensor k's state kind, its run of elements a .. b (float32 or bfloat16 state).
+template <bool AVX, bool PB, bool SRP, bool SRS>
+__attribute__((always_inline)) inline void lowmem_tensor(const LowmemArgs& A, int64_t k,
+                                                         int64_t a, int64_t b) {
+  const int64_t n = A.n;
+  const int64_t esize = PB ? 2 : 4;
+  const bool sb = A.modes[k] == MODE_BF16;
+  const int64_t ssize = sb ? 2 : 4;
+  void* p = reinterpret_cast<char*>(A.ptrs[R_P * n + k]) + a * esize;
+  const void* g = reinterpret_cast<const char*>(A.ptrs[R_G * n + k]) + a * esize;
+  void* m = reinterpret_cast<char*>(A.ptrs[R_M * n + k]) + a * ssize;
+  void* v = reinterpret_cast<char*>(A.ptrs[R_V * n + k]) + a * ssize;
+  const Run R = run_of(A, k, a);
+  const Flags F{A.neg, A.l2, A.dec, A.after};
+  Elem<PB>* pp = static_cast<Elem<PB>*>(p);
+  const Elem<PB>* gg = static_cast<const Elem<PB>*>(g);
+  if (sb) {
+    lowmem_run<AVX, PB, true, SRP, SRS>(pp, gg, static_cast<uint16_t*>(m),
+                                        static_cast<uint16_t*>(v), b - a, R, F);
+  } else {
+    lowmem_run<AVX, PB, false, SRP, false>(pp, gg, static_cast<float*>(m),
+                                           static_cast<float*>(v), b - a, R, F);
+  }
+}
+
 // One thread's share of a low-precision launch: elements lo .. hi of the tensors end to end.
 template <bool AVX, bool PB, bool SRP, bool SRS>
 __attribute__((always_inline)) inline void lowmem_range(const LowmemArgs& A, int64_t lo,
                                                         int64_t hi) {
   const int64_t n = A.n;
-  const int64_t esize = PB ? 2 : 4;
   int64_t k = std::upper_bound(A.offsets, A.offsets + n + 1, lo) - A.offsets - 1;
   for (; k < n && A.offsets[k] < hi; ++k) {
     const int64_t a = std::max(lo, A.offsets[k]) - A.offsets[k];
     const int64_t b = std::min(hi, A.offsets[k + 1]) - A.offsets[k];
-    if (b <= a) continue;
-    const bool sb = A.modes[k] == MODE_BF16;
-    const int64_t ssize = sb ? 2 : 4;
-    void* p = reinterpret_cast<char*>(A.ptrs[R_P * n + k]) + a * esize;
-    const void* g = reinterpret_cast<const char*>(A.ptrs[R_G * n + k]) + a * esize;
-    void* m = reinterpret_cast<char*>(A.ptrs[R_M * n + k]) + a * ssize;
-    void* v = reinterpret_cast<char*>(A.ptrs[R_V * n + k]) + a * ssize;
-    Run R;  // (a copy of the scalars: nothing the loop stores can alias it)
-    R.S = A.S;
-    R.s0 = A.scales ? A.scales[k] : 1.0f;
-    R.s1 = A.scales ? A.scales[n + k] : 1.0f;
-    R.kp = A.param_keys ? A.param_keys[k] : 0;
-    R.km = A.state_keys ? A.state_keys[k] : 0;
-    R.kv = A.state_keys ? A.state_keys[n + k] : 0;
-    R.i0 = a;
-    const Flags F{A.neg, A.l2, A.dec, A.after};
-    Elem<PB>* pp = static_cast<Elem<PB>*>(p);
-    const Elem<PB>* gg = static_cast<const Elem<PB>*>(g);
-    if (sb) {
-      lowmem_run<AVX, PB, true, SRP, SRS>(pp, gg, static_cast<uint16_t*>(m),
-                                          static_cast<uint16_t*>(v), b - a, R, F);
-    } else {
-      lowmem_run<AVX, PB, false, SRP, false>(pp, gg, static_cast<float*>(m),
-                                             static_cast<float*>(v), b - a, R, F);
-    }
+    if (b > a) lowmem_tensor<AVX, PB, SRP, SRS>(A, k, a, b);
+  }
+}
+
+// -- 8-bit state: numba_lowmem's MODE_8BIT, block by block -----------------------------------
+//
+// A block of B elements of m (and of v): its codes q (uint8) and absmax N (float32). Each
+// block: m = Q[q]·N into a float32 buffer (the map Q: signed for m, unsigned for v), the
+// step above with float32 state on the buffers (the new m and v left there), the new
+// absmax (the largest bit pattern of |m|: NaN above inf), then each code by the cell table
+// of adamlab.kernels.lowmem_tables (one entry, one integer comparison), from m·(1/N). A
+// block of zeros, or holding NaN or ±inf, gets the zero code (and that absmax).
+
+struct Tables8 {  // adamlab.kernels.lowmem_tables.cpp_tables (addresses and numbers)
+  const float* code[2];      // the maps: [0] signed (m), [1] unsigned (v)
+  const int32_t* cells[2];   // their cell tables (two halves: x >= 0, then x < 0)
+  int64_t first, n_cells, shift, block;
+  uint8_t zero[2];           // the index of 0 in each map
+};
+
+// the code of x in [-1, 1]: numba_lowmem._quantize
+inline uint8_t code_of(float x, const int32_t* cells, const Tables8& T) {
+  const uint32_t u = f32_bits(x);
+  const uint32_t low = (1u << T.shift) - 1u;
+  const int64_t neg = u >> 31;
+  const uint32_t a = u & 0x7FFFFFFFu;
+  const int64_t c = std::min(std::max(int64_t(a >> T.shift) - T.first, int64_t(0)), T.n_cells - 1);
+  const int32_t key = int32_t((a & low) ^ (low * uint32_t(neg)));
+  const int32_t e = cells[c + neg * T.n_cells];
+  return uint8_t((e >> 20) + (key >= (e & 0xFFFFF) ? 1 : 0));
+}
+
+#if ADAMLAB_HAVE_AVX2
+// code_of on 32 lanes, x[0..32) times inverse: the same integer steps eight lanes at a time,
+// the cell table read by a gather
+__attribute__((target("avx2"))) inline void codes32_avx2(const float* x, float inverse,
+                                                         uint8_t* q, const int32_t* cells,
+                                                         const Tables8& T) {
+  const __m256 inv = _mm256_set1_ps(inverse);
+  const __m128i shift = _mm_cvtsi32_si128(int(T.shift));
+  const __m256i low = _mm256_set1_epi32(int((1u << T.shift) - 1u));
+  const __m256i first = _mm256_set1_epi32(int(T.first));
+  const __m256i last = _mm256_set1_epi32(int(T.n_cells - 1));
+  const __m256i half = _mm256_set1_epi32(int(T.n_cells));
+  const __m256i abs = _mm256_set1_epi32(0x7FFFFFFF), mask20 = _mm256_set1_epi32(0xFFFFF);
+  const __m256i zero = _mm256_setzero_si256(), one = _mm256_set1_epi32(1);
+  __m256i out[4];
+  for (int i = 0; i < 4; ++i) {
+    const __m256i u = _mm256_castps_si256(_mm256_mul_ps(_mm256_loadu_ps(x + 8 * i), inv));
+    const __m256i neg = _mm256_sub_epi32(zero, _mm256_srli_epi32(u, 31));  // all ones if x < 0
+    const __m256i a = _mm256_and_si256(u, abs);
+    __m256i c = _mm256_sub_epi32(_mm256_srl_epi32(a, shift), first);
+    c = _mm256_min_epi32(_mm256_max_epi32(c, zero), last);
+    const __m256i key = _mm256_xor_si256(_mm256_and_si256(a, low), _mm256_and_si256(low, neg));
+    const __m256i e = _mm256_i32gather_epi32(cells, _mm256_add_epi32(c, _mm256_and_si256(half, neg)), 4);
+    // (e >> 20) + (key >= (e & 0xFFFFF)): + 1, - 1 where the threshold lies above the key
+    out[i] = _mm256_add_epi32(_mm256_add_epi32(_mm256_srai_epi32(e, 20), one),
+                              _mm256_cmpgt_epi32(_mm256_and_si256(e, mask20), key));
+  }
+  const __m256i w01 = _mm256_packus_epi32(out[0], out[1]), w23 = _mm256_packus_epi32(out[2], out[3]);
+  const __m256i b = _mm256_packus_epi16(w01, w23);  // (lanes 0-3, 8-11, 16-19, 24-27 | 4-7 ...)
+  _mm256_storeu_si256(reinterpret_cast<__m256i*>(q),
+                      _mm256_permutevar8x32_epi32(b, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7)));
+}
+
+// m = Q[q]·N on eight lanes (eight scalar loads: faster here than a gather)
+__attribute__((target("avx2"))) inline void dequantize8_avx2(const uint8_t* q, const float* code,
+                                                             float n, float* out) {
+  const __m256 x = _mm256_setr_ps(code[q[0]], code[q[1]], code[q[2]], code[q[3]], code[q[4]],
+                                   code[q[5]], code[q[6]], code[q[7]]);
+  _mm256_storeu_ps(out, _mm256_mul_ps(x, _mm256_set1_ps(n)));
+}
+#endif
+
+// m = Q[q]·N on a block (numba_lowmem._step8's loads)
+template <bool AVX>
+__attribute__((always_inline)) inline void dequantize(const uint8_t* q, const float* code,
+                                                      float n, float* out, int64_t w) {
+  int64_t j = 0;
+#if ADAMLAB_HAVE_AVX2
+  if constexpr (AVX)
+    for (; j + 8 <= w; j += 8) dequantize8_avx2(q + j, code, n, out + j);
+#endif
+  for (; j < w; ++j) out[j] = code[q[j]] * n;
+}
+
+// A block's new absmax (numba_lowmem._absmax, _absmax_store): stored; returns whether the
+// block needs codes (with 1/N in inverse), else its codes are the zero code (written here).
+inline bool new_absmax(const float* x, int64_t w, uint8_t* q, float* absmax, float& inverse,
+                       const Tables8& T, int s) {
+  uint32_t top = 0;
+  for (int64_t j = 0; j < w; ++j) top = std::max(top, f32_bits(x[j]) & 0x7FFFFFFFu);
+  *absmax = top > 0x7F800000u ? bits_f32(0x7FC00000u) : bits_f32(top);
+  if (top == 0 || top >= 0x7F800000u) {
+    std::memset(q, T.zero[s], size_t(w));
+    return false;
+  }
+  const float nb = bits_f32(top), tiny = 1e-38f;
+  inverse = 1.0f / (tiny > nb ? tiny : nb);
+  return true;
+}
+
+// codes of x[0..w) times inverse (numba_lowmem._codes)
+template <bool AVX>
+__attribute__((always_inline)) inline void codes(const float* x, int64_t w, float inverse,
+                                                 uint8_t* q, const Tables8& T, int s) {
+  const int32_t* cells = T.cells[s];
+  int64_t j = 0;
+#if ADAMLAB_HAVE_AVX2
+  if constexpr (AVX)
+    for (; j + 32 <= w; j += 32) codes32_avx2(x + j, inverse, q + j, cells, T);
+#endif
+  for (; j < w; ++j) q[j] = code_of(x[j] * inverse, cells, T);
+}
+
+// Tensor k's elements a .. b (whole blocks, but for the tensor's last), 8-bit state; buf:
+// two buffers of a block. Block after block: dequantize, step, new absmax, codes. (numba's
+// kernel overlaps the step of one block with the codes of the one before; here that made no
+// difference, measured, and the blocks stay apart.)
+template <bool AVX, bool PB, bool SRP>
+__attribute__((always_inline)) inline void lowmem8_tensor(const LowmemArgs& A, const Tables8& T,
+                                                          int64_t k, int64_t a, int64_t b,
+                                                          float* buf) {
+  const int64_t n = A.n, B = T.block;
+  Elem<PB>* p = reinterpret_cast<Elem<PB>*>(A.ptrs[R_P * n + k]);
+  const Elem<PB>* g = reinterpret_cast<const Elem<PB>*>(A.ptrs[R_G * n + k]);
+  uint8_t* qm = reinterpret_cast<uint8_t*>(A.ptrs[R_M * n + k]);
+  uint8_t* qv = reinterpret_cast<uint8_t*>(A.ptrs[R_V * n + k]);
+  float* am = reinterpret_cast<float*>(A.ptrs[R_AM * n + k]);
+  float* av = reinterpret_cast<float*>(A.ptrs[R_AV * n + k]);
+  const Flags F{A.neg, A.l2, A.dec, A.after};
+  Run R = run_of(A, k, a);
+  for (int64_t i0 = a; i0 < b; i0 += B) {
+    const int64_t w = std::min(B, b - i0), blk = i0 / B;
+    float *bm = buf, *bv = buf + B, inv = 0.0f;
+    dequantize<AVX>(qm + i0, T.code[0], am[blk], bm, w);
+    dequantize<AVX>(qv + i0, T.code[1], av[blk], bv, w);
+    R.i0 = i0;
+    lowmem_run<AVX, PB, false, SRP, false>(p + i0, g + i0, bm, bv, w, R, F);
+    if (new_absmax(bm, w, qm + i0, am + blk, inv, T, 0)) codes<AVX>(bm, w, inv, qm + i0, T, 0);
+    if (new_absmax(bv, w, qv + i0, av + blk, inv, T, 1)) codes<AVX>(bv, w, inv, qv + i0, T, 1);
+  }
+}
+
+// Chunks c0 .. c1 of a launch with 8-bit tensors: (tensor, start, stop) rows, whole blocks.
+template <bool AVX, bool PB, bool SRP, bool SRS>
+__attribute__((always_inline)) inline void chunks_range(const LowmemArgs& A, const Tables8& T,
+                                                        const int64_t* chunks, int64_t c0,
+                                                        int64_t c1) {
+  std::vector<float> buffers(2 * size_t(T.block));
+  for (int64_t c = c0; c < c1; ++c) {
+    const int64_t k = chunks[3 * c], lo = chunks[3 * c + 1], hi = chunks[3 * c + 2];
+    if (A.modes[k] == MODE_8BIT)
+      lowmem8_tensor<AVX, PB, SRP>(A, T, k, lo, hi, buffers.data());
+    else
+      lowmem_tensor<AVX, PB, SRP, SRS>(A, k, lo, hi);
   }
 }
 
@@ -618,6 +807,64 @@ __attribute__((target("avx2"), flatten)) void lowmem_avx2(const LowmemArgs& A, i
 template <bool PB, bool SRP, bool SRS>
 void lowmem_base(const LowmemArgs& A, int64_t lo, int64_t hi) {
   lowmem_range<false, PB, SRP, SRS>(A, lo, hi);
+}
+
+#if ADAMLAB_HAVE_AVX2
+template <bool PB, bool SRP, bool SRS>
+__attribute__((target("avx2"), flatten)) void chunks_avx2(const LowmemArgs& A,
+                                                          const Tables8& T,
+                                                          const int64_t* chunks, int64_t c0,
+                                                          int64_t c1) {
+  chunks_range<true, PB, SRP, SRS>(A, T, chunks, c0, c1);
+}
+#endif
+
+template <bool PB, bool SRP, bool SRS>
+void chunks_base(const LowmemArgs& A, const Tables8& T, const int64_t* chunks, int64_t c0,
+                 int64_t c1) {
+  chunks_range<false, PB, SRP, SRS>(A, T, chunks, c0, c1);
+}
+
+// A launch by chunks (8-bit tensors among them): the chunks in parallel, unless the launch
+// has fewer than `grain` elements (then on the calling thread).
+template <bool PB, bool SRP, bool SRS>
+void chunks_step(const LowmemArgs& A, const Tables8& T, const int64_t* chunks, int64_t n_chunks,
+                 int64_t grain) {
+  auto fn = &chunks_base<PB, SRP, SRS>;
+#if ADAMLAB_HAVE_AVX2
+  if (use_avx2()) fn = &chunks_avx2<PB, SRP, SRS>;
+#endif
+  int64_t total = 0;
+  for (int64_t c = 0; c < n_chunks; ++c) total += chunks[3 * c + 2] - chunks[3 * c + 1];
+  if (total < grain || n_chunks == 1) return fn(A, T, chunks, 0, n_chunks);
+  at::parallel_for(0, n_chunks, 1, [&](int64_t c0, int64_t c1) { fn(A, T, chunks, c0, c1); });
+}
+
+#if ADAMLAB_HAVE_AVX2
+__attribute__((target("avx2"), flatten)) void codes_avx2(const float* x, int64_t n, uint8_t* q,
+                                                         const Tables8& T, int s) {
+  codes<true>(x, n, 1.0f, q, T, s);
+}
+#endif
+
+// For tests: the codes of normalized values x[0..n) (map s: 0 signed, 1 unsigned), by the
+// path the kernel takes (AVX2 or not, as dispatch picks)
+void codes_of(const float* x, int64_t n, uint8_t* q, const Tables8& T, int s) {
+#if ADAMLAB_HAVE_AVX2
+  if (use_avx2()) return codes_avx2(x, n, q, T, s);
+#endif
+  codes<false>(x, n, 1.0f, q, T, s);
+}
+
+template <bool PB>
+void chunks_dispatch(const LowmemArgs& A, const Tables8& T, const int64_t* chunks,
+                     int64_t n_chunks, int64_t grain) {
+  const bool srp = PB && A.param_keys != nullptr;
+  const bool srs = A.state_keys != nullptr;
+  if (srp && srs) return chunks_step<PB, PB, true>(A, T, chunks, n_chunks, grain);
+  if (srp) return chunks_step<PB, PB, false>(A, T, chunks, n_chunks, grain);
+  if (srs) return chunks_step<PB, false, true>(A, T, chunks, n_chunks, grain);
+  return chunks_step<PB, false, false>(A, T, chunks, n_chunks, grain);
 }
 
 template <bool PB, bool SRP, bool SRS>
@@ -683,19 +930,8 @@ int adamlab_lowmem_step(int kind, const int64_t* ptrs, const int64_t* offsets,
     if (fl[F_AMSGRAD] != AMS_OFF) return -1;
     for (int64_t k = 0; k < n; ++k)
       if (modes[k] != MODE_FP32 && modes[k] != MODE_BF16) return -1;
-    LowmemArgs A;
-    A.ptrs = ptrs;
-    A.offsets = offsets;
-    A.modes = modes;
-    A.n = n;
-    std::memcpy(&A.S, sc, sizeof(A.S));
-    A.neg = fl[F_MAXIMIZE] != 0;
-    A.l2 = fl[F_WD] == WD_L2;
-    A.dec = fl[F_WD] == WD_DECOUPLED;
-    A.after = fl[F_EPS] == EPS_AFTER;
-    A.scales = scales;
-    A.state_keys = state_keys;
-    A.param_keys = param_keys;
+    const LowmemArgs A = lowmem_args(ptrs, offsets, modes, n, sc, fl, scales, state_keys,
+                                     param_keys);
     switch (kind) {
       case K_FLOAT32: lowmem_dispatch<false>(A, grain); return 0;
       case K_BFLOAT16: lowmem_dispatch<true>(A, grain); return 0;
@@ -704,6 +940,52 @@ int adamlab_lowmem_step(int kind, const int64_t* ptrs, const int64_t* offsets,
   } catch (...) {
     return -1;
   }
+}
+
+// The same with 8-bit state among the tensors (MODE_8BIT: ptrs rows 2 and 3 the codes, rows
+// 4 and 5 the absmax tables), by chunks: int64 (n_chunks, 3) rows (tensor, start, stop), each
+// whole blocks of its tensor but for the tensor's last (lowmem_tables.chunk_table). tab: int64
+// (10): the addresses of the signed and unsigned maps (float32, 256) and of their cell tables
+// (int32), the first cell, the number of cells, the cell shift, the block size, the zero
+// codes of the two maps. Returns 0; -1 on an unknown kind or mode, AMSGrad or an exception.
+Tables8 tables8(const int64_t* tab) {
+  Tables8 T;
+  for (int s = 0; s < 2; ++s) {
+    T.code[s] = reinterpret_cast<const float*>(tab[s]);
+    T.cells[s] = reinterpret_cast<const int32_t*>(tab[2 + s]);
+    T.zero[s] = uint8_t(tab[8 + s]);
+  }
+  T.first = tab[4];
+  T.n_cells = tab[5];
+  T.shift = tab[6];
+  T.block = tab[7];
+  return T;
+}
+
+int adamlab_lowmem8_step(int kind, const int64_t* ptrs, const int64_t* modes, int64_t n,
+                         const int64_t* chunks, int64_t n_chunks, const float* sc,
+                         const int64_t* fl, const float* scales, const uint64_t* state_keys,
+                         const uint64_t* param_keys, const int64_t* tab, int64_t grain) {
+  try {
+    if (fl[F_AMSGRAD] != AMS_OFF || tab[7] <= 0) return -1;
+    for (int64_t k = 0; k < n; ++k)
+      if (modes[k] != MODE_FP32 && modes[k] != MODE_BF16 && modes[k] != MODE_8BIT) return -1;
+    const LowmemArgs A = lowmem_args(ptrs, nullptr, modes, n, sc, fl, scales, state_keys,
+                                     param_keys);
+    const Tables8 T = tables8(tab);
+    switch (kind) {
+      case K_FLOAT32: chunks_dispatch<false>(A, T, chunks, n_chunks, grain); return 0;
+      case K_BFLOAT16: chunks_dispatch<true>(A, T, chunks, n_chunks, grain); return 0;
+      default: return -1;
+    }
+  } catch (...) {
+    return -1;
+  }
+}
+
+// For tests: the 8-bit kernel's codes of normalized values (see codes_of above).
+void adamlab_codes8(const float* x, int64_t n, uint8_t* q, const int64_t* tab, int s) {
+  codes_of(x, n, q, tables8(tab), s);
 }
 
 // -- tensors, read from their TensorImpl addresses -------------------------------------------
@@ -872,5 +1154,5 @@ void* adamlab_openmp_probe() {
 #endif
 }
 
-int adamlab_abi_version() { return 5; }
+int adamlab_abi_version() { return 6; }
 }
