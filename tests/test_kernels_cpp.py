@@ -206,7 +206,7 @@ def test_cpp_lowmem_step_equals_numba_bit_for_bit(isa, param_kind, seed):
     """float32, bfloat16 and 8-bit state in C++ (AdamBF16's and Adam8bit's steps): the bits
     of numba_lowmem, every option: clip and unscale factors, stochastic rounding of state and
     bfloat16 parameters, every flag, tensors of 1 to 70,000 elements in one launch, blocks of
-    32 to 256 (8-bit on odd seeds). Seeds 0-3 take Adam's and AdamW's flags, which the kernel
+    32 to 2²⁰ elements (8-bit on odd seeds; the largest beyond every tensor and every chunk). Seeds 0-3 take Adam's and AdamW's flags, which the kernel
     steps in loops of their own (scaled and not: NaN, ±inf gradients reach m and v there)."""
     from adamlab.kernels import numba_lowmem
 
@@ -221,7 +221,7 @@ def test_cpp_lowmem_step_equals_numba_bit_for_bit(isa, param_kind, seed):
     opt = adamlab.Adam(**cfg)
     sc, fl = adam_host.adam_step_args(opt, int(rng.integers(1, 500)), np.float32)
     sizes = [1, 7, 300, 4097, int(rng.integers(1, 70_000)), 70_000]
-    block = (32, 64, 128, 256)[seed % 4] if seed % 2 else None
+    block = (32, 64, 256, 1 << 20)[seed // 2 % 4] if seed % 2 else None
     tensors, modes = _lowmem_launch(rng, param_kind, sizes, block)
     n = len(sizes)
     scales = rng.uniform(0.1, 3, size=(2, n)).astype(np.float32) if seed % 2 else None
@@ -288,6 +288,9 @@ def test_cpp_lowmem_step_refuses_what_it_does_not_take():
     with pytest.raises(ValueError, match="no AMSGrad"):
         cpp_adam.lowmem_step("float32", ptrs, sizes, np.array([3], np.int64), sc=sc, fl=fl,
                              block_size=256)  # fmt: skip
+    with pytest.raises(ValueError, match="block_size must be a positive power of two, got 100"):
+        cpp_adam.lowmem_step("float32", ptrs, sizes, np.array([2], np.int64), sc=sc, fl=fl,
+                             block_size=100)  # fmt: skip
     with pytest.raises(ValueError, match="no AMSGrad"):
         cpp_adam.lowmem_step(
             "float32", ptrs, sizes, np.array([0], np.int64), sc=sc, fl=np.array([0, 0, 1, 0])

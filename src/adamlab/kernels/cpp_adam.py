@@ -479,6 +479,11 @@ def lowmem8_launcher(
     made once here), in parallel unless the launch is small."""
     from . import lowmem_tables
 
+    block_size = int(block_size)
+    if block_size < 1 or block_size & (block_size - 1):
+        raise ValueError(
+            f"8-bit step: block_size must be a positive power of two, got {block_size}"
+        )
     code, n = LOWMEM_KINDS[kind], len(sizes)
     chunks = lowmem_tables.chunk_table(sizes, block_size)
     tab = lowmem_tables.cpp_tables(int(block_size))

@@ -24,6 +24,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <memory>
 #include <type_traits>
 #include <vector>
 
@@ -752,13 +753,13 @@ __attribute__((always_inline)) inline void codes(const float* x, int64_t w, floa
 }
 
 // Tensor k's elements a .. b (whole blocks, but for the tensor's last), 8-bit state; buf:
-// two buffers of a block. Block after block: dequantize, step, new absmax, codes. (numba's
+// two buffers of `width` elements (a block, or b - a if fewer). Block after block: dequantize, step, new absmax, codes. (numba's
 // kernel overlaps the step of one block with the codes of the one before; here that made no
 // difference, measured, and the blocks stay apart.)
 template <bool AVX, bool PB, bool SRP>
 __attribute__((always_inline)) inline void lowmem8_tensor(const LowmemArgs& A, const Tables8& T,
                                                           int64_t k, int64_t a, int64_t b,
-                                                          float* buf) {
+                                                          float* buf, int64_t width) {
   const int64_t n = A.n, B = T.block;
   Elem<PB>* p = reinterpret_cast<Elem<PB>*>(A.ptrs[R_P * n + k]);
   const Elem<PB>* g = reinterpret_cast<const Elem<PB>*>(A.ptrs[R_G * n + k]);
@@ -770,7 +771,7 @@ __attribute__((always_inline)) inline void lowmem8_tensor(const LowmemArgs& A, c
   Run R = run_of(A, k, a);
   for (int64_t i0 = a; i0 < b; i0 += B) {
     const int64_t w = std::min(B, b - i0), blk = i0 / B;
-    float *bm = buf, *bv = buf + B, inv = 0.0f;
+    float *bm = buf, *bv = buf + width, inv = 0.0f;
     dequantize<AVX>(qm + i0, T.code[0], am[blk], bm, w);
     dequantize<AVX>(qv + i0, T.code[1], av[blk], bv, w);
     R.i0 = i0;
@@ -785,11 +786,17 @@ template <bool AVX, bool PB, bool SRP, bool SRS>
 __attribute__((always_inline)) inline void chunks_range(const LowmemArgs& A, const Tables8& T,
                                                         const int64_t* chunks, int64_t c0,
                                                         int64_t c1) {
-  std::vector<float> buffers(2 * size_t(T.block));
+  // two buffers of a block, or of the longest 8-bit run here if shorter (uninitialised)
+  int64_t longest = 0;
+  for (int64_t c = c0; c < c1; ++c)
+    if (A.modes[chunks[3 * c]] == MODE_8BIT)
+      longest = std::max(longest, chunks[3 * c + 2] - chunks[3 * c + 1]);
+  const int64_t width = std::min(T.block, longest);
+  std::unique_ptr<float[]> buffers(new float[size_t(2 * width)]);
   for (int64_t c = c0; c < c1; ++c) {
     const int64_t k = chunks[3 * c], lo = chunks[3 * c + 1], hi = chunks[3 * c + 2];
     if (A.modes[k] == MODE_8BIT)
-      lowmem8_tensor<AVX, PB, SRP>(A, T, k, lo, hi, buffers.data());
+      lowmem8_tensor<AVX, PB, SRP>(A, T, k, lo, hi, buffers.get(), width);
     else
       lowmem_tensor<AVX, PB, SRP, SRS>(A, k, lo, hi);
   }
@@ -825,8 +832,10 @@ void chunks_base(const LowmemArgs& A, const Tables8& T, const int64_t* chunks, i
   chunks_range<false, PB, SRP, SRS>(A, T, chunks, c0, c1);
 }
 
-// A launch by chunks (8-bit tensors among them): the chunks in parallel, unless the launch
-// has fewer than `grain` elements (then on the calling thread).
+// A launch by chunks (8-bit tensors among them): the chunks in parallel, shared out by
+// their elements (a thread takes the chunks that start in its share of the elements laid
+// end to end), unless the launch has fewer than `grain` elements (then on the calling
+// thread).
 template <bool PB, bool SRP, bool SRS>
 void chunks_step(const LowmemArgs& A, const Tables8& T, const int64_t* chunks, int64_t n_chunks,
                  int64_t grain) {
@@ -834,10 +843,17 @@ void chunks_step(const LowmemArgs& A, const Tables8& T, const int64_t* chunks, i
 #if ADAMLAB_HAVE_AVX2
   if (use_avx2()) fn = &chunks_avx2<PB, SRP, SRS>;
 #endif
-  int64_t total = 0;
-  for (int64_t c = 0; c < n_chunks; ++c) total += chunks[3 * c + 2] - chunks[3 * c + 1];
+  std::vector<int64_t> starts(size_t(n_chunks) + 1, 0);
+  for (int64_t c = 0; c < n_chunks; ++c)
+    starts[c + 1] = starts[c] + chunks[3 * c + 2] - chunks[3 * c + 1];
+  const int64_t total = starts[n_chunks];
   if (total < grain || n_chunks == 1) return fn(A, T, chunks, 0, n_chunks);
-  at::parallel_for(0, n_chunks, 1, [&](int64_t c0, int64_t c1) { fn(A, T, chunks, c0, c1); });
+  const int64_t* first = starts.data();
+  at::parallel_for(0, total, std::max<int64_t>(1, grain / 2), [&](int64_t lo, int64_t hi) {
+    const int64_t c0 = std::lower_bound(first, first + n_chunks, lo) - first;
+    const int64_t c1 = std::lower_bound(first, first + n_chunks, hi) - first;
+    if (c1 > c0) fn(A, T, chunks, c0, c1);
+  });
 }
 
 #if ADAMLAB_HAVE_AVX2
@@ -967,7 +983,7 @@ int adamlab_lowmem8_step(int kind, const int64_t* ptrs, const int64_t* modes, in
                          const int64_t* fl, const float* scales, const uint64_t* state_keys,
                          const uint64_t* param_keys, const int64_t* tab, int64_t grain) {
   try {
-    if (fl[F_AMSGRAD] != AMS_OFF || tab[7] <= 0) return -1;
+    if (fl[F_AMSGRAD] != AMS_OFF || tab[7] <= 0 || (tab[7] & (tab[7] - 1)) != 0) return -1;
     for (int64_t k = 0; k < n; ++k)
       if (modes[k] != MODE_FP32 && modes[k] != MODE_BF16 && modes[k] != MODE_8BIT) return -1;
     const LowmemArgs A = lowmem_args(ptrs, nullptr, modes, n, sc, fl, scales, state_keys,
