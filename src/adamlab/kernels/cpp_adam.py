@@ -20,6 +20,10 @@ called through :mod:`ctypes`, which releases the GIL during the call.
 be built or loaded: no compiler, a compiler error, a PyTorch whose OpenMP runtime cannot be
 shared. :mod:`adamlab.torch.fast` then falls back to the numba kernel, which gives the same
 bits.
+
+Besides float32 state (``adamlab.torch.Adam``), the library steps low-precision state
+(``adamlab.torch.AdamBF16``, ``Adam8bit``): bfloat16 moments, and 8-bit block-wise ones
+(:func:`lowmem_step`), as :mod:`adamlab.kernels.numba_lowmem` does, bit for bit.
 """
 
 from __future__ import annotations
@@ -439,10 +443,10 @@ def lowmem_step(
     fl: np.ndarray, scales: np.ndarray | None = None, state_keys: np.ndarray | None = None,
     param_keys: np.ndarray | None = None, block_size: int | None = None,
 ) -> None:  # fmt: skip
-    """The step with float32 or bfloat16 state (:func:`adamlab.kernels.numba_lowmem.lowmem_step`
-    for ``modes`` 0 and 1, the same bits) on PyTorch's thread pool. ``kind``: the parameters'
-    storage ("float32" or "bfloat16"); ``ptrs``: int64 (6, n) addresses of p, g, m, v (rows 4
-    and 5 unused); ``sc``: float32 scalars, ``fl``: flags (no AMSGrad); the options as
+    """The step with low-precision state (:func:`adamlab.kernels.numba_lowmem.lowmem_step`,
+    the same bits) on PyTorch's thread pool. ``kind``: the parameters' storage ("float32" or
+    "bfloat16"); ``ptrs``: int64 (6, n) addresses of p, g, m, v (rows 4 and 5 unused but for
+    8-bit state); ``sc``: float32 scalars, ``fl``: flags (no AMSGrad); the options as
     numba_lowmem's, each None when off. With 8-bit state among the tensors (mode 2: rows
     2 and 3 the codes, rows 4 and 5 the absmax tables), ``block_size`` is needed and the
     launch goes by chunks (:func:`lowmem8_launcher`)."""
