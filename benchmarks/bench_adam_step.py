@@ -28,18 +28,23 @@ workers sleep at once after a parallel region instead of spinning), for comparis
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import statistics
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
+from _common import (
+    add_run_options,
+    command,
+    environment,
+    machine,
+    quartiles,
+    start_run,
+    write_report,
+)
 
-import adamlab
 import adamlab.torch as at
 from adamlab.kernels import cpp_adam
 from adamlab.torch import fast
@@ -131,26 +136,9 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=20_000_000, help="parameters per workload")
     ap.add_argument("--tensors", type=int, default=200, help="tensors in the mixed workload")
-    ap.add_argument("--rounds", type=int, default=30)
-    ap.add_argument("--warmup", type=int, default=3)
-    ap.add_argument(
-        "--quick", action="store_true", help="8 rounds, 2 warm-up (a first look; noisier)"
-    )
-    ap.add_argument("--threads", type=int, default=None, help="torch.set_num_threads")
-    ap.add_argument("--passive", action="store_true", help="re-run with OMP_WAIT_POLICY=PASSIVE")
-    ap.add_argument(
-        "--out", type=Path, default=Path(__file__).parent / "results" / "adam_step.json"
-    )
+    add_run_options(ap, "adam_step.json")
     args = ap.parse_args(argv)
-    if args.quick:
-        args.rounds, args.warmup = 8, 2
-    if args.passive and os.environ.get("OMP_WAIT_POLICY") != "PASSIVE":
-        env = dict(os.environ, OMP_WAIT_POLICY="PASSIVE")
-        argv = [a for a in (argv if argv is not None else sys.argv[1:]) if a != "--passive"]
-        os.execve(sys.executable, [sys.executable, __file__, *argv], env)
-
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    start_run(args, __file__, argv)
     kernel = fast.cpu_kernel()  # builds or loads the C++ kernel (or settles on numba) now
     floors = cpp_adam.load() is not None
     workloads = {
@@ -159,23 +147,14 @@ def main(argv: list[str] | None = None) -> int:
     }
     bytes_per_step = 7 * 4 * args.n
     report = {
-        "command": "python " + " ".join([Path(sys.argv[0]).as_posix(), *(argv or sys.argv[1:])]),
+        "command": command(sys.argv[0], argv),
         "n_params": args.n,
         "bytes_per_step": bytes_per_step,
         "torch_threads": torch.get_num_threads(),
         "adamlab_cpu_kernel": kernel,
-        "machine": {
-            "cpu": _cpu_name(),
-            "cores": os.cpu_count(),
-            "python": platform.python_version(),
-            "torch": torch.__version__,
-            "adamlab": adamlab.__version__,
-        },
+        "machine": machine(),
         "rounds": args.rounds,
-        "environment": {
-            k: os.environ.get(k)
-            for k in ("OMP_WAIT_POLICY", "OMP_NUM_THREADS", "ADAMLAB_CPU_KERNEL", "GOMP_SPINCOUNT")
-        },
+        "environment": environment(),
         "load_average_before": os.getloadavg(),
         "workloads": {},
     }
@@ -186,13 +165,13 @@ def main(argv: list[str] | None = None) -> int:
         rows = {}
         for name, t in med.items():
             paired = [a / b for a, b in zip(times[name], times["torch fused"], strict=True)]
-            q = statistics.quantiles(paired, n=4, method="inclusive")
+            lo, mid, hi = quartiles(paired)
             rows[name] = {
                 "median_ms": 1e3 * t,
                 "min_ms": 1e3 * min(times[name]),
                 "vs_torch_fused": t / med["torch fused"],
-                "paired_vs_torch_fused": statistics.median(paired),
-                "paired_vs_torch_fused_iqr": [q[0], q[2]],
+                "paired_vs_torch_fused": mid,
+                "paired_vs_torch_fused_iqr": [lo, hi],
                 "floor_fraction": med["memory floor"] / t if floors else None,
                 "GB_per_s": bytes_per_step / t / 1e9,
             }
@@ -205,8 +184,7 @@ def main(argv: list[str] | None = None) -> int:
         report["numba_threading_layer"] = numba.threading_layer()
     report["numba_imported"] = "numba" in sys.modules
     report["load_average_after"] = os.getloadavg()
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2) + "\n")
+    write_report(args.out, report)
     print(f"\nadamlab's CPU kernel: {kernel}; wrote {args.out}")
     return 0
 
@@ -224,16 +202,6 @@ def _print_table(wname: str, count: int, rows: dict) -> None:
             f"{name:18} {r['median_ms']:8.2f} {r['vs_torch_fused']:14.2f} "
             f"{r['paired_vs_torch_fused']:7.2f} ({lo:.2f}–{hi:.2f}) {floor} {r['GB_per_s']:6.1f}"
         )
-
-
-def _cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 if __name__ == "__main__":

@@ -45,13 +45,13 @@ import argparse
 import json
 import logging
 import os
-import platform
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
+from _common import command, machine, write_report
 
 #: the trivial problem of part 1
 TRIVIAL = {"problem": "quadratic", "steps": 10}
@@ -370,11 +370,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{os.cpu_count()} CPU cores, load average {load()}; {versions}")
     result: dict = {
         "benchmark": "distributed_sweeps",
-        "machine": {
-            "python": sys.version.split()[0], "platform": platform.platform(),
-            "cpu_count": os.cpu_count(), "load_avg_at_start": load(), **versions,
-        },
-        "command": "python benchmarks/bench_distributed.py " + " ".join(argv or sys.argv[1:]),
+        "machine": machine(load_avg_at_start=load(), **versions),
+        "command": command("benchmarks/bench_distributed.py", argv),
         "repeats": a.repeats,
     }  # fmt: skip
     parts = {"scaling": part_scaling, "overhead": part_overhead, "blocks": part_blocks}
@@ -385,8 +382,7 @@ def main(argv: list[str] | None = None) -> int:
     if out.exists():  # keep the parts not run this time
         old = json.loads(out.read_text())
         result = {**{k: v for k, v in old.items() if k in parts}, **result}
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n")
+    write_report(out, result)
     print(f"wrote {out}")
     return 0
 

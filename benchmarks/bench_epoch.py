@@ -30,15 +30,14 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import json
 import os
-import platform
 import statistics
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
+from _common import command, environment, machine, rerun_passive, write_report
 
 BATCH = 128
 WIDTHS = (784, 1000, 1000, 10)
@@ -111,13 +110,11 @@ def main(argv: list[str] | None = None) -> int:
         "--out", type=Path, default=Path(__file__).parent / "results" / "bench_epoch.json"
     )
     args = ap.parse_args(argv)
-    if not args.no_passive and os.environ.get("OMP_WAIT_POLICY") != "PASSIVE":
-        env = dict(os.environ, OMP_WAIT_POLICY="PASSIVE")
-        os.execve(sys.executable, [sys.executable, __file__, *(argv or sys.argv[1:])], env)
+    if not args.no_passive:
+        rerun_passive(__file__, argv, flag=None)
 
     import torch
 
-    import adamlab
     from adamlab.torch import fast
 
     if args.threads:
@@ -158,24 +155,15 @@ def main(argv: list[str] | None = None) -> int:
             "last_cost_round_1": times[name][0][2],
         }
     report = {
-        "command": "python " + " ".join(["benchmarks/bench_epoch.py", *(argv or sys.argv[1:])]),
+        "command": command("benchmarks/bench_epoch.py", argv),
         "workload": f"MLP {'-'.join(map(str, WIDTHS))} ReLU, float32, batch {BATCH}, "
         f"{steps} of {per_epoch} steps per epoch",
         "data": source,
         "rounds": args.rounds,
         "adamlab_cpu_kernel": kernel,
         "torch_threads": torch.get_num_threads(),
-        "machine": {
-            "cpu": _cpu_name(),
-            "cores": os.cpu_count(),
-            "python": platform.python_version(),
-            "torch": torch.__version__,
-            "adamlab": adamlab.__version__,
-        },
-        "environment": {
-            k: os.environ.get(k)
-            for k in ("OMP_WAIT_POLICY", "OMP_NUM_THREADS", "ADAMLAB_CPU_KERNEL")
-        },
+        "machine": machine(),
+        "environment": environment(),
         "load_average_before": load_before,
         "load_average_after": os.getloadavg(),
         "results": rows,
@@ -187,20 +175,9 @@ def main(argv: list[str] | None = None) -> int:
     for name, r in rows.items():
         print(f"{name:<24} {r['epoch_s']:8.2f} {r['epoch_vs_torch_fused']:14.3f} "
               f"{r['step_ms']:8.2f} {r['step_vs_torch_fused']:14.3f}")  # fmt: skip
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2) + "\n")
+    write_report(args.out, report)
     print(f"\nadamlab's CPU kernel: {kernel}; wrote {args.out}")
     return 0
-
-
-def _cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 if __name__ == "__main__":

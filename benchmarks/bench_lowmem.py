@@ -39,9 +39,6 @@ The script sets no ``OMP_*`` variable itself (``--passive`` re-runs it under
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -49,8 +46,16 @@ import time
 from pathlib import Path
 
 import torch
+from _common import (
+    add_run_options,
+    command,
+    environment,
+    machine,
+    quartiles,
+    start_run,
+    write_report,
+)
 
-import adamlab
 import adamlab.torch as at
 
 REF = "torch fused"
@@ -144,13 +149,6 @@ class Contestant:
         return total / sum(p.numel() for p in self.params)
 
 
-def quantiles(xs: list[float]) -> tuple[float, float, float]:
-    if len(xs) == 1:
-        return xs[0], xs[0], xs[0]
-    q = statistics.quantiles(xs, n=4, method="inclusive")
-    return q[0], q[1], q[2]
-
-
 def peak_rss(name: str, n: int, tensors: int) -> tuple[float, float]:
     """MiB above the parameters and gradients at the peak of the first step (which allocates
     the state) and of the two steps after it (the state stays), in a fresh process."""
@@ -213,25 +211,15 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--params", type=int, default=20_000_000)
     ap.add_argument("--tensors", type=int, default=1)
-    ap.add_argument("--rounds", type=int, default=15)
     ap.add_argument(
         "--peer-rounds", "--bnb-rounds", type=int, default=3,
         help="rounds that include the slow peers (bitsandbytes, torchao)",
     )  # fmt: skip
     ap.add_argument("--no-peak", action="store_true", help="skip the peak-memory processes")
-    ap.add_argument("--threads", type=int, default=None, help="torch.set_num_threads")
-    ap.add_argument("--passive", action="store_true", help="re-run with OMP_WAIT_POLICY=PASSIVE")
     ap.add_argument("--child", default=None, help=argparse.SUPPRESS)
-    ap.add_argument(
-        "--out", type=Path, default=Path(__file__).parent / "results" / "lowmem.json"
-    )  # fmt: skip
+    add_run_options(ap, "lowmem.json", rounds=15, warmup=False)
     args = ap.parse_args(argv)
-    if args.passive and os.environ.get("OMP_WAIT_POLICY") != "PASSIVE":
-        env = dict(os.environ, OMP_WAIT_POLICY="PASSIVE")
-        argv = [a for a in (argv if argv is not None else sys.argv[1:]) if a != "--passive"]
-        os.execve(sys.executable, [sys.executable, __file__, *argv], env)
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    start_run(args, __file__, argv)
     if args.child:
         child(args.child, args.params, args.tensors)
         return 0
@@ -258,7 +246,7 @@ def main(argv: list[str] | None = None) -> int:
         k = len(c.times)
         ratios = [a / b for a, b in zip(c.times, cs[ref].times[:k], strict=True)]
         vs_fp32 = [a / b for a, b in zip(c.times, cs[REF].times[:k], strict=True)]
-        q = quantiles(ratios)
+        q = quartiles(ratios)
         rows[name] = {
             "ms_per_step": 1e3 * statistics.median(c.times),
             "rounds": k,
@@ -305,30 +293,23 @@ def main(argv: list[str] | None = None) -> int:
           + ", ".join(f"{k} {v:.1f}" for k, v in gbs.items()))  # fmt: skip
     report = {
         "benchmark": "lowmem",
-        "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
+        "command": command("benchmarks/bench_lowmem.py", argv),
         "params": n,
         "tensors": args.tensors,
         "rounds": args.rounds,
         "threads": torch.get_num_threads(),
-        "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY"),
+        "environment": environment(),
         "uptime_before": load_before,
         "uptime_after": load_after,
         "bytes_per_param_floor": floor,
         "effective_GBps": gbs,
-        "machine": {
-            "platform": platform.platform(),
-            "processor": platform.processor(),
-            "cpus": os.cpu_count(),
-            "python": platform.python_version(),
-            "torch": torch.__version__,
-            "adamlab": adamlab.__version__,
-            "bitsandbytes": getattr(bnb, "__version__", None),
-            "torchao": _version("torchao") if ao is not None else None,
-        },
+        "machine": machine(
+            bitsandbytes=getattr(bnb, "__version__", None),
+            torchao=_version("torchao") if ao is not None else None,
+        ),
         "rows": rows,
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=1) + "\n")
+    write_report(args.out, report, indent=1)
     print(f"wrote {args.out}")
     return 0
 

@@ -23,7 +23,6 @@ import argparse
 import http.client
 import json
 import os
-import platform
 import random
 import statistics
 import sys
@@ -32,6 +31,9 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
+
+sys.path.insert(0, str(Path(__file__).parent))  # _common, also when loaded by path
+from _common import command, machine, write_report
 
 SEED = {"problem": "quadratic", "steps": 50}
 
@@ -278,18 +280,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         out = {
             "benchmark": "bench_serve",
-            "command": "python benchmarks/bench_serve.py " + " ".join(argv or sys.argv[1:]),
-            "machine": {
-                "cpus": os.cpu_count(),
-                "load_average_1min_before_after": [load_before, load_after],
-                "python": platform.python_version(),
-                "platform": platform.platform(),
-            },
+            "command": command("benchmarks/bench_serve.py", argv),
+            "machine": machine(load_average_1min_before_after=[load_before, load_after]),
             "server_time": times,
             "load": {k: v for k, v in result.items() if k != "answers"},
             "server_up_afterwards": alive,
         }
-        Path(args.json).write_text(json.dumps(out, indent=2) + "\n")
+        write_report(args.json, out)
         print(f"wrote {args.json}")
     return 0 if alive and not result["unexpected"] else 1
 

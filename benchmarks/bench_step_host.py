@@ -24,9 +24,7 @@ Three measurements, each in one process (not a test: it never asserts on time):
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import statistics
 import sys
 import time
@@ -36,6 +34,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
+from _common import command, machine, write_report
 from bench_adam_step import BareFloor, make_params, mixed_sizes
 
 import adamlab
@@ -131,13 +130,8 @@ def main(argv: list[str] | None = None) -> int:
         print("the C++ kernel is unavailable: this benchmark measures it", file=sys.stderr)
         return 2
     report = {
-        "command": "python benchmarks/bench_step_host.py " + " ".join(argv or sys.argv[1:]),
-        "machine": {
-            "cpu": platform.processor() or platform.machine(),
-            "cores": os.cpu_count(),
-            "torch": torch.__version__,
-            "adamlab": adamlab.__version__,
-        },
+        "command": command("benchmarks/bench_step_host.py", argv),
+        "machine": machine(),
         "torch_threads": torch.get_num_threads(),
         "load_average_before": os.getloadavg(),
         "tiny": {"tensors": args.tiny, **tiny(args.tiny, args.rounds)},
@@ -154,10 +148,7 @@ def main(argv: list[str] | None = None) -> int:
     for n, a in report["arithmetic"].items():
         print(f"C++ float32 kernel, {int(n):>10,} elements ({a['bytes'] / 2**20:7.1f} MiB): "
               f"{a['ns_per_element']:.3f} ns/element")  # fmt: skip
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = args.out.with_suffix(".tmp")
-    tmp.write_text(json.dumps(report, indent=2) + "\n")
-    os.replace(tmp, args.out)
+    write_report(args.out, report)
     print(f"wrote {args.out}")
     return 0
 

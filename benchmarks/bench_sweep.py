@@ -28,14 +28,13 @@ asserts on time; it prints a table with ratios to JAX and writes
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
+from _common import command, machine, write_report
 
 
 def configs(n: int, seed: int = 0) -> dict[str, np.ndarray]:
@@ -241,17 +240,14 @@ def main(argv: list[str] | None = None) -> int:
         "compile_seconds": {"numba": nb_compile, "jax": jx_compile},
         "exact_vs_numpy_reference": exact_vs_numpy, "exact_vs_python_loop": exact_vs_loop,
         "max_abs_dev_vs_optax": float(np.max(dev)), "median_abs_dev_vs_optax": float(np.median(dev)),
-        "machine": {
-            "python": sys.version.split()[0], "platform": platform.platform(),
-            "cpu_count": os.cpu_count(), "numba_threads": numba.get_num_threads(),
-            "numpy": np.__version__, "numba": numba.__version__, "jax": jax_v, "optax": optax_v,
-        },
-        "command": "python benchmarks/bench_sweep.py " + " ".join(argv or sys.argv[1:]),
+        "machine": machine(
+            numba_threads=numba.get_num_threads(), numpy=np.__version__, jax=jax_v, optax=optax_v
+        ),
+        "command": command("benchmarks/bench_sweep.py", argv),
         "repeats": a.repeats,
     }  # fmt: skip
     out = Path(a.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n")
+    write_report(out, result)
     print(f"wrote {out}")
     return 0
 

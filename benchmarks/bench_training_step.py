@@ -41,18 +41,23 @@ be the same after every kind of step. Not a test: it never asserts on time.
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import statistics
 import sys
 import time
-from pathlib import Path
 
 import torch
+from _common import (
+    add_run_options,
+    command,
+    environment,
+    machine,
+    quartiles,
+    start_run,
+    write_report,
+)
 from torch import nn
 
-import adamlab
 import adamlab.torch as at
 from adamlab.torch import fast
 
@@ -200,11 +205,6 @@ def measure(model_name: str, names: list[str], rounds: int, warmup: int) -> list
     return cs
 
 
-def quantiles(xs: list[float]) -> tuple[float, float, float]:
-    q = statistics.quantiles(xs, n=4, method="inclusive")
-    return q[0], statistics.median(xs), q[2]
-
-
 def summarise(cs: list[Contestant], ref: str = "torch fused") -> dict[str, dict]:
     base = next(c for c in cs if c.name == ref)
     alone = next((c for c in cs if c.name == "no step"), None)
@@ -212,11 +212,11 @@ def summarise(cs: list[Contestant], ref: str = "torch fused") -> dict[str, dict]
     for c in cs:
         paired = [a / b for a, b in zip(c.times["total"], base.times["total"], strict=True)]
         step_paired = [a / b for a, b in zip(c.times["step"], base.times["step"], strict=True)]
-        lo, med, hi = quantiles(paired)
-        slo, smed, shi = quantiles(step_paired)
+        lo, med, hi = quartiles(paired)
+        slo, smed, shi = quartiles(step_paired)
         if alone is not None:
             fb = [a / b for a, b in zip(c.times["fwd_bwd"], alone.times["fwd_bwd"], strict=True)]
-            flo, fmed, fhi = quantiles(fb)
+            flo, fmed, fhi = quartiles(fb)
         else:
             flo = fmed = fhi = None
         rows[c.name] = {
@@ -242,36 +242,17 @@ def main(argv: list[str] | None = None) -> int:
         default=",".join(DEFAULT),
         help=f"comma-separated, of: {', '.join(OPTIMIZERS)} (default: {', '.join(DEFAULT)})",
     )
-    ap.add_argument("--rounds", type=int, default=30)
-    ap.add_argument("--warmup", type=int, default=3)
-    ap.add_argument(
-        "--quick", action="store_true", help="8 rounds, 2 warm-up (a first look; noisier)"
-    )
-    ap.add_argument("--threads", type=int, default=None, help="torch.set_num_threads")
-    ap.add_argument("--passive", action="store_true", help="re-run with OMP_WAIT_POLICY=PASSIVE")
-    ap.add_argument(
-        "--out", type=Path, default=Path(__file__).parent / "results" / "training_step.json"
-    )
+    add_run_options(ap, "training_step.json")
     args = ap.parse_args(argv)
-    if args.quick:
-        args.rounds, args.warmup = 8, 2
-    if args.passive and os.environ.get("OMP_WAIT_POLICY") != "PASSIVE":
-        env = dict(os.environ, OMP_WAIT_POLICY="PASSIVE")
-        argv = [a for a in (argv if argv is not None else sys.argv[1:]) if a != "--passive"]
-        os.execve(sys.executable, [sys.executable, __file__, *argv], env)
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    start_run(args, __file__, argv)
     names = args.contestants.split(",")
     if "memory floor" in names and fast.cpu_kernel() != "cpp":
         print("no C++ build: the memory floor is left out", file=sys.stderr)
         names.remove("memory floor")
     report = {
-        "command": "python " + " ".join([Path(sys.argv[0]).as_posix(), *(argv or sys.argv[1:])]),
-        "machine": _machine(),
-        "environment": {
-            k: os.environ.get(k)
-            for k in ("OMP_WAIT_POLICY", "OMP_NUM_THREADS", "ADAMLAB_CPU_KERNEL", "GOMP_SPINCOUNT")
-        },
+        "command": command(sys.argv[0], argv),
+        "machine": machine(),
+        "environment": environment(),
         "torch_threads": torch.get_num_threads(),
         "adamlab_cpu_kernel": fast.cpu_kernel(),
         "rounds": args.rounds,
@@ -293,8 +274,7 @@ def main(argv: list[str] | None = None) -> int:
         del cs
     report["numba_imported"] = "numba" in sys.modules
     report["load_average_after"] = os.getloadavg()
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=1) + "\n")
+    write_report(args.out, report, indent=1)
     print(f"\nadamlab's CPU kernel: {report['adamlab_cpu_kernel']}; wrote {args.out}")
     return 0
 
@@ -320,24 +300,6 @@ def _print_table(model_name: str, n_params: int, n_tensors: int, rows: dict) -> 
             f"{name:14} {r['fwd_bwd_ms']:8.2f} {r['step_ms']:8.2f} {r['total_ms']:8.2f} "
             f"{fb} {step} {total}"
         )
-
-
-def _machine() -> dict:
-    cpu = platform.processor() or "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {
-        "cpu": cpu,
-        "cores": os.cpu_count(),
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "adamlab": adamlab.__version__,
-    }
 
 
 if __name__ == "__main__":

@@ -20,11 +20,11 @@ JSON goes to ``benchmarks/results/train_lowmem.json``.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
 import numpy as np
+from _common import command, machine, write_report
 
 import adamlab
 from adamlab import problems
@@ -179,14 +179,13 @@ def main(argv: list[str] | None = None) -> int:
             sys.stdout.flush()
     report = {
         "benchmark": "train_lowmem",
-        "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
+        "command": command("benchmarks/train_lowmem.py", argv),
         "steps": args.steps,
         "lr": args.lr if args.lr is not None else {n: LRS.get(n, 1e-2) for n in PROBLEMS},
-        "adamlab": adamlab.__version__,
+        "machine": machine(),
         "rows": rows,
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=1) + "\n")
+    write_report(args.out, report, indent=1)
     print(f"wrote {args.out}")
     return 0
 
