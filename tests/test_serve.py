@@ -377,7 +377,9 @@ def test_a_full_queue_answers_429_at_once():
     with TestClient(create_app(workers=1, limits=limits), base_url=LOCAL) as c:
         assert c.post("/api/compare", json={}).status_code == 200
         slow: dict = {}
-        body = {"problem": "rosenbrock", "opt": ["adam:lr=0.05"], "steps": 6000}  # seconds
+        # the most work a request may ask for (steps × optimizers): seconds of a worker's time
+        # (about 6 here, warm; 6,000 steps, once enough, took under the 1 s below on a fast run)
+        body = {"problem": "rosenbrock", "opt": ["adam:lr=0.05", "adam:lr=0.01"], "steps": 20_000}
         t = threading.Thread(target=lambda: slow.update(r=c.post("/api/compare", json=body)))
         t.start()
         time.sleep(1.0)
