@@ -165,6 +165,8 @@ def test_problems_and_optimizers_lists(capsys):
     assert code == 0
     line = next(ln for ln in out.splitlines() if ln.startswith("quadratic"))
     assert "dim 1" in line and "start 8" in line and "(x - 2)^2" in line
+    columns = {ln.index(" start ") for ln in out.splitlines()}
+    assert len(columns) == 1, "the start column moves"  # mlp-digits' dim has four digits
     code, out, _ = run(capsys, "optimizers")
     lines = out.splitlines()
     assert code == 0 and [ln.split()[0] for ln in lines] == list(OPTIMIZERS)
