@@ -29,12 +29,20 @@ def test_write_report_writes_json_and_makes_the_folder(common, tmp_path):
     assert out.read_text().endswith("\n")
 
 
-def test_write_report_that_fails_leaves_the_last_report_whole(common, tmp_path):
+def test_write_report_that_fails_leaves_the_last_report_whole(common, tmp_path, monkeypatch):
     out = tmp_path / "r.json"
     common.write_report(out, {"run": 1})
     before = out.read_bytes()
-    with pytest.raises(TypeError):
+    with pytest.raises(TypeError):  # unserialisable: nothing written
         common.write_report(out, {"run": 2, "bad": object()})
+    assert out.read_bytes() == before
+
+    def cut_off(*args):  # the run dies after the new text is written, before the rename
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(os, "replace", cut_off)
+    with pytest.raises(KeyboardInterrupt):
+        common.write_report(out, {"run": 3, "long": list(range(1000))})
     assert out.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["r.json"]  # no temporary left
 

@@ -373,7 +373,7 @@ def test_a_run_over_the_time_limit_is_stopped_and_the_server_goes_on():
 
 
 def test_a_full_queue_answers_429_at_once():
-    limits = Limits(waiting=0)
+    limits = Limits(waiting=0, seconds=120)  # the slow request is not stopped on a slow runner
     with TestClient(create_app(workers=1, limits=limits), base_url=LOCAL) as c:
         assert c.post("/api/compare", json={}).status_code == 200
         slow: dict = {}

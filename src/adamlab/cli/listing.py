@@ -24,7 +24,7 @@ def run_problems(args: argparse.Namespace) -> int:
     """One line per problem: name, dimension, start, description, parameters."""
     registry = problems.PROBLEMS
     width = max(map(len, registry))
-    dims = max(3, *(len(str(p.dim)) for p in registry.values()))  # the columns stay aligned
+    dims = max([3, *(len(str(p.dim)) for p in registry.values())])  # aligned columns
     for name, p in registry.items():
         start = ",".join(fmt_value(float(v)) for v in p.x0) if p.dim <= 4 else f"{p.dim} values"
         params = problem_parameters(p)
