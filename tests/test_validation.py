@@ -203,3 +203,20 @@ def test_every_optimizer_declares_every_argument_it_validates():
     assert adamlab.AdamW.declarations().keys() == adamlab.Adam.declarations().keys()
     assert adamlab.AdamW.dynamic() == adamlab.Adam.dynamic()
     assert set(adamlab.Adam.dynamic()) == {"lr", "beta1", "beta2", "eps", "weight_decay"}
+
+
+def test_range_ends_and_their_defaults():
+    import math
+
+    from adamlab.optim.base import NONNEG, UNIT, Range
+
+    assert Range().open_ends == (True, True) and str(Range()) == "(-inf, inf)"
+    assert NONNEG.open_ends == (False, True) and str(NONNEG) == "[0, inf)"
+    assert UNIT.open_ends == (False, True) and str(UNIT) == "[0, 1)"
+    assert Range(0.0, math.inf, hi_open=False).open_ends == (False, False)  # inf admitted
+    assert Range(0.0, 1.0, lo_open=True).open_ends == (True, False)
+    assert list(Range(0.0, 1.0, lo_open=True).holds(np.array([0.0, 0.5, 1.0]))) == [
+        False,
+        True,
+        True,
+    ]

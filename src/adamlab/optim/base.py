@@ -203,18 +203,19 @@ class Range:
     hi_open: bool | None = None
 
     @property
-    def _open(self) -> tuple[bool, bool]:
+    def open_ends(self) -> tuple[bool, bool]:
+        """(lo end open, hi end open), the defaults resolved."""
         lo_open = math.isinf(self.lo) if self.lo_open is None else self.lo_open
         hi_open = math.isinf(self.hi) if self.hi_open is None else self.hi_open
         return lo_open, hi_open
 
     def __str__(self) -> str:
-        lo_open, hi_open = self._open
+        lo_open, hi_open = self.open_ends
         fmt = lambda v: "inf" if v == math.inf else "-inf" if v == -math.inf else f"{v:g}"  # noqa: E731
         return f"{'(' if lo_open else '['}{fmt(self.lo)}, {fmt(self.hi)}{')' if hi_open else ']'}"
 
     def holds(self, v: np.ndarray) -> np.ndarray:
-        lo_open, hi_open = self._open
+        lo_open, hi_open = self.open_ends
         ok_lo = v > self.lo if lo_open else v >= self.lo
         ok_hi = v < self.hi if hi_open else v <= self.hi
         return ok_lo & ok_hi

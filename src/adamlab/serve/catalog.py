@@ -154,7 +154,7 @@ def _first_paragraph(obj: Any) -> str:
 
 
 def _range(valid: Any) -> dict[str, Any]:
-    lo_open, hi_open = valid._open
+    lo_open, hi_open = valid.open_ends
     return {
         "text": str(valid),
         "lo": _plain(valid.lo),
