@@ -33,17 +33,9 @@ import statistics
 import sys
 import time
 
+import _common as common
 import numpy as np
 import torch
-from _common import (
-    add_run_options,
-    command,
-    environment,
-    machine,
-    quartiles,
-    start_run,
-    write_report,
-)
 
 import adamlab.torch as at
 from adamlab.kernels import cpp_adam
@@ -136,9 +128,9 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=20_000_000, help="parameters per workload")
     ap.add_argument("--tensors", type=int, default=200, help="tensors in the mixed workload")
-    add_run_options(ap, "adam_step.json")
+    common.add_run_options(ap, "adam_step.json")
     args = ap.parse_args(argv)
-    start_run(args, __file__, argv)
+    common.start_run(args, __file__, argv)
     kernel = fast.cpu_kernel()  # builds or loads the C++ kernel (or settles on numba) now
     floors = cpp_adam.load() is not None
     workloads = {
@@ -147,14 +139,14 @@ def main(argv: list[str] | None = None) -> int:
     }
     bytes_per_step = 7 * 4 * args.n
     report = {
-        "command": command(sys.argv[0], argv),
+        "command": common.command(sys.argv[0], argv),
         "n_params": args.n,
         "bytes_per_step": bytes_per_step,
         "torch_threads": torch.get_num_threads(),
         "adamlab_cpu_kernel": kernel,
-        "machine": machine(),
+        "machine": common.machine(),
         "rounds": args.rounds,
-        "environment": environment(),
+        "environment": common.environment(),
         "load_average_before": os.getloadavg(),
         "workloads": {},
     }
@@ -165,7 +157,7 @@ def main(argv: list[str] | None = None) -> int:
         rows = {}
         for name, t in med.items():
             paired = [a / b for a, b in zip(times[name], times["torch fused"], strict=True)]
-            lo, mid, hi = quartiles(paired)
+            lo, mid, hi = common.quartiles(paired)
             rows[name] = {
                 "median_ms": 1e3 * t,
                 "min_ms": 1e3 * min(times[name]),
@@ -184,7 +176,7 @@ def main(argv: list[str] | None = None) -> int:
         report["numba_threading_layer"] = numba.threading_layer()
     report["numba_imported"] = "numba" in sys.modules
     report["load_average_after"] = os.getloadavg()
-    write_report(args.out, report)
+    common.write_report(args.out, report)
     print(f"\nadamlab's CPU kernel: {kernel}; wrote {args.out}")
     return 0
 

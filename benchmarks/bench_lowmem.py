@@ -45,16 +45,8 @@ import sys
 import time
 from pathlib import Path
 
+import _common as common
 import torch
-from _common import (
-    add_run_options,
-    command,
-    environment,
-    machine,
-    quartiles,
-    start_run,
-    write_report,
-)
 
 import adamlab.torch as at
 
@@ -217,9 +209,9 @@ def main(argv: list[str] | None = None) -> int:
     )  # fmt: skip
     ap.add_argument("--no-peak", action="store_true", help="skip the peak-memory processes")
     ap.add_argument("--child", default=None, help=argparse.SUPPRESS)
-    add_run_options(ap, "lowmem.json", rounds=15, warmup=False)
+    common.add_run_options(ap, "lowmem.json", rounds=15, warmup=False)
     args = ap.parse_args(argv)
-    start_run(args, __file__, argv)
+    common.start_run(args, __file__, argv)
     if args.child:
         child(args.child, args.params, args.tensors)
         return 0
@@ -246,7 +238,7 @@ def main(argv: list[str] | None = None) -> int:
         k = len(c.times)
         ratios = [a / b for a, b in zip(c.times, cs[ref].times[:k], strict=True)]
         vs_fp32 = [a / b for a, b in zip(c.times, cs[REF].times[:k], strict=True)]
-        q = quartiles(ratios)
+        q = common.quartiles(ratios)
         rows[name] = {
             "ms_per_step": 1e3 * statistics.median(c.times),
             "rounds": k,
@@ -293,23 +285,23 @@ def main(argv: list[str] | None = None) -> int:
           + ", ".join(f"{k} {v:.1f}" for k, v in gbs.items()))  # fmt: skip
     report = {
         "benchmark": "lowmem",
-        "command": command("benchmarks/bench_lowmem.py", argv),
+        "command": common.command("benchmarks/bench_lowmem.py", argv),
         "params": n,
         "tensors": args.tensors,
         "rounds": args.rounds,
         "threads": torch.get_num_threads(),
-        "environment": environment(),
+        "environment": common.environment(),
         "uptime_before": load_before,
         "uptime_after": load_after,
         "bytes_per_param_floor": floor,
         "effective_GBps": gbs,
-        "machine": machine(
+        "machine": common.machine(
             bitsandbytes=getattr(bnb, "__version__", None),
             torchao=_version("torchao") if ao is not None else None,
         ),
         "rows": rows,
     }
-    write_report(args.out, report, indent=1)
+    common.write_report(args.out, report, indent=1)
     print(f"wrote {args.out}")
     return 0
 

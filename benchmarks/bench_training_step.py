@@ -46,16 +46,8 @@ import statistics
 import sys
 import time
 
+import _common as common
 import torch
-from _common import (
-    add_run_options,
-    command,
-    environment,
-    machine,
-    quartiles,
-    start_run,
-    write_report,
-)
 from torch import nn
 
 import adamlab.torch as at
@@ -212,11 +204,11 @@ def summarise(cs: list[Contestant], ref: str = "torch fused") -> dict[str, dict]
     for c in cs:
         paired = [a / b for a, b in zip(c.times["total"], base.times["total"], strict=True)]
         step_paired = [a / b for a, b in zip(c.times["step"], base.times["step"], strict=True)]
-        lo, med, hi = quartiles(paired)
-        slo, smed, shi = quartiles(step_paired)
+        lo, med, hi = common.quartiles(paired)
+        slo, smed, shi = common.quartiles(step_paired)
         if alone is not None:
             fb = [a / b for a, b in zip(c.times["fwd_bwd"], alone.times["fwd_bwd"], strict=True)]
-            flo, fmed, fhi = quartiles(fb)
+            flo, fmed, fhi = common.quartiles(fb)
         else:
             flo = fmed = fhi = None
         rows[c.name] = {
@@ -242,17 +234,17 @@ def main(argv: list[str] | None = None) -> int:
         default=",".join(DEFAULT),
         help=f"comma-separated, of: {', '.join(OPTIMIZERS)} (default: {', '.join(DEFAULT)})",
     )
-    add_run_options(ap, "training_step.json")
+    common.add_run_options(ap, "training_step.json")
     args = ap.parse_args(argv)
-    start_run(args, __file__, argv)
+    common.start_run(args, __file__, argv)
     names = args.contestants.split(",")
     if "memory floor" in names and fast.cpu_kernel() != "cpp":
         print("no C++ build: the memory floor is left out", file=sys.stderr)
         names.remove("memory floor")
     report = {
-        "command": command(sys.argv[0], argv),
-        "machine": machine(),
-        "environment": environment(),
+        "command": common.command(sys.argv[0], argv),
+        "machine": common.machine(),
+        "environment": common.environment(),
         "torch_threads": torch.get_num_threads(),
         "adamlab_cpu_kernel": fast.cpu_kernel(),
         "rounds": args.rounds,
@@ -274,7 +266,7 @@ def main(argv: list[str] | None = None) -> int:
         del cs
     report["numba_imported"] = "numba" in sys.modules
     report["load_average_after"] = os.getloadavg()
-    write_report(args.out, report, indent=1)
+    common.write_report(args.out, report, indent=1)
     print(f"\nadamlab's CPU kernel: {report['adamlab_cpu_kernel']}; wrote {args.out}")
     return 0
 
