@@ -165,7 +165,7 @@ class LowPrecisionAdam(DeferredClip, CoreOptimizer):
                     f"{group['state_precision']!r}) cannot take a parameter of shape "
                     f"{tuple(p.shape)} and dtype {p.dtype}: {reason}"
                 )
-        why = _no_kernel(group["state_precision"]) if group.get("fused") else None
+        why = _no_kernel() if group.get("fused") else None
         if why is not None:
             self.param_groups.pop()
             raise RuntimeError(
@@ -322,9 +322,7 @@ class LowPrecisionAdam(DeferredClip, CoreOptimizer):
             clip = self._take_clip(p)
             layout = self._layout(p, group)
             why = (
-                (_no_kernel(layout) or _why_not_fused(p, state, layout))
-                if use_kernel
-                else "fused=False"
+                (_no_kernel() or _why_not_fused(p, state, layout)) if use_kernel else "fused=False"
             )
             if why is None:
                 t = int(state["step"].item()) + 1
@@ -437,11 +435,6 @@ class LowPrecisionAdam(DeferredClip, CoreOptimizer):
         modes = np.empty(n, dtype=np.int64)
         scaled = unscale is not None or any(clip is not None for _, clip in batch)
         scales = np.ones((2, n), dtype=np.float32) if scaled else None
-        precision = group["state_precision"]
-        sr = bool(group["bf16_stochastic_round"])
-        seed = int(group["rounding_seed"])
-        state_keys = np.zeros((2, n), np.uint64) if sr and precision == "bf16" else None
-        param_keys = np.zeros((1, n), np.uint64) if sr and dtype == torch.bfloat16 else None
         for j, (p, clip) in enumerate(batch):
             state = self.state[p]
             m, v = state["exp_avg"], state["exp_avg_sq"]
@@ -455,26 +448,17 @@ class LowPrecisionAdam(DeferredClip, CoreOptimizer):
             if scales is not None:
                 scales[0, j] = 1.0 if clip is None else clip
                 scales[1, j] = 1.0 if unscale is None else unscale
-            if state_keys is not None or param_keys is not None:
-                k = self._index_of(p)
-                if state_keys is not None:
-                    state_keys[0, j] = quantized.stream_key(seed, t, k, quantized.SLOT_M)
-                    state_keys[1, j] = quantized.stream_key(seed, t, k, quantized.SLOT_V)
-                if param_keys is not None:
-                    param_keys[0, j] = quantized.stream_key(seed, t, k, quantized.SLOT_P)
             state["step"] += 1
+        state_keys = param_keys = None
+        if group["bf16_stochastic_round"]:
+            streams = np.array([self._index_of(p) for p, _ in batch], np.uint64)
+            state_keys, param_keys = _rounding_keys(group, dtype, t, streams)
         sc, fl = adam_host.adam_step_args(core_opt, t, np.float32)
-        options = dict(scales=scales, state_keys=state_keys, param_keys=param_keys)
-        cpp = _cpp_kernel()
-        if cpp is not None:  # the same bits, on torch's pool
-            cpp.lowmem_step(
-                _KERNEL_DTYPES[dtype], ptrs, sizes, modes, sc=sc, fl=fl,
-                block_size=int(group["block_size"]), **options,
-            )  # fmt: skip
-            return
-        _kernels().lowmem_step(
+        backend = _cpp_kernel() or _kernels()  # the C++ one on torch's pool; the same bits
+        backend.lowmem_step(
             _KERNEL_DTYPES[dtype], ptrs, sizes, modes, sc=sc, fl=fl,
-            block_size=int(group["block_size"]), **options,
+            block_size=int(group["block_size"]), scales=scales, state_keys=state_keys,
+            param_keys=param_keys,
         )  # fmt: skip
 
     def _reference_lowmem(self, p, group, core_opt, clip, unscale) -> None:
@@ -580,13 +564,16 @@ class _LowmemLaunch:
         t_old = t_old[lo:hi]
         scales = None if self.scales is None else np.ascontiguousarray(self.scales[:, lo:hi])
         if same or (t_old == t_old[0]).all():
-            sc, fl = adam_host.adam_step_args(core_opt, int(t_old[0]) + 1, np.float32)
-            self.go(sc, fl, scales, *self._keys(int(t_old[0]) + 1, self.streams))
+            t = int(t_old[0]) + 1
+            sc, fl = adam_host.adam_step_args(core_opt, t, np.float32)
+            self.go(sc, fl, scales, *_rounding_keys(self.group, self.dtype, t, self.streams))
             return
         for t in np.unique(t_old):  # parameters added later have their own step counts
             sel = np.flatnonzero(t_old == t)
             sc, fl = adam_host.adam_step_args(core_opt, int(t) + 1, np.float32)
-            state_keys, param_keys = self._keys(int(t) + 1, self.streams[sel])
+            state_keys, param_keys = _rounding_keys(
+                self.group, self.dtype, int(t) + 1, self.streams[sel]
+            )
             cpp_adam.lowmem_step(
                 _KERNEL_DTYPES[self.dtype], np.ascontiguousarray(self.ptrs[:, sel]),
                 self.sizes[sel], self.modes[sel], sc=sc, fl=fl, block_size=self.block,
@@ -594,19 +581,21 @@ class _LowmemLaunch:
                 state_keys=state_keys, param_keys=param_keys,
             )  # fmt: skip
 
-    def _keys(self, t: int, streams: np.ndarray) -> tuple:
-        """(state_keys, param_keys) of step t, each None where not rounded stochastically."""
-        group = self.group
-        if not group["bf16_stochastic_round"]:
-            return None, None
-        seed = int(group["rounding_seed"])
-        state_keys = param_keys = None
-        if group["state_precision"] == "bf16":
-            state_keys = np.stack([quantized.stream_keys(seed, t, streams, slot)
-                                   for slot in (quantized.SLOT_M, quantized.SLOT_V)])  # fmt: skip
-        if self.dtype == torch.bfloat16:
-            param_keys = quantized.stream_keys(seed, t, streams, quantized.SLOT_P)[None, :]
-        return state_keys, param_keys
+
+def _rounding_keys(group, dtype: torch.dtype, t: int, streams: np.ndarray) -> tuple:
+    """(state_keys, param_keys) of step t for the parameters numbered ``streams`` (their
+    stochastic-rounding streams): uint64 (2, n) for bfloat16 m and v, (1, n) for bfloat16
+    parameters, each None where the group does not round it stochastically."""
+    if not group["bf16_stochastic_round"]:
+        return None, None
+    seed = int(group["rounding_seed"])
+    state_keys = param_keys = None
+    if group["state_precision"] == "bf16":
+        state_keys = np.stack([quantized.stream_keys(seed, t, streams, slot)
+                               for slot in (quantized.SLOT_M, quantized.SLOT_V)])  # fmt: skip
+    if dtype == torch.bfloat16:
+        param_keys = quantized.stream_keys(seed, t, streams, quantized.SLOT_P)[None, :]
+    return state_keys, param_keys
 
 
 def _stored_as(value: torch.Tensor, absmax: torch.Tensor | None, p: torch.Tensor, bs: int) -> str:
@@ -656,9 +645,9 @@ def _write_back(state, key, new, p) -> None:
         target.view(-1).copy_(torch.from_numpy(np.asarray(new)))
 
 
-def _no_kernel(layout: str) -> str | None:
-    """None if a fused kernel for state of any layout ("8bit", "bf16", "fp32") can be had:
-    the C++ one, or numba's; else the reason."""
+def _no_kernel() -> str | None:
+    """None if a fused kernel (for state of any layout) can be had: the C++ one, or numba's;
+    else the reason."""
     if numba_available() or _cpp_kernel() is not None:
         return None
     return "no fused kernel is available (no C++ build, and numba is not installed)"

@@ -753,9 +753,10 @@ __attribute__((always_inline)) inline void codes(const float* x, int64_t w, floa
 }
 
 // Tensor k's elements a .. b (whole blocks, but for the tensor's last), 8-bit state; buf:
-// two buffers of `width` elements (a block, or b - a if fewer). Block after block: dequantize, step, new absmax, codes. (numba's
-// kernel overlaps the step of one block with the codes of the one before; here that made no
-// difference, measured, and the blocks stay apart.)
+// two buffers of `width` elements (a block, or b - a if fewer). Block after block:
+// dequantize, step, new absmax, codes. (numba's kernel overlaps the step of one block with
+// the codes of the one before; here that made no difference, measured, and the blocks stay
+// apart.)
 template <bool AVX, bool PB, bool SRP>
 __attribute__((always_inline)) inline void lowmem8_tensor(const LowmemArgs& A, const Tables8& T,
                                                           int64_t k, int64_t a, int64_t b,
@@ -958,12 +959,7 @@ int adamlab_lowmem_step(int kind, const int64_t* ptrs, const int64_t* offsets,
   }
 }
 
-// The same with 8-bit state among the tensors (MODE_8BIT: ptrs rows 2 and 3 the codes, rows
-// 4 and 5 the absmax tables), by chunks: int64 (n_chunks, 3) rows (tensor, start, stop), each
-// whole blocks of its tensor but for the tensor's last (lowmem_tables.chunk_table). tab: int64
-// (10): the addresses of the signed and unsigned maps (float32, 256) and of their cell tables
-// (int32), the first cell, the number of cells, the cell shift, the block size, the zero
-// codes of the two maps. Returns 0; -1 on an unknown kind or mode, AMSGrad or an exception.
+// tab's numbers as a Tables8 (see adamlab_lowmem8_step)
 Tables8 tables8(const int64_t* tab) {
   Tables8 T;
   for (int s = 0; s < 2; ++s) {
@@ -978,6 +974,12 @@ Tables8 tables8(const int64_t* tab) {
   return T;
 }
 
+// The same with 8-bit state among the tensors (MODE_8BIT: ptrs rows 2 and 3 the codes, rows
+// 4 and 5 the absmax tables), by chunks: int64 (n_chunks, 3) rows (tensor, start, stop), each
+// whole blocks of its tensor but for the tensor's last (lowmem_tables.chunk_table). tab: int64
+// (10): the addresses of the signed and unsigned maps (float32, 256) and of their cell tables
+// (int32), the first cell, the number of cells, the cell shift, the block size, the zero
+// codes of the two maps. Returns 0; -1 on an unknown kind or mode, AMSGrad or an exception.
 int adamlab_lowmem8_step(int kind, const int64_t* ptrs, const int64_t* modes, int64_t n,
                          const int64_t* chunks, int64_t n_chunks, const float* sc,
                          const int64_t* fl, const float* scales, const uint64_t* state_keys,
