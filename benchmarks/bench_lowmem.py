@@ -4,7 +4,7 @@ Contestants, each with its own float32 parameter of ``--params`` elements in ``-
 tensors (same values) and a fixed gradient (same values):
 
 * ``torch fused``: ``torch.optim.Adam(fused=True)``, float32 state (the reference of ratios);
-* ``adamlab 8bit``: ``adamlab.torch.Adam8bit`` (block-wise 8-bit m and v, fused numba step);
+* ``adamlab 8bit``: ``adamlab.torch.Adam8bit`` (block-wise 8-bit m and v, fused C++ step);
 * ``adamlab bf16``: ``adamlab.torch.AdamBF16`` (bfloat16 m and v);
 * ``adamlab bf16 sr``: the same with ``bf16_stochastic_round=True``;
 * ``bnb 8bit``: bitsandbytes' ``Adam8bit`` on the CPU, if bitsandbytes is installed;
@@ -12,6 +12,11 @@ tensors (same values) and a fixed gradient (same values):
   is installed. It quantizes a tensor only if its size is a multiple of its block size (256)
   and at least 4,096; other tensors keep float32 state (``--params 2000000``, say, is not a
   multiple of 256). The peers run ``--peer-rounds`` of the rounds only: they are slow;
+* ``arithmetic floor``: the arithmetic of a float32 step of as many elements with Adam's
+  defaults (the element rule the 8-bit and bfloat16 steps run), over the same threads, each
+  thread on its own scratch arrays in its L1 cache (``cpp_adam.arith_floor``): next to no
+  memory traffic. No exact step by this rule can be faster, whatever it stores its state in;
+  with the C++ kernel only;
 * ``torch clip+fused``: ``torch.nn.utils.clip_grad_norm_(max_norm=1)`` then torch's fused step;
 * ``adamlab clip+8bit`` / ``adamlab clip+bf16`` / ``adamlab clip+fp32``:
   ``adamlab.torch.clip_grad_norm_`` then the 8-bit / bf16 / float32 (``adamlab.torch.Adam``)
@@ -52,6 +57,7 @@ import adamlab.torch as at
 
 REF = "torch fused"
 CLIP_REF = "torch clip+fused"
+ARITH = "arithmetic floor"
 MAX_NORM = 1.0
 
 
@@ -75,7 +81,39 @@ def torchao_or_none():
 PEERS = ("bnb 8bit", "torchao 8bit")
 
 
+class ArithmeticFloor:
+    """The arithmetic floor as an object with ``step()``: ``cpp_adam.arith_floor`` over as
+    many elements as the parameters hold, with the scalars of Adam's 10th step (lr 1e-3).
+    Each of PyTorch's threads steps its own slot of scratch (4 × 512 float32: 8 KiB)."""
+
+    WIDTH = 512
+
+    def __init__(self, params: list[torch.Tensor]):
+        import numpy as np
+
+        from adamlab.kernels import adam_host, cpp_adam
+
+        self.n = sum(p.numel() for p in params)
+        rng = np.random.default_rng(0)
+        slots = torch.get_num_threads()
+        self.scratch = rng.standard_normal((slots, 4, self.WIDTH)).astype(np.float32)
+        self.scratch[:, 1] *= 0.01  # g
+        self.scratch[:, 3] = np.abs(self.scratch[:, 3])  # v
+        b1, b2, t = 0.9, 0.999, 10
+        self.sc = adam_host.adam_scalars(
+            c1=1 - b1**t, c2=1 - b2**t, lr=1e-3, beta1=b1, beta2=b2, eps=1e-8,
+            weight_decay=0.0, eps_root=0.0, dtype=np.float32,
+        )  # fmt: skip
+        self.floor = cpp_adam.arith_floor
+        self.state: dict = {}
+
+    def step(self) -> None:
+        self.floor(self.scratch, self.n, self.sc)
+
+
 def make_optimizer(name: str, params: list[torch.Tensor]):
+    if name == ARITH:
+        return ArithmeticFloor(params)
     if name in (REF, CLIP_REF):
         return torch.optim.Adam(params, lr=1e-3, fused=True)
     if name in ("adamlab 8bit", "adamlab clip+8bit"):
@@ -215,7 +253,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.child:
         child(args.child, args.params, args.tensors)
         return 0
+    from adamlab.kernels import cpp_adam
+
     names = [REF, "adamlab 8bit", "adamlab bf16", "adamlab bf16 sr", CLIP_REF]
+    if cpp_adam.load() is not None:
+        names.append(ARITH)
     names += ["adamlab clip+8bit", "adamlab clip+bf16", "adamlab clip+fp32"]
     bnb, ao = bnb_or_none(), torchao_or_none()
     if args.peer_rounds > 0:
@@ -257,6 +299,8 @@ def main(argv: list[str] | None = None) -> int:
             rows["adamlab 8bit"][key] = statistics.median(sp)
     if not args.no_peak:
         for name in names:
+            if name == ARITH:  # (scratch only)
+                continue
             first, later = peak_rss(name, args.params, args.tensors)
             rows[name]["peak_first_step_mib"] = first
             rows[name]["peak_step_mib"] = later

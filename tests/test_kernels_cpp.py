@@ -277,6 +277,44 @@ def test_cpp_8bit_codes_equal_the_reference(isa, signed):
 
 
 @cpp
+@pytest.mark.parametrize("n_threads", [1, 2])
+def test_arithmetic_floor_runs_the_element_rule_on_its_scratch(isa, n_threads):
+    """The benchmarks' arithmetic floor (cpp_adam.arith_floor) steps each thread's scratch
+    arrays over and over by the element rule of Adam's defaults: after a launch of
+    ``total`` elements, an element of a slot has taken one reference step (float32,
+    ``update_leaf``) per pass of the slot's width over it, the last pass partial. One slot
+    (every thread on the same one would race: with 2 threads the launch is serial, below the
+    kernels' parallel threshold)."""
+    old = torch.get_num_threads()
+    torch.set_num_threads(n_threads)
+    try:
+        rng = np.random.default_rng(5)
+        width = 512
+        opt = adamlab.Adam(lr=1e-2)
+        t = 7
+        sc, _ = adam_host.adam_step_args(opt, t, np.float32)
+        h = opt.hypers(t)
+        scratch = np.stack([a for a in _reference_arrays(rng, opt, t, np.float32, (width,))[:4]])
+        scratch = np.ascontiguousarray(scratch[None])
+        x, g, m, v = (a.copy() for a in scratch[0])
+        total = 3 * width + 100
+        cpp_adam.arith_floor(scratch, total, sc)
+        for passes, part in ((4, slice(0, 100)), (3, slice(100, width))):
+            xr, mr, vr = x[part], m[part], v[part]
+            for _ in range(passes):
+                xr, s_ref = opt.update_leaf(np, xr, g[part], Hypers(m=mr, v=vr), t, h)
+                mr, vr = s_ref["m"], s_ref["v"]
+            np.testing.assert_array_equal(scratch[0, 0, part], xr)
+            np.testing.assert_array_equal(scratch[0, 1, part], g[part])  # g is read only
+            np.testing.assert_array_equal(scratch[0, 2, part], mr)
+            np.testing.assert_array_equal(scratch[0, 3, part], vr)
+        with pytest.raises(ValueError, match=r"float32 scratch \(slots, 4, width\)"):
+            cpp_adam.arith_floor(np.zeros((1, 3, width), np.float32), total, sc)
+    finally:
+        torch.set_num_threads(old)
+
+
+@cpp
 def test_cpp_lowmem_step_refuses_what_it_does_not_take():
     sc = np.ones(12, np.float32)
     fl = np.zeros(4, np.int64)

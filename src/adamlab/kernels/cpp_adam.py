@@ -324,6 +324,11 @@ def _load() -> ctypes.CDLL:
         ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64, ctypes.c_int64,
     ]  # fmt: skip
     lib.adamlab_floor_step.restype = None
+    lib.adamlab_arith_floor.argtypes = [
+        ctypes.c_void_p, ctypes.c_int64, ctypes.c_int64, ctypes.c_int64, ctypes.c_void_p,
+        ctypes.c_int64,
+    ]  # fmt: skip
+    lib.adamlab_arith_floor.restype = None
     lib.adamlab_parallel_width.argtypes = [ctypes.c_int64, ctypes.c_int64]
     lib.adamlab_parallel_width.restype = ctypes.c_int64
     lib.adamlab_abi_version.restype = ctypes.c_int
@@ -335,7 +340,7 @@ def _load() -> ctypes.CDLL:
         ctypes.c_void_p
     ] * 2
     lib.with_gil = held
-    if lib.adamlab_abi_version() != 6:
+    if lib.adamlab_abi_version() != 7:
         raise RuntimeError(f"{path} has another interface version")
     _check_pool(lib)
     return lib
@@ -617,6 +622,26 @@ def floor_step(ptrs: np.ndarray, offsets: np.ndarray) -> None:
     writes p, m, v) with no arithmetic to speak of, over the same blocks and threads. p keeps
     its values (it is rewritten as p − 0·g); m and v are scratch."""
     _lib().adamlab_floor_step(ptrs.ctypes.data, offsets.ctypes.data, ptrs.shape[1], SERIAL_BELOW)
+
+
+def arith_floor(scratch: np.ndarray, total: int, scalars: np.ndarray) -> None:
+    """For benchmarks: the arithmetic of a float32 step of ``total`` elements with Adam's
+    defaults (the element rule of the low-precision kernels, which the 8-bit and bfloat16
+    steps run), over the same blocks and threads as a step, with next to none of its memory
+    traffic: each thread steps its own slot of ``scratch`` (float32, C-contiguous, shape
+    (slots, 4, width): rows p, g, m, v; small enough for the L1 cache) over and over.
+    ``scalars``: float32, as :func:`adam_host.adam_scalars` gives them."""
+    if (
+        scratch.dtype != np.float32 or scratch.ndim != 3 or scratch.shape[1] != 4
+        or not scratch.flags.c_contiguous or scratch.shape[0] < 1 or scratch.shape[2] < 1
+        or scalars.dtype != np.float32 or scalars.shape != (12,) or total < 0
+    ):  # fmt: skip
+        raise ValueError("arith_floor: float32 scratch (slots, 4, width) and 12 scalars expected")
+    slots, _, width = scratch.shape
+    sc = np.ascontiguousarray(scalars)
+    _lib().adamlab_arith_floor(
+        scratch.ctypes.data, width, slots, total, sc.ctypes.data, SERIAL_BELOW
+    )
 
 
 def parallel_width(n_elements: int) -> int:

@@ -641,6 +641,31 @@ __attribute__((always_inline)) inline void lowmem_range(const LowmemArgs& A, int
   }
 }
 
+// The arithmetic floor's loop (for benchmarks): `count` elements of the float32 element rule
+// above with Adam's defaults (the loop lowmem_run gives them: after correction, no weight
+// decay, no clip factors), on one thread's scratch arrays p, g, m, v of `width` elements each,
+// stepped over and over. Small enough for the L1 cache: a step's arithmetic with next to none
+// of its memory traffic.
+template <bool AVX>
+__attribute__((always_inline)) inline void arith_range(float* s, int64_t width, int64_t count,
+                                                       const Run& R) {
+  const Flags F{false, false, false, true};
+  for (int64_t done = 0; done < count; done += width)
+    lowmem_run<AVX, false, false, false, false>(s, s + width, s + 2 * width, s + 3 * width,
+                                                std::min(width, count - done), R, F);
+}
+
+#if ADAMLAB_HAVE_AVX2
+__attribute__((target("avx2"), flatten)) void arith_avx2(float* s, int64_t width, int64_t count,
+                                                         const Run& R) {
+  arith_range<true>(s, width, count, R);
+}
+#endif
+
+void arith_base(float* s, int64_t width, int64_t count, const Run& R) {
+  arith_range<false>(s, width, count, R);
+}
+
 // -- 8-bit state: numba_lowmem's MODE_8BIT, block by block -----------------------------------
 //
 // A block of B elements of m (and of v): its codes q (uint8) and absmax N (float32). Each
@@ -1139,6 +1164,26 @@ void adamlab_floor_step(const int64_t* ptrs, const int64_t* offsets, int64_t n,
   });
 }
 
+// For benchmarks: the arithmetic floor of a float32 step of `total` elements over the same
+// blocks and threads (arith_range: each thread steps its own scratch arrays, in its L1
+// cache). scratch: float32 (slots, 4, width), rows p, g, m, v; thread t uses slot t % slots.
+// sc: the 12 float32 scalars. No step of `total` elements by this rule can be faster.
+void adamlab_arith_floor(float* scratch, int64_t width, int64_t slots, int64_t total,
+                         const float* sc, int64_t grain) {
+  Run R{};
+  std::memcpy(&R.S, sc, sizeof(R.S));
+  R.s0 = R.s1 = 1.0f;
+  const int64_t blocks = (total + BLOCK - 1) / BLOCK;
+  auto fn = &arith_base;
+#if ADAMLAB_HAVE_AVX2
+  if (use_avx2()) fn = &arith_avx2;
+#endif
+  at::parallel_for(0, blocks, std::max<int64_t>(1, grain / BLOCK), [&](int64_t b0, int64_t b1) {
+    float* s = scratch + (at::get_thread_num() % slots) * 4 * width;
+    fn(s, width, std::min(b1 * BLOCK, total) - b0 * BLOCK, R);
+  });
+}
+
 // How many threads a step of `total` elements runs on (at::parallel_for as the kernel calls
 // it, with an empty body): for tests of the thread settings.
 int64_t adamlab_parallel_width(int64_t total, int64_t grain) {
@@ -1172,5 +1217,5 @@ void* adamlab_openmp_probe() {
 #endif
 }
 
-int adamlab_abi_version() { return 6; }
+int adamlab_abi_version() { return 7; }
 }
