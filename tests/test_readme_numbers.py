@@ -152,3 +152,58 @@ def test_the_amsgrad_reproduction(reproductions):
     (past,) = stated(r"AMSGrad moves slowly towards −1 \(past ([−\d.]+) by then\)")
     assert quick["sec5_steps"] == 3000 and round(quick["sec5_adam_final_x"]) == 1
     assert quick["sec5_amsgrad_final_x"] < minus(past)
+
+
+# -- a benchmark table against the report it is copied from -------------------------------------
+
+LOWMEM_ROWS = {  # the README's row -> the contestant in benchmarks/results/lowmem.json
+    "`torch.optim.Adam(fused=True)`": "torch fused",
+    "`adamlab.torch.Adam8bit`": "adamlab 8bit",
+    "`adamlab.torch.AdamBF16`": "adamlab bf16",
+    "`AdamBF16(bf16_stochastic_round=True)`": "adamlab bf16 sr",
+    "arithmetic floor (below)": "arithmetic floor",
+    "bitsandbytes `Adam8bit` (CPU)": "bnb 8bit",
+    "torchao `Adam8bit` (CPU, compiled)": "torchao 8bit",
+    "torch `clip_grad_norm_` + fused step": "torch clip+fused",
+    "`adamlab.torch.clip_grad_norm_` + `Adam8bit`": "adamlab clip+8bit",
+    "`adamlab.torch.clip_grad_norm_` + `AdamBF16`": "adamlab clip+bf16",
+    "`adamlab.torch.clip_grad_norm_` + `adamlab.torch.Adam`": "adamlab clip+fp32",
+}
+
+
+def test_the_low_memory_table_is_the_stored_run():
+    """Every cell of the README's low-precision table, and the speed-ups stated under it, as
+    benchmarks/bench_lowmem.py wrote them to benchmarks/results/lowmem.json, rounded as the
+    table rounds: a rerun must replace both, and a copying slip fails here."""
+    import json
+
+    root = Path(__file__).resolve().parents[1]
+    rows = json.loads((root / "benchmarks/results/lowmem.json").read_text())["rows"]
+    text = (root / "README.md").read_text()
+    head = "| step | ms/step | × torch | state B/param | peak MiB |"
+    table = text[text.index(head) :].split("\n\n", 1)[0].splitlines()[2:]
+    seen = {}
+    for line in table:
+        label, ms, ratio, state, peak = (c.strip() for c in line.strip("|").split("|"))
+        r = rows[LOWMEM_ROWS[label]]
+        seen[label] = True
+        assert ms == f"{r['ms_per_step']:.1f}", label
+        if r["ratio_to"] == LOWMEM_ROWS[label]:  # a reference
+            assert ratio == "1.00", label
+        elif r["rounds"] < rows["torch fused"]["rounds"]:  # the slow peers: no quartiles
+            assert ratio == f"{r['ratio_median']:.1f}", label
+        else:
+            q = f"{r['ratio_median']:.2f} ({r['ratio_p25']:.2f}–{r['ratio_p75']:.2f})"
+            assert ratio == q, label
+        if "peak_first_step_mib" in r:
+            assert state == f"{r['state_bytes_per_param']:.2f}", label
+            assert peak == f"{r['peak_first_step_mib']:.1f}", label
+        else:
+            assert state == peak == "–", label
+    assert set(seen) == set(LOWMEM_ROWS)
+    bnb, ao = stated(
+        r"The 8-bit step is ([0-9.]+)× faster than bitsandbytes' CPU `Adam8bit` and ([0-9.]+)× "
+        r"faster than torchao's"
+    )
+    assert bnb == f"{rows['adamlab 8bit']['speedup_over_bnb']:.1f}"
+    assert ao == f"{rows['adamlab 8bit']['speedup_over_torchao']:.1f}"
