@@ -449,7 +449,7 @@ def test_grad_scaler_unscale_in_the_step():
         same_params(a, b)
 
 
-# -- bitsandbytes' CPU Adam8bit, where it is installed ------------------------------------------------
+# -- bitsandbytes' CPU Adam8bit (the test extra installs it) ---------------------------------------
 
 
 def test_first_step_near_bitsandbytes_cpu_adamw8bit(optional_module):
@@ -458,7 +458,7 @@ def test_first_step_near_bitsandbytes_cpu_adamw8bit(optional_module):
     near 0: codes agree to within 2 (m) and 7 (v) after a step, most of them exactly; the
     block scales are equal and the parameters equal to float32 rounding. (Against their rule
     as their PyTorch backend writes it, the codes are equal: tests/test_quantized.py.)"""
-    bnb = optional_module("bitsandbytes", "not in the test extra: pip install bitsandbytes")
+    bnb = optional_module("bitsandbytes")
     n = 1 << 16
     p0 = torch.randn(n, generator=torch.Generator().manual_seed(0))
     pa, pb = torch.nn.Parameter(p0.clone()), torch.nn.Parameter(p0.clone())

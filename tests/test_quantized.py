@@ -113,6 +113,17 @@ def test_dynamic_map_is_bitsandbytes(signed, optional_module):
     np.testing.assert_array_equal(ours.view(np.uint32), theirs.view(np.uint32))
 
 
+@pytest.mark.parametrize("signed", [True, False])
+def test_the_transcription_is_the_installed_bitsandbytes(signed, optional_module):
+    """The transcribed create_dynamic_map above, against the package itself (the test extra
+    pins it): a slip in the transcription cannot pass both this and the test above."""
+    optional_module("torch")
+    functional = optional_module("bitsandbytes.functional")
+    theirs = functional.create_dynamic_map(signed).numpy()
+    ours = bnb_create_dynamic_map(signed).numpy()
+    np.testing.assert_array_equal(ours.view(np.uint32), theirs.view(np.uint32))
+
+
 def test_dynamic_map_by_hand():
     s, u = qz.dynamic_map(True), qz.dynamic_map(False)
     assert np.all(np.diff(s) > 0) and np.all(np.diff(u) > 0)  # sorted, no repeated codes
