@@ -15,8 +15,8 @@ tensors (same values) and a fixed gradient (same values):
 * ``arithmetic floor``: the arithmetic of a float32 step of as many elements with Adam's
   defaults (the element rule the 8-bit and bfloat16 steps run), over the same threads, each
   thread on its own scratch arrays in its L1 cache (``cpp_adam.arith_floor``): next to no
-  memory traffic. No exact step by this rule can be faster, whatever it stores its state in;
-  with the C++ kernel only;
+  memory traffic. No step through this loop, on these threads, can be faster, whatever it
+  stores its state in; only where the steps run the C++ kernel;
 * ``torch clip+fused``: ``torch.nn.utils.clip_grad_norm_(max_norm=1)`` then torch's fused step;
 * ``adamlab clip+8bit`` / ``adamlab clip+bf16`` / ``adamlab clip+fp32``:
   ``adamlab.torch.clip_grad_norm_`` then the 8-bit / bf16 / float32 (``adamlab.torch.Adam``)
@@ -253,10 +253,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.child:
         child(args.child, args.params, args.tensors)
         return 0
-    from adamlab.kernels import cpp_adam
+    from adamlab.torch import fast
 
     names = [REF, "adamlab 8bit", "adamlab bf16", "adamlab bf16 sr", CLIP_REF]
-    if cpp_adam.load() is not None:
+    if fast.cpu_kernel() == "cpp":  # (the floor of the C++ kernel's loop, where the steps run it)
         names.append(ARITH)
     names += ["adamlab clip+8bit", "adamlab clip+bf16", "adamlab clip+fp32"]
     bnb, ao = bnb_or_none(), torchao_or_none()

@@ -276,40 +276,79 @@ def test_cpp_8bit_codes_equal_the_reference(isa, signed):
     np.testing.assert_array_equal(cpp_adam.codes8(x, signed), expected)
 
 
+def _floor_case(rng, slots, width):
+    """Scratch for the arithmetic floor, its scalars (from an AdamW with weight decay: the
+    floor runs Adam's defaults and must ignore it) and the reference that steps a slot."""
+    sc, _ = adam_host.adam_step_args(adamlab.Adam(lr=1e-2, weight_decay=0.1), 7, np.float32)
+    ref = adamlab.Adam(lr=1e-2)  # Adam's defaults, no weight decay: what the floor computes
+    h = ref.hypers(7)
+    rows = [_reference_arrays(rng, ref, 7, np.float32, (slots, width))[:4]]
+    scratch = np.ascontiguousarray(np.stack(rows[0], axis=1))
+
+    def steps(x, g, m, v):  # the slot stepped once, twice, ...
+        while True:
+            x, s_ref = ref.update_leaf(np, x, g, Hypers(m=m, v=v), 7, h)
+            m, v = s_ref["m"], s_ref["v"]
+            yield x, m, v
+
+    return scratch, sc, steps
+
+
 @cpp
-@pytest.mark.parametrize("n_threads", [1, 2])
-def test_arithmetic_floor_runs_the_element_rule_on_its_scratch(isa, n_threads):
-    """The benchmarks' arithmetic floor (cpp_adam.arith_floor) steps each thread's scratch
+def test_arithmetic_floor_runs_the_element_rule_on_its_scratch(isa):
+    """The benchmarks' arithmetic floor (cpp_adam.arith_floor) steps a thread's scratch
     arrays over and over by the element rule of Adam's defaults: after a launch of
-    ``total`` elements, an element of a slot has taken one reference step (float32,
-    ``update_leaf``) per pass of the slot's width over it, the last pass partial. One slot
-    (every thread on the same one would race: with 2 threads the launch is serial, below the
-    kernels' parallel threshold)."""
+    ``total`` elements, an element has taken one reference step (float32, ``update_leaf``)
+    per pass of the slot's width over it, the last pass partial; g is only read."""
+    rng = np.random.default_rng(5)
+    width = 512
+    scratch, sc, steps = _floor_case(rng, 1, width)
+    x, g, m, v = (a.copy() for a in scratch[0])
+    cpp_adam.arith_floor(scratch, 3 * width + 100, sc)  # serial: below the parallel threshold
+    for passes, part in ((4, slice(0, 100)), (3, slice(100, width))):
+        it = steps(x[part], g[part], m[part], v[part])
+        for _ in range(passes):
+            xr, mr, vr = next(it)
+        np.testing.assert_array_equal(scratch[0, 0, part], xr)
+        np.testing.assert_array_equal(scratch[0, 1, part], g[part])
+        np.testing.assert_array_equal(scratch[0, 2, part], mr)
+        np.testing.assert_array_equal(scratch[0, 3, part], vr)
+
+
+@cpp
+def test_arithmetic_floor_gives_each_thread_its_own_slot(isa):
+    """A parallel launch: every thread steps its own slot, whole passes only, and the passes
+    of all slots together cover the launch's elements once."""
     old = torch.get_num_threads()
-    torch.set_num_threads(n_threads)
+    torch.set_num_threads(2)
     try:
-        rng = np.random.default_rng(5)
-        width = 512
-        opt = adamlab.Adam(lr=1e-2)
-        t = 7
-        sc, _ = adam_host.adam_step_args(opt, t, np.float32)
-        h = opt.hypers(t)
-        scratch = np.stack([a for a in _reference_arrays(rng, opt, t, np.float32, (width,))[:4]])
-        scratch = np.ascontiguousarray(scratch[None])
-        x, g, m, v = (a.copy() for a in scratch[0])
-        total = 3 * width + 100
+        rng = np.random.default_rng(6)
+        width, total = 512, 4 * cpp_adam.SERIAL_BELOW
+        threads = cpp_adam.parallel_width(total)
+        scratch, sc, steps = _floor_case(rng, threads, width)
+        before = scratch.copy()
         cpp_adam.arith_floor(scratch, total, sc)
-        for passes, part in ((4, slice(0, 100)), (3, slice(100, width))):
-            xr, mr, vr = x[part], m[part], v[part]
-            for _ in range(passes):
-                xr, s_ref = opt.update_leaf(np, xr, g[part], Hypers(m=mr, v=vr), t, h)
-                mr, vr = s_ref["m"], s_ref["v"]
-            np.testing.assert_array_equal(scratch[0, 0, part], xr)
-            np.testing.assert_array_equal(scratch[0, 1, part], g[part])  # g is read only
-            np.testing.assert_array_equal(scratch[0, 2, part], mr)
-            np.testing.assert_array_equal(scratch[0, 3, part], vr)
-        with pytest.raises(ValueError, match=r"float32 scratch \(slots, 4, width\)"):
-            cpp_adam.arith_floor(np.zeros((1, 3, width), np.float32), total, sc)
+        passes = []
+        for k in range(threads):
+            for n, (xr, mr, vr) in enumerate(steps(*(a.copy() for a in before[k])), start=1):  # noqa: B007
+                if np.array_equal(scratch[k, 0], xr):
+                    break
+                assert n < total // width, f"slot {k} is not the reference stepped n times"
+            np.testing.assert_array_equal(scratch[k, 2], mr)
+            np.testing.assert_array_equal(scratch[k, 3], vr)
+            passes.append(n)
+        assert sum(passes) * width == total
+        if threads == 2:
+            assert min(passes) > 0
+        if threads > 1:
+            with pytest.raises(ValueError, match="threads would share 1 scratch slots"):
+                cpp_adam.arith_floor(np.ascontiguousarray(scratch[:1]), total, sc)
+        with pytest.raises(ValueError, match=r"writeable float32 scratch \(slots, 4, width\)"):
+            cpp_adam.arith_floor(np.zeros((threads, 3, width), np.float32), total, sc)
+        frozen = scratch.copy()
+        frozen.flags.writeable = False
+        with pytest.raises(ValueError, match="writeable float32 scratch"):
+            cpp_adam.arith_floor(frozen, total, sc)
     finally:
         torch.set_num_threads(old)
 

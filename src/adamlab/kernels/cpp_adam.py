@@ -628,16 +628,26 @@ def arith_floor(scratch: np.ndarray, total: int, scalars: np.ndarray) -> None:
     """For benchmarks: the arithmetic of a float32 step of ``total`` elements with Adam's
     defaults (the element rule of the low-precision kernels, which the 8-bit and bfloat16
     steps run), over the same blocks and threads as a step, with next to none of its memory
-    traffic: each thread steps its own slot of ``scratch`` (float32, C-contiguous, shape
-    (slots, 4, width): rows p, g, m, v; small enough for the L1 cache) over and over.
-    ``scalars``: float32, as :func:`adam_host.adam_scalars` gives them."""
-    if (
-        scratch.dtype != np.float32 or scratch.ndim != 3 or scratch.shape[1] != 4
-        or not scratch.flags.c_contiguous or scratch.shape[0] < 1 or scratch.shape[2] < 1
-        or scalars.dtype != np.float32 or scalars.shape != (12,) or total < 0
+    traffic: each thread steps its own slot of ``scratch`` (float32, C-contiguous, writeable,
+    shape (slots, 4, width): rows p, g, m, v; small enough for the L1 cache; a slot for
+    every thread the launch runs on, :func:`parallel_width`) over and over. ``scalars``:
+    float32, as :func:`adam_host.adam_scalars` gives them."""
+    if not (
+        isinstance(scratch, np.ndarray) and isinstance(scalars, np.ndarray)
+        and scratch.dtype == np.float32 and scratch.ndim == 3 and scratch.shape[1] == 4
+        and scratch.flags.c_contiguous and scratch.flags.writeable and scratch.flags.aligned
+        and scratch.shape[2] >= 1 and scalars.dtype == np.float32 and scalars.shape == (12,)
+        and int(total) >= 0
     ):  # fmt: skip
-        raise ValueError("arith_floor: float32 scratch (slots, 4, width) and 12 scalars expected")
+        raise ValueError(
+            "arith_floor: writeable float32 scratch (slots, 4, width) and 12 float32 scalars "
+            "expected"
+        )
     slots, _, width = scratch.shape
+    if slots < parallel_width(total):
+        raise ValueError(
+            f"arith_floor: {parallel_width(total)} threads would share {slots} scratch slots"
+        )
     sc = np.ascontiguousarray(scalars)
     _lib().adamlab_arith_floor(
         scratch.ctypes.data, width, slots, total, sc.ctypes.data, SERIAL_BELOW

@@ -1166,10 +1166,12 @@ void adamlab_floor_step(const int64_t* ptrs, const int64_t* offsets, int64_t n,
 
 // For benchmarks: the arithmetic floor of a float32 step of `total` elements over the same
 // blocks and threads (arith_range: each thread steps its own scratch arrays, in its L1
-// cache). scratch: float32 (slots, 4, width), rows p, g, m, v; thread t uses slot t % slots.
-// sc: the 12 float32 scalars. No step of `total` elements by this rule can be faster.
+// cache). scratch: float32 (slots, 4, width), rows p, g, m, v; thread t uses slot t % slots
+// (the caller gives a slot to every thread the launch runs on). sc: the 12 float32 scalars. No
+// step through this loop, on these threads, can be faster.
 void adamlab_arith_floor(float* scratch, int64_t width, int64_t slots, int64_t total,
                          const float* sc, int64_t grain) {
+  if (width < 1 || slots < 1 || total < 1) return;
   Run R{};
   std::memcpy(&R.S, sc, sizeof(R.S));
   R.s0 = R.s1 = 1.0f;
