@@ -28,6 +28,7 @@ from _common import command, machine, write_report
 
 import adamlab
 from adamlab import problems
+from adamlab.optim import quantized
 
 VARIANTS = {
     "full": dict(),
@@ -130,14 +131,28 @@ def get_problem(name: str):
 
 
 def run(problem, variant: dict, steps: int, lr: float, seed: int = 0) -> np.ndarray:
+    return run_with_v(problem, variant, steps, lr, seed)[0]
+
+
+def run_with_v(problem, variant: dict, steps: int, lr: float, seed: int = 0):
+    """The final parameters, and how the final v compares with v computed exactly (float64)
+    from the same gradients, v*ₜ = β₂·v*ₜ₋₁ + (1 − β₂)·gₜ²: the quartiles and the 10th and
+    90th percentiles of v/v* over the elements where v* > 0. Rounding in the state adds up
+    over the ~1/(1 − β₂) steps v remembers; this shows whether it leans one way."""
     opt = adamlab.optim.Adam(lr=lr, **variant)
     oracle = problem.oracle(seed)  # the minibatch order
     x = problem.x0.copy()
     s = opt.init(x)
+    exact = np.zeros(x.shape, np.float64)
+    b2 = float(opt.betas[1])
     for t in range(steps):
         _, g = oracle(x, t)
         x, s = opt.step(x, g, s)
-    return x
+        exact = b2 * exact + (1 - b2) * np.square(np.asarray(g, np.float64))
+    v = np.asarray(quantized.load(s.v), np.float64)
+    ratio = v[exact > 0] / exact[exact > 0]
+    q = np.quantile(ratio, [0.1, 0.25, 0.5, 0.75, 0.9]) if ratio.size else [np.nan] * 5
+    return x, dict(zip(("p10", "p25", "median", "p75", "p90"), map(float, q), strict=True))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -154,7 +169,8 @@ def main(argv: list[str] | None = None) -> int:
 
     threadpool_limits(1)  # small matrices: BLAS threads only contend (on a shared machine, 40x)
     rows = []
-    print(f"{'problem':<16} {'state':<8} {'final loss':>11} {'/ full':>8} {'test acc':>9}")
+    print(f"{'problem':<16} {'state':<8} {'final loss':>11} {'/ full':>8} {'test acc':>9} "
+          f"{'v / exact v: p10':>17} {'median':>7} {'p90':>7}")  # fmt: skip
     for name in args.problems.split(","):
         problem = get_problem(name)
         lr = args.lr if args.lr is not None else LRS.get(name, 1e-2)
@@ -162,13 +178,14 @@ def main(argv: list[str] | None = None) -> int:
                   for seed in range(1, args.seeds)]  # fmt: skip
         base = None
         for label, variant in VARIANTS.items():
-            x = run(problem, variant, args.steps, lr)
+            x, v = run_with_v(problem, variant, args.steps, lr)
             loss = float(problem.loss(x))
             acc = float(problem.test_accuracy(x))
             base = loss if base is None else base
             rows.append(dict(problem=name, state=label, lr=lr, final_loss=loss, ratio=loss / base,
-                             test_accuracy=acc))  # fmt: skip
-            print(f"{name:<16} {label:<8} {loss:11.6f} {loss / base:8.4f} {acc:9.4f}")
+                             test_accuracy=acc, v_vs_exact=v))  # fmt: skip
+            print(f"{name:<16} {label:<8} {loss:11.6f} {loss / base:8.4f} {acc:9.4f} "
+                  f"{v['p10']:17.3f} {v['median']:7.3f} {v['p90']:7.3f}")  # fmt: skip
         if spread:
             lo, hi = min(spread) / base, max(spread) / base
             rows.append(dict(problem=name, state="full, other minibatch orders",

@@ -390,23 +390,29 @@ def train_rows() -> dict[tuple[str, str], dict]:
 
 def test_the_train_lowmem_table():
     """Every cell of "Does it still train?": the final training loss (to the decimals the
-    README writes), its ratio to full precision's and the test accuracy (3 decimals), and the
-    spread of full precision over the other minibatch orders."""
+    README writes), its ratio to full precision's, the test accuracy (3 decimals), the final
+    v against the exact v (median, 10th and 90th percentiles), and the spread of full
+    precision over the other minibatch orders."""
     rows = train_rows()
-    head = "| problem (parameters) | state | final training loss | × full | test accuracy |"
+    head = (
+        "| problem (parameters) | state | final training loss | × full | test accuracy "
+        "| v / exact v: median (10th–90th percentile) |"
+    )
     problem, seen = None, set()
-    for label, state, loss, times, accuracy in table(head):
+    for label, state, loss, times, accuracy, v in table(head):
         problem = label.split(" (")[0] if label else problem
         r = rows[problem, TRAIN_STATES[state]]
         seen.add((problem, r["state"]))
         if "ratio_min" in r:  # the spread row: two other orders, ratios only
             assert len(r["final_losses"]) == int(state.split()[1]), (problem, state)
-            assert loss == accuracy == "", (problem, state)
+            assert loss == accuracy == v == "", (problem, state)
             assert times == f"{r['ratio_min']:.3f}–{r['ratio_max']:.3f}", (problem, state)
             continue
         assert loss == written(r["final_loss"], loss), (problem, state)
         assert times == f"{r['ratio']:.3f}", (problem, state)
         assert accuracy == f"{r['test_accuracy']:.3f}", (problem, state)
+        q = r["v_vs_exact"]
+        assert v == f"{q['median']:.2f} ({q['p10']:.2f}–{q['p90']:.2f})", (problem, state)
     assert seen == set(rows)
 
 
@@ -448,12 +454,48 @@ def test_the_train_lowmem_text():
     bf16 = ratios("bf16")
     assert acc == f"{rows['softmax-digits', 'bf16']['test_accuracy']:.3f}"
     soft, mlp, lm_lower = stated(
-        r"bfloat16 rounded to nearest ends (\d+)% and (\d+)% higher on the digits tasks \(and "
-        r"(\d+)% lower on the language model\)"
+        r"the loss ends (\d+)% and (\d+)% higher on the digits tasks \(and (\d+)% lower on the "
+        r"language model\)"
     )
     assert soft == f"{100 * (bf16['softmax-digits'] - 1):.0f}"
     assert mlp == f"{100 * (bf16['mlp-digits'] - 1):.0f}"
     assert lm_lower == f"{100 * (1 - bf16['char-lm']):.0f}"
+
+    # v against the exact v: the medians the text names
+    def v(problem: str, state: str) -> float:
+        return rows[problem, state]["v_vs_exact"]["median"]
+
+    lab_problems = ("logreg-cancer", "softmax-digits", "mlp-digits")
+    lo, hi = stated(r"bfloat16's v ends ([\d.]+) to ([\d.]+) times the exact v on the lab")
+    medians = [v(p, "bf16") for p in lab_problems]
+    assert (lo, hi) == (f"{min(medians):.1f}", f"{max(medians):.1f}")
+    soft8, mlp8, logreg8, lm8 = stated(
+        r"the median element's v ends at ([\d.]+) of the exact v on softmax-digits \(([\d.]+) "
+        r"and ([\d.]+) on the other lab problems, ([\d.]+) on the language model\)"
+    )
+    assert soft8 == f"{v('softmax-digits', '8bit'):.2f}"
+    assert (mlp8, logreg8) == (
+        f"{v('mlp-digits', '8bit'):.2f}",
+        f"{v('logreg-cancer', '8bit'):.2f}",
+    )
+    assert lm8 == f"{v('char-lm', '8bit'):.2f}"
+    (longer,) = stated(r"Steps 1/√[\d.]+ ≈ ([\d.]+) times longer")
+    assert longer == f"{v('softmax-digits', '8bit') ** -0.5:.1f}"
+    sr = [v(p, "bf16 sr") for p in (*lab_problems, "char-lm")]
+    assert stated(r"its median v ends at ([\d.]+) to ([\d.]+) of the exact v") == (
+        f"{min(sr):.2f}",
+        f"{max(sr):.2f}",
+    )
+    # the larger learning rate, from its own run
+    faster = report("train_lowmem_softmax_lr0.012.json")
+    assert faster["lr"] == 0.012 and faster["steps"] == stored["steps"]
+    full_fast = next(r for r in faster["rows"] if r["state"] == "full")["final_loss"]
+    end, ratio = stated(
+        r"with lr 0\.012 full precision ends softmax-digits at ([\d.]+), ([\d.]+)× its loss "
+        r"with lr 0\.01"
+    )
+    assert end == f"{full_fast:.5f}"
+    assert ratio == f"{full_fast / rows['softmax-digits', 'full']['final_loss']:.2f}"
 
 
 UPTIMES = ("uptime_before", "uptime_after")
