@@ -29,6 +29,7 @@ from adamlab.lab.sweep import LogUniform, OneMinusLogUniform, sweep
         ("OFF", False), ("3", 3), ("-2", -2), ("0.1", 0.1), ("1e-3", 1e-3), ("inf", math.inf),
         ("0.9/0.999", (0.9, 0.999)), ("false/true", (False, True)),
         ("before_correction", "before_correction"), ("student-t", "student-t"),
+        ("8bit", "8bit"), ("bf16", "bf16"),
     ],
 )  # fmt: skip
 def test_values(text, value):
@@ -49,6 +50,8 @@ def test_schedules_are_values():
         ("", "empty value"),
         ("nan", "NaN is refused"),
         ("0.9.9", "is not a number, true/false, a/b pair, schedule or name"),
+        ("12-3", "is not a number, true/false, a/b pair, schedule or name"),
+        ("-bit", "is not a number, true/false, a/b pair, schedule or name"),
         ("foo(1)", "unknown schedule 'foo'; choose one of constant, step_decay"),
         ("cosine(0.1)", "missing 1 required positional argument: 'total_steps'"),
         ("inverse_sqrt(x)", "schedule arguments are numbers, got 'x'"),
@@ -82,6 +85,16 @@ def test_commas_inside_a_schedule_do_not_split_items():
     name, kw = parse_optimizer_spec("adam:lr=cosine(0.1,100),betas=0.9/0.99")
     assert name == "adam" and kw["lr"] == adamlab.schedules.cosine(0.1, 100)
     assert kw["betas"] == (0.9, 0.99)
+
+
+def test_every_state_precision_is_a_spec_value(capsys):
+    """``8bit`` starts with a digit and is still a name (it was refused as 'not a number')."""
+    for precision in ("fp32", "bf16", "8bit"):
+        _, kw = parse_optimizer_spec(f"adam:state_precision={precision},min_8bit_size=0")
+        assert adamlab.Adam(**kw).state_precision == precision
+    opt = "adam:lr=0.1,state_precision=8bit,min_8bit_size=0"
+    assert main(["compare", "--opt", opt, "--steps", "5", "--no-figure"]) == 0
+    assert "state_precision=8bit" in capsys.readouterr().out
 
 
 def test_the_same_value_in_compare_and_in_sweep(capsys, tmp_path):

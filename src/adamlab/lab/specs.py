@@ -9,7 +9,8 @@
     pair      := value/value                                      betas=0.9/0.999
     schedule  := NAME(arg, ...), arg a number or KEY=number      lr=inverse_sqrt(0.5)
                  NAME one of adamlab.schedules                    lr=cosine(0.1, total_steps=1000)
-    word      := a name: letters, digits, _ and -                 eps_placement=before_correction
+    word      := a name: letters, digits, _ and -, with a letter   eps_placement=before_correction
+                 or _, not first a - (so not a number)            state_precision=8bit
     spec      := NAME[:KEY=value,KEY=value,...]                   adam:lr=0.1,betas=0.9/0.999
     grid axis := NAME=value,value,... | NAME=lo:hi:n | NAME=lo:hi:n:log
     sample    := NAME=lo:hi | NAME=lo:hi:log | NAME=lo:hi:log1m | NAME=value,value,...
@@ -42,7 +43,7 @@ __all__ = [
 _TRUE = ("true", "yes", "on")
 _FALSE = ("false", "no", "off")
 _INT = re.compile(r"[+-]?\d+")
-_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_\-]*")
+_WORD = re.compile(r"(?=[A-Za-z0-9_\-]*[A-Za-z_])[A-Za-z0-9_][A-Za-z0-9_\-]*")
 _CALL = re.compile(r"([A-Za-z_]\w*)\((.*)\)", re.S)
 
 #: the schedules a spec may name (``lr=inverse_sqrt(0.5)``)
