@@ -13,6 +13,8 @@ are small (31 to 2,410 parameters), so with bitsandbytes' default of 4,096 they 
 float32 state and the table would say nothing. BLAS runs on one thread. Not a test; the
 JSON goes to ``benchmarks/results/train_lowmem.json``.
 
+Needs scikit-learn (``pip install 'adamlab[ml]'``): the lab's data sets and char-lm's text.
+
     python benchmarks/train_lowmem.py                 # 4 problems, 2000 steps (~5 min)
     python benchmarks/train_lowmem.py --steps 300 --problems mlp-digits --out /tmp/train.json
 """
@@ -126,6 +128,14 @@ class CharLM:
         return self._all(x, self.test_ids)[1]
 
 
+def _sklearn_version() -> str | None:
+    try:
+        import sklearn
+    except ImportError:
+        return None
+    return sklearn.__version__
+
+
 def get_problem(name: str):
     return CharLM() if name == "char-lm" else problems.PROBLEMS[name]
 
@@ -199,7 +209,8 @@ def main(argv: list[str] | None = None) -> int:
         "command": command("benchmarks/train_lowmem.py", argv),
         "steps": args.steps,
         "lr": args.lr if args.lr is not None else {n: LRS.get(n, 1e-2) for n in PROBLEMS},
-        "machine": machine(),
+        # (char-lm's text is scikit-learn's data-set descriptions: its version decides them)
+        "machine": machine(numpy=np.__version__, scikit_learn=_sklearn_version()),
         "rows": rows,
     }
     write_report(args.out, report, indent=1)

@@ -874,3 +874,25 @@ def test_plan_edge_cases_found_by_review(monkeypatch):
                 opt.state[ps[0]]["exp_avg"].float(), (0.1 * ps[0].grad).bfloat16().float()
             )
         assert runs == [False]
+
+
+def test_a_parameter_group_chooses_its_own_state_precision():
+    """``state_precision`` in a group overrides the class's default: each group's state is
+    stored so, and its parameters step bit for bit as under the optimizer of that precision."""
+    gen = torch.Generator().manual_seed(3)
+    init = [torch.randn(5000, generator=gen) for _ in range(2)]
+    grads = [[torch.randn(5000, generator=gen) for _ in range(2)] for _ in range(3)]
+    mixed = [torch.nn.Parameter(x.clone()) for x in init]
+    alone = [torch.nn.Parameter(x.clone()) for x in init]
+    opt = at.Adam8bit([{"params": [mixed[0]]}, {"params": [mixed[1]], "state_precision": "bf16"}])
+    refs = [at.Adam8bit([alone[0]]), at.AdamBF16([alone[1]])]
+    for g in grads:
+        for p, q, gi in zip(mixed, alone, g, strict=True):
+            p.grad, q.grad = gi.clone(), gi.clone()
+        opt.step()
+        for ref in refs:
+            ref.step()
+    assert opt.state[mixed[0]]["exp_avg"].dtype == torch.uint8
+    assert opt.state[mixed[1]]["exp_avg"].dtype == torch.bfloat16
+    for p, q in zip(mixed, alone, strict=True):
+        assert torch.equal(p, q)
