@@ -206,6 +206,10 @@ BAD_INPUT = {
     ),
     "missing result": (["plot", "nothing.json"], "nothing.json"),
     "not a result": (["plot", "fake.json"], "not a saved adamlab result"),
+    "not a result type": (
+        ["plot", "sub/notes.txt"],
+        "cannot load 'sub/notes.txt': expected .json, .csv or .parquet",
+    ),
 }
 
 
@@ -213,6 +217,8 @@ BAD_INPUT = {
 def test_bad_input_is_one_line_exit_2_no_file(in_tmp, capsys, case):
     argv, needle = BAD_INPUT[case]
     (in_tmp / "fake.json").write_text('{"hello": 1}')
+    (in_tmp / "sub").mkdir()
+    (in_tmp / "sub" / "notes.txt").write_text("not a result")
     before = sorted(p.name for p in in_tmp.iterdir())
     code, out, err = run(capsys, *argv)
     assert code == 2

@@ -90,7 +90,7 @@ def read(path: Path) -> tuple[dict[str, Any], list[Trajectory]]:
         manifest = json.loads(raw)
         _check_format(manifest, path)
         return manifest, _trajectories_from_frame(table.to_pandas(), manifest)
-    raise ValueError(f"cannot load {path.name!r}: expected .json, .csv or .parquet")
+    raise ValueError(f"cannot load {str(path)!r}: expected .json, .csv or .parquet")
 
 
 def _frame_columns(t: Trajectory, tracked: list[int]) -> dict[str, np.ndarray]:
