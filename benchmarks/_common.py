@@ -51,6 +51,16 @@ def machine(**more: Any) -> dict[str, Any]:
     return {**info, **more}
 
 
+def dist_version(dist: str) -> str | None:
+    """The installed version of the distribution ``dist`` (``"scikit-learn"``), else None."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(dist)
+    except PackageNotFoundError:
+        return None
+
+
 def environment() -> dict[str, str | None]:
     """The thread-related variables the run was started with (None: not set)."""
     return {k: os.environ.get(k) for k in ENV_KEYS}

@@ -83,7 +83,8 @@ PEERS = ("bnb 8bit", "torchao 8bit")
 
 class ArithmeticFloor:
     """The arithmetic floor as an object with ``step()``: ``cpp_adam.arith_floor`` over as
-    many elements as the parameters hold, with the scalars of Adam's 10th step (lr 1e-3).
+    many elements as the parameters hold, with the scalars of Adam's 10th step (lr 1e-3, as
+    ``adam_host.adam_step_args`` gives the kernels theirs).
     Each of PyTorch's threads steps its own slot of scratch (4 × 512 float32: 8 KiB)."""
 
     WIDTH = 512
@@ -91,6 +92,7 @@ class ArithmeticFloor:
     def __init__(self, params: list[torch.Tensor]):
         import numpy as np
 
+        import adamlab
         from adamlab.kernels import adam_host, cpp_adam
 
         self.n = sum(p.numel() for p in params)
@@ -99,11 +101,7 @@ class ArithmeticFloor:
         self.scratch = rng.standard_normal((slots, 4, self.WIDTH)).astype(np.float32)
         self.scratch[:, 1] *= 0.01  # g
         self.scratch[:, 3] = np.abs(self.scratch[:, 3])  # v
-        b1, b2, t = 0.9, 0.999, 10
-        self.sc = adam_host.adam_scalars(
-            c1=1 - b1**t, c2=1 - b2**t, lr=1e-3, beta1=b1, beta2=b2, eps=1e-8,
-            weight_decay=0.0, eps_root=0.0, dtype=np.float32,
-        )  # fmt: skip
+        self.sc, _ = adam_host.adam_step_args(adamlab.Adam(lr=1e-3), 10, np.float32)
         self.floor = cpp_adam.arith_floor
         self.state: dict = {}
 
@@ -221,15 +219,6 @@ def _status_kib(field: str) -> int:
     raise KeyError(field)
 
 
-def _version(dist: str) -> str | None:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version(dist)
-    except PackageNotFoundError:
-        return None
-
-
 def uptime() -> str:
     try:
         return subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
@@ -341,7 +330,7 @@ def main(argv: list[str] | None = None) -> int:
         "effective_GBps": gbs,
         "machine": common.machine(
             bitsandbytes=getattr(bnb, "__version__", None),
-            torchao=_version("torchao") if ao is not None else None,
+            torchao=common.dist_version("torchao") if ao is not None else None,
         ),
         "rows": rows,
     }

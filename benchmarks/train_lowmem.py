@@ -26,7 +26,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
-from _common import command, machine, write_report
+from _common import command, dist_version, machine, write_report
 
 import adamlab
 from adamlab import problems
@@ -128,14 +128,6 @@ class CharLM:
         return self._all(x, self.test_ids)[1]
 
 
-def _sklearn_version() -> str | None:
-    try:
-        import sklearn
-    except ImportError:
-        return None
-    return sklearn.__version__
-
-
 def get_problem(name: str):
     return CharLM() if name == "char-lm" else problems.PROBLEMS[name]
 
@@ -210,7 +202,7 @@ def main(argv: list[str] | None = None) -> int:
         "steps": args.steps,
         "lr": args.lr if args.lr is not None else {n: LRS.get(n, 1e-2) for n in PROBLEMS},
         # (char-lm's text is scikit-learn's data-set descriptions: its version decides them)
-        "machine": machine(numpy=np.__version__, scikit_learn=_sklearn_version()),
+        "machine": machine(numpy=np.__version__, scikit_learn=dist_version("scikit-learn")),
         "rows": rows,
     }
     write_report(args.out, report, indent=1)

@@ -116,3 +116,12 @@ def test_run_options_quick_threads_and_passive(common, monkeypatch):
     assert args.rounds == 15 and not hasattr(args, "quick")
     common.start_run(args, "/x/bench.py", ["--passive"])
     assert calls == [[sys.executable, "/x/bench.py"]]
+
+
+def test_dist_version_reads_the_installed_distribution(common):
+    import numpy as np
+    import sklearn
+
+    assert common.dist_version("numpy") == np.__version__
+    assert common.dist_version("scikit-learn") == sklearn.__version__  # (not its import name)
+    assert common.dist_version("no-such-distribution-adamlab") is None

@@ -282,8 +282,8 @@ def _floor_case(rng, slots, width):
     sc, _ = adam_host.adam_step_args(adamlab.Adam(lr=1e-2, weight_decay=0.1), 7, np.float32)
     ref = adamlab.Adam(lr=1e-2)  # Adam's defaults, no weight decay: what the floor computes
     h = ref.hypers(7)
-    rows = [_reference_arrays(rng, ref, 7, np.float32, (slots, width))[:4]]
-    scratch = np.ascontiguousarray(np.stack(rows[0], axis=1))
+    x, g, m, v, _ = _reference_arrays(rng, ref, 7, np.float32, (slots, width))
+    scratch = np.ascontiguousarray(np.stack([x, g, m, v], axis=1))
 
     def steps(x, g, m, v):  # the slot stepped once, twice, ...
         while True:

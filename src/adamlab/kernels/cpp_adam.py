@@ -644,10 +644,9 @@ def arith_floor(scratch: np.ndarray, total: int, scalars: np.ndarray) -> None:
             "expected"
         )
     slots, _, width = scratch.shape
-    if slots < parallel_width(total):
-        raise ValueError(
-            f"arith_floor: {parallel_width(total)} threads would share {slots} scratch slots"
-        )
+    threads = parallel_width(total)
+    if slots < threads:
+        raise ValueError(f"arith_floor: {threads} threads would share {slots} scratch slots")
     sc = np.ascontiguousarray(scalars)
     _lib().adamlab_arith_floor(
         scratch.ctypes.data, width, slots, total, sc.ctypes.data, SERIAL_BELOW
