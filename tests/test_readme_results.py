@@ -10,8 +10,8 @@ check the cell to the digits the README prints: the step alone (``adam_step.json
 (``step_host.json``), the training steps (``training_step.json``,
 ``training_step_small.json``, ``training_step_small_numba.json``), the low-precision training
 step (``training_step_lowmem.json``), training with low-precision state
-(``train_lowmem.json``), the text around the low-precision step table (``lowmem.json``; its
-cells are ``tests/test_readme_numbers.py``'s), an epoch of the §6.2 network
+(``train_lowmem.json``), the low-precision step table and the text around it
+(``lowmem.json``), an epoch of the §6.2 network
 (``bench_epoch.json``), the sweep speed (``bench_sweep.json``), the cost of sweeps on a
 cluster (``bench_distributed.json``) and the playground's speed and load (``bench_serve.json``).
 Figures the README quotes from an earlier run at a named commit are read with ``git show`` where
@@ -30,11 +30,11 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from test_readme_numbers import stated  # (a pattern in the prose, its line breaks undone)
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
 TEXT = (ROOT / "README.md").read_text()
-README = " ".join(TEXT.split())  # the prose with its line breaks undone
 
 
 def report(name: str) -> dict:
@@ -67,12 +67,6 @@ def table(head: str) -> list[list[str]]:
     lines = TEXT[TEXT.index(head) :].split("\n\n", 1)[0].splitlines()
     assert set(lines[1]) <= set("|-: "), lines[1]
     return [[c.strip() for c in line.strip().strip("|").split("|")] for line in lines[2:]]
-
-
-def stated(pattern: str) -> tuple[str, ...]:
-    m = re.search(pattern, README)
-    assert m, f"the README no longer says {pattern!r}"
-    return m.groups()
 
 
 def written(x: float, like: str) -> str:
@@ -519,9 +513,57 @@ UPTIMES = ("uptime_before", "uptime_after")
 # -- the low-precision step: the text around its table (bench_lowmem.py, lowmem.json) ---------
 
 
+LOWMEM_ROWS = {  # the README's row -> the contestant in benchmarks/results/lowmem.json
+    "`torch.optim.Adam(fused=True)`": "torch fused",
+    "`adamlab.torch.Adam8bit`": "adamlab 8bit",
+    "`adamlab.torch.AdamBF16`": "adamlab bf16",
+    "`AdamBF16(bf16_stochastic_round=True)`": "adamlab bf16 sr",
+    "arithmetic floor (below)": "arithmetic floor",
+    "bitsandbytes `Adam8bit` (CPU)": "bnb 8bit",
+    "torchao `Adam8bit` (CPU, compiled)": "torchao 8bit",
+    "torch `clip_grad_norm_` + fused step": "torch clip+fused",
+    "`adamlab.torch.clip_grad_norm_` + `Adam8bit`": "adamlab clip+8bit",
+    "`adamlab.torch.clip_grad_norm_` + `AdamBF16`": "adamlab clip+bf16",
+    "`adamlab.torch.clip_grad_norm_` + `adamlab.torch.Adam`": "adamlab clip+fp32",
+}
+
+
+def test_the_low_memory_table_is_the_stored_run():
+    """Every cell of the README's low-precision table, and the speed-ups stated under it, as
+    benchmarks/bench_lowmem.py wrote them to benchmarks/results/lowmem.json, rounded as the
+    table rounds: a rerun must replace both, and a copying slip fails here."""
+    rows = report("lowmem.json")["rows"]
+    seen = set()
+    for label, ms, times, state, peak in table(
+        "| step | ms/step | × torch | state B/param | peak MiB |"
+    ):
+        r = rows[LOWMEM_ROWS[label]]
+        seen.add(label)
+        assert ms == f"{r['ms_per_step']:.1f}", label
+        if r["ratio_to"] == LOWMEM_ROWS[label]:  # a reference
+            assert times == "1.00", label
+        elif r["rounds"] < rows["torch fused"]["rounds"]:  # the slow peers: no quartiles
+            assert times == f"{r['ratio_median']:.1f}", label
+        else:
+            q = f"{r['ratio_median']:.2f} ({r['ratio_p25']:.2f}–{r['ratio_p75']:.2f})"
+            assert times == q, label
+        if "peak_first_step_mib" in r:
+            assert state == f"{r['state_bytes_per_param']:.2f}", label
+            assert peak == f"{r['peak_first_step_mib']:.1f}", label
+        else:
+            assert state == peak == "–", label
+    assert seen == set(LOWMEM_ROWS)
+    bnb, ao = stated(
+        r"The 8-bit step is ([0-9.]+)× faster than bitsandbytes' CPU `Adam8bit` and ([0-9.]+)× "
+        r"faster than torchao's"
+    )
+    assert bnb == f"{rows['adamlab 8bit']['speedup_over_bnb']:.1f}"
+    assert ao == f"{rows['adamlab 8bit']['speedup_over_torchao']:.1f}"
+
+
 def test_the_low_precision_step_text():
     """The figures stated around the low-precision table, whose cells and speed-ups
-    ``tests/test_readme_numbers.py`` checks: the run's settings, the arithmetic floor, the
+    the test above checks: the run's settings, the arithmetic floor, the
     8-bit step's time beyond it, the bandwidths, torch's step, and each goal as met or not."""
     run = report("lowmem.json")
     rows = run["rows"]
