@@ -276,6 +276,49 @@ def test_cpp_8bit_codes_equal_the_reference(isa, signed):
     np.testing.assert_array_equal(cpp_adam.codes8(x, signed), expected)
 
 
+@cpp
+@pytest.mark.exact
+@pytest.mark.parametrize("signed", [True, False])
+def test_cpp_8bit_codes_dense_sample_is_the_reference(isa, signed):
+    """Every 251st float32 bit pattern with |x| ≤ 2, both signs (every cell of the wide
+    table that AVX2 reads, at 261 points each), against the reference's searchsorted."""
+    from test_quantized import sweep_codes
+
+    assert sweep_codes(signed, 251, quantize=lambda x: cpp_adam.codes8(x, signed)) == 0
+
+
+@cpp
+@pytest.mark.exact
+@pytest.mark.parametrize("signed", [True, False])
+def test_cpp_8bit_codes_past_one_and_nan_as_the_scalar_path(signed):
+    """Past ±1 (which x·(1/N) passes by an ulp at most), ±inf and NaN the scalar path clamps to
+    the last cell; the AVX2 path reads the wide table's entries for them: the same codes for
+    every 16-bit top pattern (low bits 0, 1, 0x8000 and 0xFFFF)."""
+    if cpp_adam.set_isa("avx2") != "avx2":
+        cpp_adam.set_isa("auto")
+        pytest.skip("this CPU has no avx2")
+    top = np.arange(1 << 16, dtype=np.uint32) << 16
+    x = (top[:, None] | np.array([0, 1, 0x8000, 0xFFFF], np.uint32)).ravel().view(np.float32)
+    try:
+        vector = cpp_adam.codes8(x, signed)
+        cpp_adam.set_isa("baseline")
+        scalar = cpp_adam.codes8(x, signed)
+    finally:
+        cpp_adam.set_isa("auto")
+    np.testing.assert_array_equal(vector, scalar)
+
+
+@cpp
+@pytest.mark.exact
+@pytest.mark.slow
+@pytest.mark.parametrize("signed", [True, False])
+def test_cpp_8bit_codes_every_float32_is_the_reference(signed):
+    """All 2·2³⁰ float32 numbers with |x| ≤ 2, by the path dispatch picks."""
+    from test_quantized import sweep_codes
+
+    assert sweep_codes(signed, 1, quantize=lambda x: cpp_adam.codes8(x, signed)) == 0
+
+
 def _floor_case(rng, slots, width):
     """Scratch for the arithmetic floor, its scalars (from an AdamW with weight decay: the
     floor runs Adam's defaults and must ignore it) and the reference that steps a slot."""

@@ -504,15 +504,21 @@ def test_kernel_quantizes_every_threshold_neighbour_as_reference():
         np.testing.assert_array_equal(got, np.searchsorted(tau, x, side="right"))
 
 
-def sweep_codes(signed, stride, chunk=1 << 22):
+def sweep_codes(signed, stride, chunk=1 << 22, quantize=None):
     """Every ``stride``-th float32 bit pattern with |x| ≤ 2 (both signs): the number of values
-    whose kernel code (:func:`numba_lowmem.quantize_normalized`: by arithmetic, by the cell
-    table near a threshold) differs from the reference's, searchsorted(thresholds, x,
-    "right"). The reference count is taken the other way round, each threshold sought among
-    the sorted values, which is fast enough for all 2³¹ of them."""
-    from adamlab.kernels import numba_lowmem
+    whose kernel code differs from the reference's, searchsorted(thresholds, x, "right").
+    The kernel: ``quantize(x)``, by default numba's (:func:`numba_lowmem.quantize_normalized`:
+    by arithmetic, by the cell table near a threshold). The reference count is taken the
+    other way round, each threshold sought among the sorted values, which is fast enough for
+    all 2³¹ of them."""
+    if quantize is None:
+        from adamlab.kernels import numba_lowmem
 
-    _, cells, first = numba_lowmem.tables(signed)
+        _, cells, first = numba_lowmem.tables(signed)
+
+        def quantize(x):
+            return numba_lowmem.quantize_normalized(x, cells, first)
+
     tau = qz.thresholds(signed)
     top = int(np.float32(2.0).view(np.uint32))
     bad = 0
@@ -520,7 +526,7 @@ def sweep_codes(signed, stride, chunk=1 << 22):
         for lo in range(0, top + 1, chunk * stride):
             bits = np.arange(lo, min(lo + chunk * stride, top + 1), stride, dtype=np.uint32)
             x = (bits | np.uint32(sign)).view(np.float32)
-            got = numba_lowmem.quantize_normalized(x, cells, first)
+            got = quantize(x)
             up = x if sign == 0 else x[::-1]  # increasing
             steps = np.zeros(up.size + 1, np.int64)
             np.add.at(steps, np.searchsorted(up, tau, side="left"), 1)  # x ≥ τ from here on

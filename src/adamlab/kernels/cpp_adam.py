@@ -340,7 +340,7 @@ def _load() -> ctypes.CDLL:
         ctypes.c_void_p
     ] * 2
     lib.with_gil = held
-    if lib.adamlab_abi_version() != 7:
+    if lib.adamlab_abi_version() != 8:
         raise RuntimeError(f"{path} has another interface version")
     _check_pool(lib)
     return lib

@@ -59,6 +59,28 @@ def tables(signed: bool) -> tuple[np.ndarray, np.ndarray, int]:
     return code, cells, first
 
 
+@functools.cache
+def wide_cells(signed: bool) -> np.ndarray:
+    """The cell table as the C++ kernel's vector path reads it: indexed by a float32's top 16
+    bits (the sign included) less the first cell, saturating at 0, so the index is two
+    instructions, with no clamp and no halves to pick. Entry i is :func:`tables`' entry for
+    the float32 whose top bits are i + first (any below first: cell 0), the clamped cell for
+    the magnitudes past 1 (NaN and inf too: every 16-bit pattern has its entry), and j + 1
+    in place of j: the code is (e >> 20) plus the comparison's -1 where the cell's threshold
+    lies above the value's key."""
+    if 23 - CELL_BITS != 16:
+        raise AssertionError("the wide table indexes by the top 16 bits: cells of 2^16 ulps")
+    _, cells, first = tables(signed)
+    n_cells = cells.size // 2
+    top = np.arange(first, 1 << 16, dtype=np.int64)  # the top 16 bits of entry i (i ≥ 0)
+    sign = top >> 15
+    c = np.clip((top & 0x7FFF) - first, 0, n_cells - 1)
+    wide = cells[sign * n_cells + c].astype(np.int64) + (1 << 20)
+    wide = wide.astype(np.int32)
+    wide.flags.writeable = False
+    return wide
+
+
 def chunk_table(sizes: np.ndarray, block_size: int) -> np.ndarray:
     """(n_chunks, 3) int64: tensor, start, stop; chunks are whole blocks."""
     chunk = max(CHUNK, block_size)
@@ -71,9 +93,10 @@ def chunk_table(sizes: np.ndarray, block_size: int) -> np.ndarray:
 @functools.cache
 def cpp_tables(block_size: int) -> np.ndarray:
     """The tables as the C++ kernel takes them (``adamlab_lowmem8_step``'s ``tab``): int64
-    (10), the addresses of the signed and unsigned maps and of their cell tables (kept alive
+    (12), the addresses of the signed and unsigned maps and of their cell tables (kept alive
     by :func:`tables`' cache), the first cell, the number of cells, the cell shift, the
-    block size, and the zero codes of the two maps."""
+    block size, the zero codes of the two maps, and the addresses of their
+    :func:`wide_cells`."""
     code_s, cells_s, first = tables(True)
     code_u, cells_u, _ = tables(False)
     return np.array(
@@ -81,6 +104,7 @@ def cpp_tables(block_size: int) -> np.ndarray:
             code_s.ctypes.data, code_u.ctypes.data, cells_s.ctypes.data, cells_u.ctypes.data,
             first, cells_s.size // 2, 23 - CELL_BITS, block_size,
             quantized.zero_code(True), quantized.zero_code(False),
+            wide_cells(True).ctypes.data, wide_cells(False).ctypes.data,
         ],
         dtype=np.int64,
     )  # fmt: skip

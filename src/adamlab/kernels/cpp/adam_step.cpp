@@ -680,6 +680,7 @@ struct Tables8 {  // adamlab.kernels.lowmem_tables.cpp_tables (addresses and num
   const int32_t* cells[2];   // their cell tables (two halves: x >= 0, then x < 0)
   int64_t first, n_cells, shift, block;
   uint8_t zero[2];           // the index of 0 in each map
+  const int32_t* wide[2];    // the cell tables by a float's top 16 bits (lowmem_tables.wide_cells)
 };
 
 // the code of x in [-1, 1]: numba_lowmem._quantize
@@ -695,30 +696,25 @@ inline uint8_t code_of(float x, const int32_t* cells, const Tables8& T) {
 }
 
 #if ADAMLAB_HAVE_AVX2
-// code_of on 32 lanes, x[0..32) times inverse: the same integer steps eight lanes at a time,
-// the cell table read by a gather
+// code_of on 32 lanes, x[0..32) times inverse, eight lanes at a time by the wide table
+// (lowmem_tables.wide_cells): its index is the float's top 16 bits (the sign among them)
+// less the first cell, saturating at 0 (vpsubusw on the low halves; the high halves are
+// 0); its entry (j + 1) << 20 | key, read by a gather; the value's key its low 16 bits,
+// flipped for x < 0; the code (j + 1) - 1 where the key lies below the cell's threshold.
+// (code_of's steps, with the clamp and the choice of half in the table.)
 __attribute__((target("avx2"))) inline void codes32_avx2(const float* x, float inverse,
-                                                         uint8_t* q, const int32_t* cells,
+                                                         uint8_t* q, const int32_t* wide,
                                                          const Tables8& T) {
   const __m256 inv = _mm256_set1_ps(inverse);
-  const __m128i shift = _mm_cvtsi32_si128(int(T.shift));
-  const __m256i low = _mm256_set1_epi32(int((1u << T.shift) - 1u));
   const __m256i first = _mm256_set1_epi32(int(T.first));
-  const __m256i last = _mm256_set1_epi32(int(T.n_cells - 1));
-  const __m256i half = _mm256_set1_epi32(int(T.n_cells));
-  const __m256i abs = _mm256_set1_epi32(0x7FFFFFFF), mask20 = _mm256_set1_epi32(0xFFFFF);
-  const __m256i zero = _mm256_setzero_si256(), one = _mm256_set1_epi32(1);
+  const __m256i low = _mm256_set1_epi32(0xFFFF), mask20 = _mm256_set1_epi32(0xFFFFF);
   __m256i out[4];
   for (int i = 0; i < 4; ++i) {
     const __m256i u = _mm256_castps_si256(_mm256_mul_ps(_mm256_loadu_ps(x + 8 * i), inv));
-    const __m256i neg = _mm256_sub_epi32(zero, _mm256_srli_epi32(u, 31));  // all ones if x < 0
-    const __m256i a = _mm256_and_si256(u, abs);
-    __m256i c = _mm256_sub_epi32(_mm256_srl_epi32(a, shift), first);
-    c = _mm256_min_epi32(_mm256_max_epi32(c, zero), last);
-    const __m256i key = _mm256_xor_si256(_mm256_and_si256(a, low), _mm256_and_si256(low, neg));
-    const __m256i e = _mm256_i32gather_epi32(cells, _mm256_add_epi32(c, _mm256_and_si256(half, neg)), 4);
-    // (e >> 20) + (key >= (e & 0xFFFFF)): + 1, - 1 where the threshold lies above the key
-    out[i] = _mm256_add_epi32(_mm256_add_epi32(_mm256_srai_epi32(e, 20), one),
+    const __m256i c = _mm256_subs_epu16(_mm256_srli_epi32(u, 16), first);
+    const __m256i key = _mm256_and_si256(_mm256_xor_si256(u, _mm256_srai_epi32(u, 31)), low);
+    const __m256i e = _mm256_i32gather_epi32(wide, c, 4);
+    out[i] = _mm256_add_epi32(_mm256_srai_epi32(e, 20),
                               _mm256_cmpgt_epi32(_mm256_and_si256(e, mask20), key));
   }
   const __m256i w01 = _mm256_packus_epi32(out[0], out[1]), w23 = _mm256_packus_epi32(out[2], out[3]);
@@ -772,7 +768,7 @@ __attribute__((always_inline)) inline void codes(const float* x, int64_t w, floa
   int64_t j = 0;
 #if ADAMLAB_HAVE_AVX2
   if constexpr (AVX)
-    for (; j + 32 <= w; j += 32) codes32_avx2(x + j, inverse, q + j, cells, T);
+    for (; j + 32 <= w; j += 32) codes32_avx2(x + j, inverse, q + j, T.wide[s], T);
 #endif
   for (; j < w; ++j) q[j] = code_of(x[j] * inverse, cells, T);
 }
@@ -991,6 +987,7 @@ Tables8 tables8(const int64_t* tab) {
     T.code[s] = reinterpret_cast<const float*>(tab[s]);
     T.cells[s] = reinterpret_cast<const int32_t*>(tab[2 + s]);
     T.zero[s] = uint8_t(tab[8 + s]);
+    T.wide[s] = reinterpret_cast<const int32_t*>(tab[10 + s]);
   }
   T.first = tab[4];
   T.n_cells = tab[5];
@@ -1002,9 +999,9 @@ Tables8 tables8(const int64_t* tab) {
 // The same with 8-bit state among the tensors (MODE_8BIT: ptrs rows 2 and 3 the codes, rows
 // 4 and 5 the absmax tables), by chunks: int64 (n_chunks, 3) rows (tensor, start, stop), each
 // whole blocks of its tensor but for the tensor's last (lowmem_tables.chunk_table). tab: int64
-// (10): the addresses of the signed and unsigned maps (float32, 256) and of their cell tables
+// (12): the addresses of the signed and unsigned maps (float32, 256) and of their cell tables
 // (int32), the first cell, the number of cells, the cell shift, the block size, the zero
-// codes of the two maps. Returns 0; -1 on an unknown kind or mode, AMSGrad or an exception.
+// codes of the two maps, the addresses of their wide cell tables (int32). Returns 0; -1 on an unknown kind or mode, AMSGrad or an exception.
 int adamlab_lowmem8_step(int kind, const int64_t* ptrs, const int64_t* modes, int64_t n,
                          const int64_t* chunks, int64_t n_chunks, const float* sc,
                          const int64_t* fl, const float* scales, const uint64_t* state_keys,
@@ -1219,5 +1216,5 @@ void* adamlab_openmp_probe() {
 #endif
 }
 
-int adamlab_abi_version() { return 7; }
+int adamlab_abi_version() { return 8; }
 }
