@@ -199,6 +199,16 @@ BAD_INPUT = {
     "negative steps": (["compare", "--steps", "-1"], "--steps"),
     "text steps": (["compare", "--steps", "many"], "not a whole number"),
     "unknown option": (["compare", "--bogus"], "unrecognized arguments"),
+    # named before the required arguments it displaced (argparse checks those first)
+    "unknown option, arguments missing": (
+        ["sweep", "--nosuchflag"],
+        "error: unrecognized arguments: --nosuchflag",
+    ),
+    "arguments missing": (["sweep"], "the following arguments are required: optimizer"),
+    "unknown option after a positional": (
+        ["sweep", "adam", "--nosuchflag"],
+        "error: unrecognized arguments: --nosuchflag",
+    ),
     "unknown command": (["frobnicate"], "invalid choice"),
     "evil expression": (
         ["compare", "--function", "__import__('os').system('id')"],

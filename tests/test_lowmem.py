@@ -261,6 +261,40 @@ def test_bad_arguments_are_refused_at_construction(kw, match):
         at.Adam8bit([torch.nn.Parameter(torch.zeros(3))], **kw)
 
 
+@pytest.mark.parametrize(
+    ("cls", "value", "match"),
+    [
+        (at.Adam, "8bit", r"'8bit' for adamlab.torch.Adam, .*use adamlab.torch.Adam8bit for"),
+        (at.AdamW, "8bit", r"use adamlab.torch.AdamW8bit for '8bit'"),
+        (at.Adam, "bf16", r"use adamlab.torch.AdamBF16 for 'bf16'"),
+        (at.AdamW, "bf16", r"use adamlab.torch.AdamWBF16 for 'bf16'"),
+        (at.Adam, "fp16", r"'fp16'.*states are '8bit' \(adamlab.torch.Adam8bit, AdamW8bit\)"),
+    ],
+)
+def test_float32_adam_names_the_low_precision_classes(cls, value, match):
+    """adamlab.torch.Adam/AdamW keep float32 state: another state_precision is a ValueError
+    that names the class to use (the name it points to exists), not a TypeError."""
+    p = torch.nn.Parameter(torch.zeros(3))
+    with pytest.raises(ValueError, match=match):
+        cls([p], state_precision=value)
+    assert cls([p], state_precision="fp32").param_groups[0]["lr"] == 1e-3
+    if value in ("8bit", "bf16"):
+        named = f"{cls.__name__}{'8bit' if value == '8bit' else 'BF16'}"
+        assert getattr(at, named)([p]).param_groups[0]["state_precision"] == value
+
+
+def test_whole_number_sizes_are_stored_as_integers():
+    """block_size=256.0 (a whole number, as the core takes it) is stored as the int 256, as
+    are min_8bit_size and rounding_seed, so state_dict() holds what the kernels use."""
+    opt = at.Adam8bit(
+        [torch.nn.Parameter(torch.zeros(3))], block_size=256.0, min_8bit_size=4096.0,
+        rounding_seed=7.0,
+    )  # fmt: skip
+    group = opt.state_dict()["param_groups"][0]
+    for name, value in (("block_size", 256), ("min_8bit_size", 4096), ("rounding_seed", 7)):
+        assert type(group[name]) is int and group[name] == value
+
+
 def test_complex_parameters_are_refused_at_construction():
     p = torch.nn.Parameter(torch.zeros(5000, dtype=torch.complex64))
     with pytest.raises(ValueError, match=r"shape \(5000,\) and dtype torch.complex64.*complex"):

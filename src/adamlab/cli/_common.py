@@ -24,6 +24,30 @@ class Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         raise UsageError(message)
 
+    def parse_known_args(self, args=None, namespace=None):  # type: ignore[override]
+        """argparse's, but an unknown option is named before missing required arguments
+        (``adamlab sweep --nosuchflag`` is about the flag, not the arguments it displaced)."""
+        try:
+            return super().parse_known_args(args, namespace)
+        except UsageError as missing:
+            if not str(missing).startswith("the following arguments are required"):
+                raise
+            required = [a for a in self._actions if a.required]
+            for action in required:  # again, with nothing required, for the extras
+                action.required = False
+            try:
+                copy = None if namespace is None else argparse.Namespace(**vars(namespace))
+                _, extras = super().parse_known_args(args, copy)
+            except UsageError:
+                raise missing from None
+            finally:
+                for action in required:
+                    action.required = True
+            unknown = [x for x in extras if x.startswith("-")]
+            if unknown:
+                raise UsageError(f"unrecognized arguments: {' '.join(unknown)}") from None
+            raise
+
 
 class Formatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
     """Examples kept as written, and every option's default shown in ``--help``."""

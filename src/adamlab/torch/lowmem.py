@@ -152,6 +152,8 @@ class LowPrecisionAdam(DeferredClip, CoreOptimizer):
     def add_param_group(self, param_group: dict[str, Any]) -> None:
         super().add_param_group(param_group)
         group = self.param_groups[-1]
+        for name in ("block_size", "min_8bit_size", "rounding_seed"):  # (whole: the core checked)
+            group[name] = int(group[name])
         for p in group["params"]:
             reason = None
             if p.is_complex():

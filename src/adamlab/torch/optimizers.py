@@ -18,13 +18,37 @@ from .clip import DeferredClip, register_owner
 _BETAS = (0.9, 0.999)
 
 
+def _float32_state_only(name: str, state_precision: Any) -> None:
+    """Adam and AdamW keep float32 m and v; the core's other precisions are the classes of
+    :mod:`adamlab.torch.lowmem`, named in the error."""
+    if state_precision == "fp32":
+        return
+    cls = (
+        {"8bit": "8bit", "bf16": "BF16"}.get(state_precision)
+        if isinstance(state_precision, str)
+        else None
+    )
+    where = (
+        f"use adamlab.torch.{name}{cls} for {state_precision!r} state"
+        if cls
+        else "the low-precision states are '8bit' (adamlab.torch.Adam8bit, AdamW8bit) and "
+        "'bf16' (AdamBF16, AdamWBF16)"
+    )
+    raise ValueError(
+        f"Invalid state_precision: {state_precision!r} for adamlab.torch.{name}, which keeps "
+        f"float32 state ('fp32'); {where}"
+    )
+
+
 class Adam(DeferredClip, CoreOptimizer):
     r"""Adam (Kingma & Ba, 2015) as ``torch.optim.Adam``, with adamlab's switches.
 
     Same signature, defaults and ``state_dict`` layout as ``torch.optim.Adam`` (state keys
     ``step``, ``exp_avg`` = m, ``exp_avg_sq`` = v, ``max_exp_avg_sq`` = v_max), plus the
     keyword-only switches of :class:`adamlab.Adam`: ``bias_correction`` (bool or a pair),
-    ``eps_placement``, ``eps_root`` and ``amsgrad_variant``.
+    ``eps_placement``, ``eps_root`` and ``amsgrad_variant``. ``state_precision`` is ``"fp32"``
+    here: 8-bit and bfloat16 state are :class:`adamlab.torch.Adam8bit` and
+    :class:`adamlab.torch.AdamBF16`, which another value names in its error.
 
     ``fused=None`` (default) steps CPU parameters with a fused kernel when the tensors allow it
     (contiguous, float32/float64/float16/bfloat16): the C++ one, built once with the system's
@@ -67,7 +91,9 @@ class Adam(DeferredClip, CoreOptimizer):
         eps_placement: str = "after_correction",
         eps_root: float = 0.0,
         amsgrad_variant: str = "raw",
+        state_precision: str = "fp32",
     ) -> None:
+        _float32_state_only(type(self).__name__, state_precision)
         defaults = dict(
             lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad,
             maximize=maximize, foreach=foreach, capturable=capturable,
@@ -191,7 +217,9 @@ class AdamW(Adam):
         eps_placement: str = "after_correction",
         eps_root: float = 0.0,
         amsgrad_variant: str = "raw",
+        state_precision: str = "fp32",
     ) -> None:
+        _float32_state_only(type(self).__name__, state_precision)
         super().__init__(
             params, lr, betas, eps, weight_decay, amsgrad, foreach=foreach, maximize=maximize,
             capturable=capturable, differentiable=differentiable, fused=fused,
