@@ -513,6 +513,9 @@ UPTIMES = ("uptime_before", "uptime_after")
 # -- the low-precision step: the text around its table (bench_lowmem.py, lowmem.json) ---------
 
 
+#: the commit that holds the previous README run of bench_lowmem.py (run at 8732cc2)
+PREV = "14d3111"
+
 LOWMEM_ROWS = {  # the README's row -> the contestant in benchmarks/results/lowmem.json
     "`torch.optim.Adam(fused=True)`": "torch fused",
     "`adamlab.torch.Adam8bit`": "adamlab 8bit",
@@ -559,6 +562,11 @@ def test_the_low_memory_table_is_the_stored_run():
     )
     assert bnb == f"{rows['adamlab 8bit']['speedup_over_bnb']:.1f}"
     assert ao == f"{rows['adamlab 8bit']['speedup_over_torchao']:.1f}"
+    prev, now = stated(
+        r"bitsandbytes took (\d+) ms a step in the previous README run, (\d+) ms in this one"
+    )
+    assert prev == f"{report_at(PREV, 'lowmem.json')['rows']['bnb 8bit']['ms_per_step']:.0f}"
+    assert now == f"{rows['bnb 8bit']['ms_per_step']:.0f}"
 
 
 def test_the_low_precision_step_text():
@@ -585,8 +593,14 @@ def test_the_low_precision_step_text():
     assert rows["bnb 8bit"]["rounds"] == rows["torchao 8bit"]["rounds"] == int(peers)
 
     floor = rows["arithmetic floor"]
-    took, times = stated(r"Here the floor takes ([\d.]+) ms, ([\d.]+)× torch's step;")
+    prev = report_at(PREV, "lowmem.json")["rows"]
+    took, times, took0, times0 = stated(
+        r"Here the floor takes ([\d.]+) ms, ([\d.]+)× torch's step \(([\d.]+) ms, ([\d.]+)× in "
+        r"the previous README run"
+    )
     assert took == f"{floor['ms_per_step']:.1f}" and times == f"{floor['ratio_median']:.2f}"
+    f0 = prev["arithmetic floor"]
+    assert (took0, times0) == (f"{f0['ms_per_step']:.1f}", f"{f0['ratio_median']:.2f}")
     rest = ms["adamlab 8bit"] - ms["arithmetic floor"]
     assert round(ms["adamlab 8bit"] / ms["arithmetic floor"]) == 4  # "four times the floor"
     assert round(4 * rest / ms["adamlab 8bit"]) == 3  # "three quarters of its time"
@@ -594,8 +608,13 @@ def test_the_low_precision_step_text():
     assert gone == f"{rest:.1f}"
     (left,) = stated(r"the goal of 0\.65× would leave the rest ([\d.]+) ms")
     assert left == f"{0.65 * ms['torch fused'] - ms['arithmetic floor']:.1f}"
-    (times_floor,) = stated(r"The bfloat16 step .+? takes ([\d.]+)× the floor in this run")
+    times_floor, times_floor0 = stated(
+        r"The bfloat16 step .+? takes ([\d.]+)× the floor in this run \(([\d.]+)×\s+in the "
+        r"previous README run\)"
+    )
     assert times_floor == f"{ms['adamlab bf16'] / ms['arithmetic floor']:.1f}"
+    ratio0 = prev["adamlab bf16"]["ms_per_step"] / prev["arithmetic floor"]["ms_per_step"]
+    assert times_floor0 == f"{ratio0:.1f}"
     # "With torch's step under 7.5 ms the floor alone is above 0.65× it", and the previous
     # README run's torch step against this run's floor
     (under,) = stated(r"With torch's step under ([\d.]+) ms the floor alone is above 0\.65× it")
@@ -621,29 +640,50 @@ def test_the_low_precision_step_text():
         f"{floor_b['adamlab bf16']:.0f}",
     ]
     assert list(got) == want
-    (torch_ms,) = stated(r"torch's step took ([\d.]+) ms in this run,")
+    (torch_ms,) = stated(r"torch's step took ([\d.]+) ms in this run;")
     assert torch_ms == f"{ms['torch fused']:.1f}"
+    got = stated(
+        r"([\d.]+) ms in the previous README run\s+\(`lowmem.json` at commit (\w+)\), where "
+        r"`AdamBF16` was ([\d.]+)× and `Adam8bit` ([\d.]+)× \(([\d.]+)\s+ms, before the wide code "
+        r"table\)"
+    )
+    assert got[1] == PREV
+    want = (
+        f"{prev['torch fused']['ms_per_step']:.1f}", PREV,
+        f"{prev['adamlab bf16']['ratio_median']:.2f}",
+        f"{prev['adamlab 8bit']['ratio_median']:.2f}",
+        f"{prev['adamlab 8bit']['ms_per_step']:.1f}",
+    )  # fmt: skip
+    assert got == want
 
-    ours = rows["adamlab 8bit"]
-    bf16, bnb_x, ao_x, eight, gb8, gbt = stated(
-        r"Goals: bf16 ≤ 0\.8× is met in this run \(([\d.]+)×\).*?20× bitsandbytes is met in this "
-        r"run \(([\d.]+)×\).*?20× torchao is not met \(([\d.]+)× here.*?0\.65× torch fused for "
-        r"8-bit is not met \(([\d.]+)×\), nor 85% of the 8-bit memory floor \(([\d.]+) GB/s of "
-        r"its 16 bytes per parameter, against ([\d.]+) GB/s for torch's 28\)"
+    ours, ours0 = rows["adamlab 8bit"], prev["adamlab 8bit"]
+    bf16, bf16_0, bnb_x, bnb_x0, bnb0_ms, ao_x, ao_x0, eight, gb8, gbt = stated(
+        r"Goals: bf16 ≤ 0\.8× is met in this run \(([\d.]+)×\) and in the previous README run "
+        r"\(([\d.]+)×\).*?20× bitsandbytes is not met in this run \(([\d.]+)×; ([\d.]+)× in the "
+        r"previous\s+README run, where bitsandbytes' step took (\d+) ms\); 20× torchao is not met "
+        r"\(([\d.]+)× here, ([\d.]+)×\s+in the previous README run\); 0\.65× torch fused for "
+        r"8-bit is not met \(([\d.]+)×\), nor 85% of the\s+8-bit memory floor \(([\d.]+) GB/s of "
+        r"its 16 bytes per parameter, against ([\d.]+) GB/s for torch's\s+28\)"
     )
     assert bf16 == f"{rows['adamlab bf16']['ratio_median']:.2f}"
     assert rows["adamlab bf16"]["ratio_median"] <= 0.8
-    assert bnb_x == f"{ours['speedup_over_bnb']:.1f}" and ours["speedup_over_bnb"] >= 20
+    assert bf16_0 == f"{prev['adamlab bf16']['ratio_median']:.2f}"
+    assert prev["adamlab bf16"]["ratio_median"] <= 0.8
+    assert bnb_x == f"{ours['speedup_over_bnb']:.1f}" and ours["speedup_over_bnb"] < 20
+    assert bnb_x0 == f"{ours0['speedup_over_bnb']:.1f}"
+    assert bnb0_ms == f"{prev['bnb 8bit']['ms_per_step']:.0f}"
     assert ao_x == f"{ours['speedup_over_torchao']:.1f}" and ours["speedup_over_torchao"] < 20
+    assert ao_x0 == f"{ours0['speedup_over_torchao']:.1f}"
     assert eight == f"{ours['ratio_median']:.2f}" and ours["ratio_median"] > 0.65
     assert (gb8, gbt) == (f"{gb['adamlab 8bit']:.1f}", f"{gb['torch fused']:.1f}")
     assert gb["adamlab 8bit"] < 0.85 * gb["torch fused"]
-    clip_bf16, clip_8, clip_fp32 = stated(
+    clip_bf16, clip_8, clip_fp32, clip_fp32_0 = stated(
         r"In-step clipping \(goal 0\.85× torch's clip \+ fused step\) meets it with bfloat16 "
-        r"state: clip \+ `AdamBF16` ([\d.]+)×\. It does not with 8-bit state, clip \+ `Adam8bit` "
-        r"([\d.]+)×, nor here with fp32 state, clip \+ `adamlab.torch.Adam` \(the same state as "
-        r"torch's\) ([\d.]+)×"
+        r"state:\s+clip \+ `AdamBF16` ([\d.]+)×\. It does not with 8-bit state, clip \+ `Adam8bit` "
+        r"([\d.]+)×, nor here with\s+fp32 state, clip \+ `adamlab.torch.Adam` \(the same state as "
+        r"torch's\) ([\d.]+)×, as in the previous\s+README run \(([\d.]+)×\)"
     )
+    assert clip_fp32_0 == f"{prev['adamlab clip+fp32']['ratio_median']:.2f}"
     assert clip_bf16 == f"{rows['adamlab clip+bf16']['ratio_median']:.2f}"
     assert rows["adamlab clip+bf16"]["ratio_median"] <= 0.85
     assert clip_8 == f"{rows['adamlab clip+8bit']['ratio_median']:.2f}"
@@ -651,32 +691,28 @@ def test_the_low_precision_step_text():
     assert clip_fp32 == f"{rows['adamlab clip+fp32']['ratio_median']:.2f}"
     assert rows["adamlab clip+fp32"]["ratio_median"] > 0.85
     both, alone = stated(
-        r"costs little more than `Adam8bit` alone \(([\d.]+) against ([\d.]+) ms\)"
+        r"costs little more than `Adam8bit` alone\s+\(([\d.]+) against ([\d.]+) ms\)"
     )
     assert (both, alone) == (f"{ms['adamlab clip+8bit']:.1f}", f"{ms['adamlab 8bit']:.1f}")
-    # "10.5 ms in the run before it", its 0.74×, 1.6×, 19.1×, 18.4× and 0.83×, and the
-    # arithmetic floor's "5.0 ms, 0.48×" a few minutes earlier: a run that was not kept
-    # (notes/issue-11.md)
 
 
 def test_the_low_precision_run_at_1f3598d():
-    """ "6.6 ms in the previous README run (`lowmem.json` at commit 1f3598d), where `AdamBF16`
-    was 0.86× and `Adam8bit` 2.99×", and clip + `adamlab.torch.Adam` "0.73× in the previous
-    README run"."""
+    """The README run before the previous one: "6.6 ms in the one before (`lowmem.json` at
+    commit 1f3598d), where `AdamBF16` was 0.86× and `Adam8bit` 2.99×", bf16 "not in the one
+    before (0.86×)", and clip + `adamlab.torch.Adam` "met in the one before (0.73×)"."""
     rows = report_at("1f3598d", "lowmem.json")["rows"]
     torch_ms, bf16, eight = stated(
-        r"and ([\d.]+) ms in the previous README run \(`lowmem.json` at commit 1f3598d\), where "
+        r"and ([\d.]+) ms in the one before \(`lowmem.json` at commit\s+1f3598d\), where "
         r"`AdamBF16` was ([\d.]+)× and `Adam8bit` ([\d.]+)×"
     )
     assert torch_ms == f"{rows['torch fused']['ms_per_step']:.1f}"
     assert bf16 == f"{rows['adamlab bf16']['ratio_median']:.2f}"
     assert eight == f"{rows['adamlab 8bit']['ratio_median']:.2f}"
-    (prev,) = stated(
-        r"met in the run before \(0\.83×\) and in the previous README run \(([\d.]+)×\)"
-    )
-    assert (prev,) == (f"{rows['adamlab clip+fp32']['ratio_median']:.2f}",)
-    (bf16_again,) = stated(r"not in the previous README run \(([\d.]+)×\)")
-    assert bf16_again == bf16
+    (prev,) = stated(r"where it was met in the one before \(([\d.]+)×\)")
+    assert prev == f"{rows['adamlab clip+fp32']['ratio_median']:.2f}"
+    assert rows["adamlab clip+fp32"]["ratio_median"] <= 0.85
+    (bf16_again,) = stated(r"not in\s+the one before \(([\d.]+)×\)")
+    assert bf16_again == bf16 and rows["adamlab bf16"]["ratio_median"] > 0.8
 
 
 # -- an epoch of the Kingma & Ba network: bench_epoch.py --------------------------------------
