@@ -277,7 +277,19 @@ def test_float32_adam_names_the_low_precision_classes(cls, value, match):
     p = torch.nn.Parameter(torch.zeros(3))
     with pytest.raises(ValueError, match=match):
         cls([p], state_precision=value)
-    assert cls([p], state_precision="fp32").param_groups[0]["lr"] == 1e-3
+    with pytest.raises(ValueError, match=match):  # per group, as the core takes it
+        cls([{"params": [p], "state_precision": value}])
+    opt = cls([p], state_precision="fp32")
+    with pytest.raises(ValueError, match=match):  # a group added later (and not kept)
+        opt.add_param_group({"params": [torch.nn.Parameter(torch.zeros(2))],
+                             "state_precision": value})  # fmt: skip
+    assert len(opt.param_groups) == 1 and opt.param_groups[0]["lr"] == 1e-3
+
+    class Mine(cls):  # a subclass is pointed to the classes that exist
+        pass
+
+    with pytest.raises(ValueError, match=match):
+        Mine([p], state_precision=value)
     if value in ("8bit", "bf16"):
         named = f"{cls.__name__}{'8bit' if value == '8bit' else 'BF16'}"
         assert getattr(at, named)([p]).param_groups[0]["state_precision"] == value

@@ -93,7 +93,7 @@ class Adam(DeferredClip, CoreOptimizer):
         amsgrad_variant: str = "raw",
         state_precision: str = "fp32",
     ) -> None:
-        _float32_state_only(type(self).__name__, state_precision)
+        _float32_state_only(self.core_cls.__name__, state_precision)
         defaults = dict(
             lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad,
             maximize=maximize, foreach=foreach, capturable=capturable,
@@ -116,6 +116,7 @@ class Adam(DeferredClip, CoreOptimizer):
 
     def _check_torch_flags(self, group: dict[str, Any]) -> None:
         super()._check_torch_flags(group)
+        _float32_state_only(self.core_cls.__name__, group.get("state_precision", "fp32"))
         if group.get("fused"):
             from . import fast
 
@@ -219,7 +220,7 @@ class AdamW(Adam):
         amsgrad_variant: str = "raw",
         state_precision: str = "fp32",
     ) -> None:
-        _float32_state_only(type(self).__name__, state_precision)
+        _float32_state_only(self.core_cls.__name__, state_precision)
         super().__init__(
             params, lr, betas, eps, weight_decay, amsgrad, foreach=foreach, maximize=maximize,
             capturable=capturable, differentiable=differentiable, fused=fused,
