@@ -209,6 +209,10 @@ BAD_INPUT = {
         ["sweep", "adam", "--nosuchflag"],
         "error: unrecognized arguments: --nosuchflag",
     ),
+    "a negative number is not an unknown option": (
+        ["sweep", "adam", "-5"],
+        "error: the following arguments are required: --problem",
+    ),
     "unknown command": (["frobnicate"], "invalid choice"),
     "evil expression": (
         ["compare", "--function", "__import__('os').system('id')"],

@@ -27,12 +27,13 @@ class Parser(argparse.ArgumentParser):
     def parse_known_args(self, args=None, namespace=None):  # type: ignore[override]
         """argparse's, but an unknown option is named before missing required arguments
         (``adamlab sweep --nosuchflag`` is about the flag, not the arguments it displaced)."""
+        args = list(sys.argv[1:] if args is None else args)  # (read twice)
         try:
             return super().parse_known_args(args, namespace)
         except UsageError as missing:
-            if not str(missing).startswith("the following arguments are required"):
-                raise
             required = [a for a in self._actions if a.required]
+            if not required or not str(missing).startswith("the following arguments are required"):
+                raise  # (a subcommand's own parser has raised it, or another mistake)
             for action in required:  # again, with nothing required, for the extras
                 action.required = False
             try:
@@ -43,7 +44,11 @@ class Parser(argparse.ArgumentParser):
             finally:
                 for action in required:
                     action.required = True
-            unknown = [x for x in extras if x.startswith("-")]
+            unknown = [
+                x
+                for x in extras
+                if x.startswith("-") and not re.match(r"-$|-\.?\d", x)  # (not "-", not -5)
+            ]
             if unknown:
                 raise UsageError(f"unrecognized arguments: {' '.join(unknown)}") from None
             raise
