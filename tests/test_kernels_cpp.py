@@ -280,8 +280,9 @@ def test_cpp_8bit_codes_equal_the_reference(isa, signed):
 @pytest.mark.exact
 @pytest.mark.parametrize("signed", [True, False])
 def test_cpp_8bit_codes_dense_sample_is_the_reference(isa, signed):
-    """Every 251st float32 bit pattern with |x| ≤ 2, both signs (every cell of the wide
-    table that AVX2 reads, at 261 points each), against the reference's searchsorted."""
+    """Every 251st float32 bit pattern with |x| ≤ 2, both signs (the wide table's cells up
+    to 2 of each sign, the ones x·(1/N) can reach, at 261 points each; the test below takes
+    the rest), against the reference's searchsorted."""
     from test_quantized import sweep_codes
 
     assert sweep_codes(signed, 251, quantize=lambda x: cpp_adam.codes8(x, signed)) == 0

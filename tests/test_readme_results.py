@@ -602,7 +602,7 @@ def test_the_low_precision_step_text():
     f0 = prev["arithmetic floor"]
     assert (took0, times0) == (f"{f0['ms_per_step']:.1f}", f"{f0['ratio_median']:.2f}")
     rest = ms["adamlab 8bit"] - ms["arithmetic floor"]
-    assert round(ms["adamlab 8bit"] / ms["arithmetic floor"]) == 4  # "four times the floor"
+    assert 3.5 < ms["adamlab 8bit"] / ms["arithmetic floor"] < 4  # "nearly four times the floor"
     assert round(4 * rest / ms["adamlab 8bit"]) == 3  # "three quarters of its time"
     (gone,) = stated(r"three quarters of its time \(([\d.]+) ms\) would go to the rest")
     assert gone == f"{rest:.1f}"
@@ -615,9 +615,11 @@ def test_the_low_precision_step_text():
     assert times_floor == f"{ms['adamlab bf16'] / ms['arithmetic floor']:.1f}"
     ratio0 = prev["adamlab bf16"]["ms_per_step"] / prev["arithmetic floor"]["ms_per_step"]
     assert times_floor0 == f"{ratio0:.1f}"
-    # "With torch's step under 7.5 ms the floor alone is above 0.65× it", and the previous
-    # README run's torch step against this run's floor
-    (under,) = stated(r"With torch's step under ([\d.]+) ms the floor alone is above 0\.65× it")
+    # "With torch's step under about 6.5 ms the floor alone is above 0.65× it", and the
+    # fastest README run's torch step against this run's floor
+    (under,) = stated(
+        r"With torch's step under\s+about ([\d.]+) ms the floor alone is above 0\.65× it"
+    )
     assert under == f"{ms['arithmetic floor'] / 0.65:.1f}"
     prev_torch = report_at("1f3598d", "lowmem.json")["rows"]["torch fused"]["ms_per_step"]
     est = stated(r"\(torch's step ([\d.]+) ms: ([\d.]+)/([\d.]+) = ([\d.]+)×\)")
@@ -673,7 +675,8 @@ def test_the_low_precision_step_text():
     assert bnb_x0 == f"{ours0['speedup_over_bnb']:.1f}"
     assert bnb0_ms == f"{prev['bnb 8bit']['ms_per_step']:.0f}"
     assert ao_x == f"{ours['speedup_over_torchao']:.1f}" and ours["speedup_over_torchao"] < 20
-    assert ao_x0 == f"{ours0['speedup_over_torchao']:.1f}"
+    assert ao_x0 == f"{ours0['speedup_over_torchao']:.1f}" and ours0["speedup_over_torchao"] < 20
+    assert ours0["speedup_over_bnb"] >= 20  # (what "25.4× in the previous README run" says)
     assert eight == f"{ours['ratio_median']:.2f}" and ours["ratio_median"] > 0.65
     assert (gb8, gbt) == (f"{gb['adamlab 8bit']:.1f}", f"{gb['torch fused']:.1f}")
     assert gb["adamlab 8bit"] < 0.85 * gb["torch fused"]
@@ -684,16 +687,23 @@ def test_the_low_precision_step_text():
         r"torch's\) ([\d.]+)×, as in the previous\s+README run \(([\d.]+)×\)"
     )
     assert clip_fp32_0 == f"{prev['adamlab clip+fp32']['ratio_median']:.2f}"
+    assert prev["adamlab clip+fp32"]["ratio_median"] > 0.85  # ("as in the previous README run")
     assert clip_bf16 == f"{rows['adamlab clip+bf16']['ratio_median']:.2f}"
     assert rows["adamlab clip+bf16"]["ratio_median"] <= 0.85
     assert clip_8 == f"{rows['adamlab clip+8bit']['ratio_median']:.2f}"
     assert rows["adamlab clip+8bit"]["ratio_median"] > 0.85
     assert clip_fp32 == f"{rows['adamlab clip+fp32']['ratio_median']:.2f}"
     assert rows["adamlab clip+fp32"]["ratio_median"] > 0.85
-    both, alone = stated(
-        r"costs little more than `Adam8bit` alone\s+\(([\d.]+) against ([\d.]+) ms\)"
+    got = stated(
+        r"the clip adds ([\d.]+) ms to `Adam8bit`'s step \(([\d.]+) against ([\d.]+)\s+ms\), "
+        r"against the ([\d.]+) ms torch's clip adds to its fused step \(([\d.]+) against "
+        r"([\d.]+) ms\)"
     )
-    assert (both, alone) == (f"{ms['adamlab clip+8bit']:.1f}", f"{ms['adamlab 8bit']:.1f}")
+    c8, a8, ct, at = (
+        ms[k] for k in ("adamlab clip+8bit", "adamlab 8bit", "torch clip+fused", "torch fused")
+    )
+    want = (c8 - a8, c8, a8, ct - at, ct, at)
+    assert got == tuple(f"{x:.1f}" for x in want)
 
 
 def test_the_low_precision_run_at_1f3598d():
@@ -708,7 +718,7 @@ def test_the_low_precision_run_at_1f3598d():
     assert torch_ms == f"{rows['torch fused']['ms_per_step']:.1f}"
     assert bf16 == f"{rows['adamlab bf16']['ratio_median']:.2f}"
     assert eight == f"{rows['adamlab 8bit']['ratio_median']:.2f}"
-    (prev,) = stated(r"where it was met in the one before \(([\d.]+)×\)")
+    (prev,) = stated(r"it was met in the one before \(([\d.]+)×\)")
     assert prev == f"{rows['adamlab clip+fp32']['ratio_median']:.2f}"
     assert rows["adamlab clip+fp32"]["ratio_median"] <= 0.85
     (bf16_again,) = stated(r"not in\s+the one before \(([\d.]+)×\)")
