@@ -31,6 +31,39 @@ _grad_of = operator.attrgetter("grad")
 _is_sparse = operator.attrgetter("is_sparse")
 
 
+def state_mismatch(
+    p: torch.Tensor, state: dict[str, Any], scalars: Iterable[str], block_size: Any
+) -> str | None:
+    """Why ``state`` cannot be ``p``'s (a slot with another number of elements than ``p``, or
+    8-bit block scales, ``*_absmax``, for another number of blocks of ``block_size``), else
+    None. ``step`` and the per-parameter ``scalars`` (NAdam's ``mu_product``) are numbers. A
+    fused kernel reads as many elements as ``p`` has: a smaller state would be read past its
+    end."""
+    n = p.numel()
+    for key, value in state.items():
+        if key == "step" or key in scalars or not torch.is_tensor(value):
+            continue
+        if key.endswith("_absmax"):
+            if not isinstance(block_size, int) or block_size <= 0:
+                continue
+            want, what = -(-n // block_size), f"{-(-n // block_size)} (blocks of {block_size})"
+        else:
+            want, what = n, f"{n}"
+        if value.numel() != want:
+            return (
+                f"its state '{key}' has shape {tuple(value.shape)} ({value.numel()} elements), "
+                f"where a parameter of shape {tuple(p.shape)} needs {what}"
+            )
+    return None
+
+
+def _whole(value: Any) -> int | None:
+    """A block size as stored in a group (an int, or a whole float), else None."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return int(value) if float(value).is_integer() else None
+
+
 def _plain(value: Any) -> Any:
     """A group value as the core wants it: tensors become floats, lists become tuples."""
     if isinstance(value, torch.Tensor):
@@ -93,11 +126,67 @@ class CoreOptimizer(torch.optim.Optimizer):
         super().add_param_group(param_group)
         group = self.param_groups[-1]
         try:
+            for p in group["params"]:
+                if not (p.is_floating_point() or p.is_complex()):
+                    raise TypeError(
+                        f"adamlab.torch.{type(self).__name__} optimizes floating-point (or "
+                        f"complex) tensors; a parameter of shape {tuple(p.shape)} has dtype "
+                        f"{p.dtype}"
+                    )
             self._check_torch_flags(group)
             self.core(group)
         except Exception:
             self.param_groups.pop()
             raise
+
+    #: whether checkpoints with 8-bit moments (``*_absmax`` block scales) are this
+    #: optimizer's to load (the low-precision ones); others refuse them
+    takes_8bit_state: ClassVar[bool] = False
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """``torch.optim``'s, refusing first a state that is not these parameters' (a slot of
+        another size: a checkpoint of another model, whose state a fused step would read past
+        its end) and, but for the low-precision optimizers, 8-bit moments (their codes would
+        load as floats)."""
+        groups, states = state_dict.get("param_groups"), state_dict.get("state")
+        if isinstance(groups, list) and isinstance(states, dict):
+            for saved, group in zip(groups, self.param_groups, strict=False):
+                ids = saved.get("params", []) if isinstance(saved, dict) else []
+                if len(ids) != len(group["params"]):
+                    continue  # (torch.optim's own check refuses it, in its words)
+                for i, p in zip(ids, group["params"], strict=True):
+                    st = states.get(i)
+                    if not isinstance(st, dict):
+                        continue
+                    if not self.takes_8bit_state and any(str(k).endswith("_absmax") for k in st):
+                        raise ValueError(
+                            f"loaded state_dict holds 8-bit moments (parameter {i}: "
+                            f"{sorted(k for k in st if str(k).endswith('_absmax'))}); "
+                            f"adamlab.torch.{type(self).__name__} keeps float moments: load it "
+                            "into adamlab.torch.Adam8bit or AdamW8bit"
+                        )
+                    why = state_mismatch(
+                        p, st, self.scalar_keys.values(), _whole(saved.get("block_size"))
+                    )
+                    if why:
+                        raise ValueError(
+                            f"loaded state_dict does not fit this optimizer's parameters: "
+                            f"parameter {i}: {why}"
+                        )
+        super().load_state_dict(state_dict)
+
+    def _check_state(self, p: torch.Tensor, state: dict[str, Any], group: Any) -> None:
+        """Refuse, before a step reads it, a state that is not ``p``'s: one loaded for
+        another model, kept from before the parameter was resized (``p.data = ...``), or
+        quantized in blocks of another ``block_size`` than the group's now."""
+        bs = _whole(group.get("block_size")) if isinstance(group, dict) else None
+        why = state_mismatch(p, state, self.scalar_keys.values(), bs)
+        if why:
+            raise RuntimeError(
+                f"adamlab.torch.{type(self).__name__}: a parameter's state does not fit it: {why} "
+                "(a checkpoint of another model, a parameter resized after a step, or "
+                "block_size changed after a step)"
+            )
 
     def _check_torch_flags(self, group: dict[str, Any]) -> None:
         """Refuse what ``torch.optim`` refuses, with its exception type and words (each message
@@ -326,6 +415,7 @@ class CoreOptimizer(torch.optim.Optimizer):
             self._init_state(p, core)
         else:
             self._fill_slots(p, state, core)
+        self._check_state(p, state, group)
         h = core.hypers(t)
         for name, key in self.scalar_keys.items():
             new = core.scalars_update({name: state[key]}, t, h)[name]

@@ -317,6 +317,7 @@ def _classify(opt, p, keys, core_opt) -> list[torch.Tensor] | None:
         opt._init_state(p, core_opt)
     elif any(k not in state for k in keys):
         opt._fill_slots(p, state, core_opt)
+    opt._check_state(p, state, None)  # (float moments: no block scales)
     tensors = [p, p.grad, *(state[k] for k in keys)]
     # one predicate decides, and explains a refusal (fused=True): why_not_fused. It runs on a
     # group's first step and after changes only; steady-state steps reuse the _Plan.

@@ -101,6 +101,7 @@ class LowPrecisionAdam(DeferredClip, CoreOptimizer):
 
     core_cls: ClassVar[type] = core.Adam
     state_keys: ClassVar[dict[str, str]] = {"m": "exp_avg", "v": "exp_avg_sq"}
+    takes_8bit_state: ClassVar[bool] = True
     #: torch.amp.GradScaler hands its scale to step() (grad_scale / found_inf attributes)
     _step_supports_amp_scaling: ClassVar[bool] = True
     default_precision: ClassVar[str] = "8bit"
@@ -320,6 +321,7 @@ class LowPrecisionAdam(DeferredClip, CoreOptimizer):
                 self._init_state(p, core_opt)
             else:
                 self._fill_slots(p, state, core_opt)
+                self._check_state(p, state, group)
                 self._adopt(p, group, state)
             clip = self._take_clip(p)
             layout = self._layout(p, group)
