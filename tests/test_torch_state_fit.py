@@ -10,6 +10,8 @@ fails on it); integer parameters are refused at construction."""
 from __future__ import annotations
 
 import copy
+import inspect
+import re
 
 import pytest
 import torch
@@ -115,3 +117,14 @@ def test_integer_parameters_are_refused_at_construction(cls):
     with pytest.raises(TypeError, match=r"dtype torch\.int32"):
         opt.add_param_group({"params": [torch.zeros(3, dtype=torch.int32)]})
     assert len(opt.param_groups) == 1
+
+
+@pytest.mark.parametrize("cls", OPTIMIZERS, ids=lambda c: c.__name__)
+def test_the_capturable_error_names_a_torch_optimizer_that_exists(cls):
+    kwargs = {"lr": 0.1} if cls is at.SGD else {}
+    if "capturable" not in inspect.signature(cls).parameters:
+        return
+    with pytest.raises(ValueError, match=r"use torch\.optim\.(\w+) for graph capture") as err:
+        cls([torch.nn.Parameter(torch.zeros(2))], capturable=True, **kwargs)
+    name = re.search(r"use torch\.optim\.(\w+) for", str(err.value))[1]
+    assert hasattr(torch.optim, name)

@@ -205,9 +205,12 @@ class CoreOptimizer(torch.optim.Optimizer):
                     "optimizers in adamlab.optim take schedules)"
                 )
         if group.get("capturable"):
+            name = type(self).__name__
+            # (Adam8bit and the like have no torch.optim namesake: their float32 Adam or AdamW)
+            peer = name if hasattr(torch.optim, name) else "AdamW" if "AdamW" in name else "Adam"
             raise ValueError(
                 f"capturable=True (CUDA graph capture) is not supported by adamlab.torch."
-                f"{type(self).__name__}; use torch.optim.{type(self).__name__} for graph capture"
+                f"{name}; use torch.optim.{peer} for graph capture"
             )
         if group.get("differentiable"):
             raise ValueError(
