@@ -214,6 +214,48 @@ BAD_INPUT = {
         "error: the following arguments are required: --problem",
     ),
     "unknown command": (["frobnicate"], "invalid choice"),
+    # from a bug bash: each of these was a traceback or a silent default
+    "hyperparameter of another shape": (
+        ["compare", "--opt", "adam:lr=0.1/0.2"],
+        "--opt 'adam:lr=0.1/0.2': lr has shape (2,), which does not broadcast to params of shape",
+    ),
+    "sweep configuration of another shape": (
+        ["sweep", "adam", "--problem", "quadratic", "--grid", "lr=0.1/0.2"],
+        "configuration {'lr': (0.1, 0.2)}: lr has shape (2,), which does not broadcast",
+    ),
+    "seed past int64": (
+        ["compare", "--seed", "99999999999999999999999999999"],
+        "--seed: 99999999999999999999999999999 must lie in [0, 2**63 - repeats]",
+    ),
+    "sweep seed past int64": (
+        ["sweep", "adam", "--problem", "quadratic", "--grid", "lr=0.1", "--seeds", "0,2e63"],
+        "seeds",
+    ),
+    "sweep seed 2**63": (
+        [
+            "sweep",
+            "adam",
+            "--problem",
+            "quadratic",
+            "--grid",
+            "lr=0.1",
+            "--seeds",
+            "0,9223372036854775808",
+        ],
+        "seeds must lie in [0, 2**63); got 9223372036854775808",
+    ),
+    "sweep target nan": (
+        ["sweep", "adam", "--problem", "quadratic", "--grid", "lr=0.1", "--target", "nan"],
+        "Invalid target: nan; it must be a finite number >= 0",
+    ),
+    "sweep target negative": (
+        ["sweep", "adam", "--problem", "quadratic", "--grid", "lr=0.1", "--target", "-1"],
+        "Invalid target: -1.0",
+    ),
+    "empty result path": (["plot", ""], "the result's path is empty"),
+    "empty figure path": (["compare", "--out", ""], "--out ''"),
+    "reproduce --list with a name": (["reproduce", "--list", "nope"], "--list takes no name"),
+    "reproduce, empty name": (["reproduce", ""], "the reproduction's name is empty"),
     "evil expression": (
         ["compare", "--function", "__import__('os').system('id')"],
         "--function: refused expression: attribute access (__import__('os').system)",
@@ -336,3 +378,21 @@ def test_a_figure_that_cannot_be_drawn_leaves_no_file(capsys, tmp_path, monkeypa
     with pytest.raises(RuntimeError, match="cannot draw this"):
         main(["compare", "--steps", "5", "--json", "r.json", "--out", out])
     assert list(tmp_path.iterdir()) == []
+
+
+def test_running_out_of_memory_is_one_line_exit_2(monkeypatch, capsys):
+    """A run that asks for more than the machine has (``--repeats 10**12``, a problem of
+    10**11 dimensions) ends in MemoryError: one line and exit 2, not a traceback. (Simulated:
+    a real allocation of that size may be granted lazily and then killed.)"""
+    from adamlab.cli import compare
+
+    def huge(args):
+        raise MemoryError
+
+    monkeypatch.setattr(compare, "run", huge)
+    code, out, err = run(capsys, "compare")
+    assert code == 2 and out == ""
+    assert err.splitlines() == [
+        "adamlab: error: not enough memory for this run: ask for fewer steps, repeats, seeds, "
+        "configurations or dimensions"
+    ]

@@ -215,6 +215,12 @@ def test_factory_parameters_and_checks():
         SoftmaxDigits(batch_size=0)
     with pytest.raises(ValueError, match="split"):
         SoftmaxDigits().accuracy(SoftmaxDigits().x0, split="validation")
+    # seeds NumPy's SeedSequence takes (a negative or huge one was its traceback)
+    for name in ("split_seed", "init_seed"):
+        for bad in (-1, 2**63, 1e300, 1.5, True):
+            with pytest.raises(ValueError, match=rf"Invalid {name}: .*\[0, 2\*\*63\)"):
+                SoftmaxDigits(**{name: bad})
+    assert SoftmaxDigits(split_seed=2**63 - 1).split_seed == 2**63 - 1
 
 
 def test_a_missing_scikit_learn_gives_a_clear_error(monkeypatch):

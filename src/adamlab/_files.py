@@ -112,6 +112,8 @@ def check_writable(path: str | os.PathLike[str]) -> Path:
     read-only and pseudo file systems and missing directories are all caught *before* any
     work is done.
     """
+    if not str(path):
+        raise FileNotFoundError("cannot write '': the path is empty")
     target = Path(path)
     if target.is_dir():
         raise IsADirectoryError(f"cannot write {str(path)!r}: it is a directory")

@@ -64,6 +64,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         fail(str(e))
         return 2
+    except MemoryError:  # a run asked for more than the machine has (steps, seeds, dim, ...)
+        if os.environ.get("ADAMLAB_DEBUG"):
+            raise
+        fail(
+            "not enough memory for this run: ask for fewer steps, repeats, seeds, "
+            "configurations or dimensions"
+        )
+        return 2
     except BrokenPipeError:  # `adamlab compare | head`: stop quietly, like other tools
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 141

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+import numpy as np
+
 from ..lab import SEED_OPTIMIZERS, compare, optimizer_from_spec, problem_from_spec
 from ..lab.specs import parse_problem_spec
 from ..problems import from_expression
@@ -135,7 +137,7 @@ def run(args: argparse.Namespace) -> int:
     """Run, print the table, write the figure and the result."""
     if args.no_figure and args.out is not None:
         raise UsageError("--out and --no-figure contradict each other: give one of them")
-    out = None if args.no_figure else (args.out or DEFAULT_OUT)
+    out = None if args.no_figure else (DEFAULT_OUT if args.out is None else args.out)
     if out is not None:
         check_output(out, OUTPUT_FORMATS, "--out")
     if args.json is not None:
@@ -151,6 +153,11 @@ def run(args: argparse.Namespace) -> int:
         start = parse_start(args.start)
         with user_input("--start"):
             problem.check_start(start)
+    for spec, opt in zip(args.opt or DEFAULT_OPTS, optimizers, strict=True):
+        with user_input(f"--opt {spec!r}"):  # hyperparameters of the problem's shape
+            opt.init(np.asarray(problem.x0 if start is None else start, dtype=float))
+    if not 0 <= args.seed <= 2**63 - args.repeats:
+        raise UsageError(f"--seed: {args.seed} must lie in [0, 2**63 - repeats]")
     seeds = list(range(args.seed, args.seed + args.repeats))
     with missing_extras():
         result = compare(

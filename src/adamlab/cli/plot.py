@@ -9,6 +9,7 @@ from .._files import check_readable
 from ..lab import Result
 from ._common import (
     OUTPUT_FORMATS,
+    UsageError,
     check_output,
     figure_writer,
     missing_extras,
@@ -33,7 +34,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    out = args.out or str(Path(args.result).with_suffix(".png"))
+    if not args.result:
+        raise UsageError("the result's path is empty")
+    out = args.out if args.out is not None else str(Path(args.result).with_suffix(".png"))
     check_output(out, OUTPUT_FORMATS, "--out")
     with user_input():
         check_readable(args.result, "result")

@@ -41,6 +41,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.list and args.name is not None:
+        raise UsageError(f"--list takes no name (got {args.name!r}): 'adamlab reproduce --list'")
+    if args.name == "":
+        raise UsageError("the reproduction's name is empty; 'adamlab reproduce --list' lists them")
     if args.list or not args.name:
         for k, v in DESCRIPTIONS.items():
             print(f"{k:<16} {v}")

@@ -171,6 +171,16 @@ class Classification(ParametricProblem):
                 f"Invalid test_fraction: {self.test_fraction!r}; it must lie in (0, 1)"
             )
         _check_l2(self.l2)
+        for name in ("split_seed", "init_seed"):
+            seed = getattr(self, name)
+            if (
+                isinstance(seed, bool)
+                or not isinstance(seed, (int, np.integer))
+                or not (0 <= seed < 2**63)
+            ):
+                raise ValueError(
+                    f"Invalid {name}: {seed!r}; it must be a whole number in [0, 2**63)"
+                )
         object.__setattr__(self, "dim", sum(math.prod(s) for _, s in self.shapes()))
         object.__setattr__(
             self, "stochastic", self.batch_size is not None and self.batch_size < self.n_train

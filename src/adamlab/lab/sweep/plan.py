@@ -327,6 +327,15 @@ def make_plan(
     seeds = [int(s) for s in seeds]
     if not seeds:
         raise ValueError("seeds is empty")
+    bad = [s for s in seeds if not 0 <= s < 2**63]
+    if bad:
+        raise ValueError(f"seeds must lie in [0, 2**63); got {bad[0]}")
+    if target is not None and (
+        isinstance(target, bool)
+        or not isinstance(target, (int, float, np.integer, np.floating))
+        or not (np.isfinite(target) and target >= 0)
+    ):
+        raise ValueError(f"Invalid target: {target!r}; it must be a finite number >= 0")
     if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 1:
         raise ValueError(f"steps must be a positive integer, got {steps!r}")
     plist = [problems] if isinstance(problems, (Problem, str)) else list(problems)
@@ -337,6 +346,13 @@ def make_plan(
         _eval_every(p, int(steps), eval_every)  # refuses a bad eval_every up front
         if start is not None:
             p.check_start(start)
+        x0 = np.asarray(p.x0 if start is None else start, dtype=float)
+        for c in configs:  # a hyperparameter given as an array must fit the problem's shape
+            if any(isinstance(v, (list, tuple, np.ndarray)) for v in c.values()):
+                try:
+                    build(cls, c, nonfinite="propagate").init(x0)
+                except ValueError as e:
+                    raise ValueError(f"configuration {c}: {e}") from None
     run_settings: dict[str, Any] = {
         "steps": int(steps),
         "target": target,
