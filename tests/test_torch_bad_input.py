@@ -288,3 +288,30 @@ def test_tensor_hyperparameters_torch_accepts_still_work():
             ours.step()
             theirs.step()
         torch.testing.assert_close(a[0], b[0], rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_betas_as_one_tensor_of_two_is_taken_as_torch_optim_takes_it(dtype):
+    """``betas=torch.tensor([0.9, 0.99])``: torch.optim unpacks it; so does the drop-in (it
+    failed deep before), stepping as with the pair of its elements, bit for bit. Against
+    torch.optim itself, tensor betas agree to an ulp, not to the bit: torch computes the bias
+    corrections in the tensors' dtype, the drop-in from their values as Python floats (as
+    for a pair of 0-d tensors)."""
+    betas = torch.tensor([0.9, 0.99], dtype=dtype)
+    torch.manual_seed(0)
+    p = torch.nn.Parameter(torch.randn(10))
+    q, r = (torch.nn.Parameter(p.detach().clone()) for _ in range(2))
+    opts = [
+        at.Adam([p], betas=betas),
+        at.Adam([q], betas=(betas[0], betas[1])),
+        torch.optim.Adam([r], betas=betas),
+    ]
+    for _ in range(5):
+        g = torch.randn(10)
+        for x, opt in zip((p, q, r), opts, strict=True):
+            x.grad = g.clone()
+            opt.step()
+    assert torch.equal(p, q)
+    torch.testing.assert_close(p, r, rtol=1e-6, atol=1e-7)
+    with pytest.raises(ValueError, match="expected a pair"):
+        at.Adam([torch.nn.Parameter(torch.zeros(2))], betas=torch.tensor([0.9]))

@@ -67,6 +67,8 @@ def _whole(value: Any) -> int | None:
 def _plain(value: Any) -> Any:
     """A group value as the core wants it: tensors become floats, lists become tuples."""
     if isinstance(value, torch.Tensor):
+        if value.dim() == 1 and value.numel() != 1:  # betas=torch.tensor([0.9, 0.999])
+            return tuple(float(v) for v in value.tolist())
         return float(value.item())
     if isinstance(value, (list, tuple)):
         return tuple(_plain(v) for v in value)
