@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 
 import numpy as np
 import pytest
@@ -321,6 +322,50 @@ def test_a_result_file_with_malformed_trajectories_is_refused(tmp_path):
     data = json.loads(path.read_text())
     data["trajectories"] = "oops"
     path.write_text(json.dumps(data))
+    with pytest.raises(ValueError, match="is not a valid adamlab result"):
+        Result.load(path)
+
+
+def _damage(e, how):
+    tr = e["trajectories"][0]
+    if how == "no trajectories":
+        e["trajectories"] = []
+    elif how == "short x":
+        tr["x"] = tr["x"][:2]
+    elif how == "short diagnostics":
+        tr["diagnostics"]["m"] = tr["diagnostics"]["m"][:1]
+    elif how == "diverged_at text":
+        tr["diverged_at"] = "soon"
+    elif how == "loss text":
+        tr["loss"][1] = "oops"
+
+
+@pytest.mark.parametrize(
+    ("how", "says"),
+    [
+        ("no trajectories", "it holds no trajectories"),
+        ("short x", "x has 2 rows, loss 4"),
+        ("short diagnostics", "m has 1 rows, loss 4"),
+        ("diverged_at text", "diverged_at 'soon' is not a step"),
+        ("loss text", "oops"),
+    ],
+)
+def test_a_result_file_damaged_by_hand_is_refused_at_load(tmp_path, how, says):
+    """What the table and figures need (from a bug bash: each of these was a traceback from
+    inside NumPy or matplotlib at plot time, one after the figure file was written)."""
+    path = tmp_path / "r.json"
+    compare("quadratic", ["adam:lr=0.1"], steps=3).save(path)
+    data = json.loads(path.read_text())
+    _damage(data, how)
+    path.write_text(json.dumps(data))
+    with pytest.raises(ValueError, match=r"is not a valid adamlab result \(.*" + re.escape(says)):
+        Result.load(path)
+
+
+def test_a_csv_result_with_its_header_only_is_refused(tmp_path):
+    path = tmp_path / "r.csv"
+    compare("quadratic", ["adam:lr=0.1"], steps=3).save(path)
+    path.write_text(path.read_text().splitlines()[0] + "\n")
     with pytest.raises(ValueError, match="is not a valid adamlab result"):
         Result.load(path)
 

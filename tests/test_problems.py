@@ -343,3 +343,17 @@ def test_the_seed_quadratic_minimiser_follows_its_centre():
     q = Quadratic1D(center=-1.5)
     assert q.x_star.tolist() == [-1.5] and q.loss(q.x_star[None])[0] == 0.0
     assert Quadratic1D().x_star.tolist() == [2.0]
+
+
+@pytest.mark.parametrize(
+    ("name", "param"),
+    [("rastrigin", "A"), ("ackley", "a"), ("ackley", "b"), ("ackley", "c"), ("rosenbrock", "a"),
+     ("rosenbrock", "b"), ("two-well", "tilt"), ("beale", "f_star"), ("quadratic", "center")],
+)  # fmt: skip
+@pytest.mark.parametrize("value", [math.inf, -math.inf, math.nan])
+def test_a_parameter_that_is_not_finite_is_refused(name, param, value):
+    """From a bug bash: `rastrigin:A=inf`, `ackley:c=-inf` and the like ran and diverged at
+    step 1, where `quadratic:center=inf` was refused; every scalar parameter is now checked."""
+    with pytest.raises(ValueError, match=rf"Invalid {param}: .*; it must be finite"):
+        get_problem(name, **{param: value})
+    get_problem(name, **{param: 1.5})  # a finite value is taken

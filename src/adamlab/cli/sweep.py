@@ -100,9 +100,21 @@ def run(args: argparse.Namespace) -> int:
     if not args.grid and not args.sample:
         raise UsageError("give at least one --grid or --sample hyperparameter")
     with user_input():
-        axes = dict(parse_grid_axis(g) for g in args.grid)
-        space = dict(parse_sample_axis(s) for s in args.sample)
-        fixed = dict(parse_fixed(f) for f in args.fixed)
+        given = {
+            "--grid": [parse_grid_axis(g) for g in args.grid],
+            "--sample": [parse_sample_axis(s) for s in args.sample],
+            "--fixed": [parse_fixed(f) for f in args.fixed],
+        }
+        seen: dict[str, str] = {}
+        for flag, items in given.items():
+            for name, _ in items:
+                if name in seen:
+                    raise UsageError(
+                        f"{name} is given twice ({seen[name]} and {flag}): give each "
+                        "hyperparameter once"
+                    )
+                seen[name] = flag
+        axes, space, fixed = (dict(given[f]) for f in ("--grid", "--sample", "--fixed"))
         seeds = parse_seeds(args.seeds)
         configs = grid(**axes) if axes else [{}]
         if space:

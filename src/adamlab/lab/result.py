@@ -367,9 +367,16 @@ class Result:
         ``ValueError`` saying so (never a ``KeyError`` from deep inside).
         """
         try:
-            return cls._load(Path(path))
-        except (KeyError, TypeError, IndexError, AttributeError) as e:
+            result = cls._load(Path(path))
+            _check_rows(result)
+            return result
+        except (
+            KeyError, TypeError, IndexError, AttributeError, ValueError, OverflowError,
+            RecursionError,
+        ) as e:  # fmt: skip
             detail = f"missing field {e}" if isinstance(e, KeyError) else str(e)
+            if str(e).startswith(f"{str(path)!r} is not a valid adamlab result"):
+                raise
             raise ValueError(f"{str(path)!r} is not a valid adamlab result ({detail})") from None
 
     @classmethod
@@ -388,6 +395,28 @@ class Result:
             surface=None if m.get("surface") is None else Surface.from_dict(m["surface"]),
             meta={k: v for k, v in m.get("meta", {}).items() if k != "versions"},
         )
+
+
+def _check_rows(result: Result) -> None:
+    """What a saved result must hold for its table and figures: trajectories, each with as
+    many rows of every recorded array as of losses, and a whole diverged_at (or none); a file
+    damaged by hand fails here, not inside matplotlib."""
+    if not result.trajectories:
+        raise ValueError("it holds no trajectories")
+    for tr in result.trajectories:
+        n = len(tr.loss)
+        if n == 0:
+            raise ValueError(f"trajectory {tr.label!r} has no rows")
+        arrays = {
+            k: getattr(tr, k) for k in ("x", "grad_norm", "distance", "step", "step_norm", "t")
+        }
+        arrays.update(tr.diagnostics)
+        for name, a in arrays.items():
+            if a is not None and len(a) != n:
+                raise ValueError(f"trajectory {tr.label!r}: {name} has {len(a)} rows, loss {n}")
+        d = tr.diverged_at
+        if d is not None and (isinstance(d, bool) or not isinstance(d, int) or d < 0):
+            raise ValueError(f"trajectory {tr.label!r}: diverged_at {d!r} is not a step")
 
 
 def now_utc() -> str:

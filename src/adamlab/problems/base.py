@@ -264,6 +264,10 @@ class ParametricProblem(Problem):
         return {}
 
     def __post_init__(self) -> None:
+        for f in dataclasses.fields(self):  # a scalar parameter (a, b, c, A, tilt, ...): finite
+            value = getattr(self, f.name)
+            if isinstance(value, (float, np.floating)) and not math.isfinite(value):
+                raise ValueError(f"Invalid {f.name}: {value!r}; it must be finite")
         for key, value in self.defaults().items():
             current = getattr(self, key)
             if current is None or (isinstance(current, str) and current == ""):
