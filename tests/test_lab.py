@@ -326,6 +326,20 @@ def test_a_result_file_with_malformed_trajectories_is_refused(tmp_path):
         Result.load(path)
 
 
+def test_compare_takes_one_spec_and_refuses_seeds_that_are_not_whole_numbers():
+    """From a bug bash: ``compare(p, "adam")`` ran the spec's characters as optimizers, and
+    ``seed="12"`` ran seeds 1 and 2."""
+    r = compare("quadratic", "adam:lr=0.1", steps=3)
+    assert r.labels == ["Adam(lr=0.1, betas=(0.9, 0.999))"]
+    assert len(compare("quadratic", ["adam"], steps=3, seed=range(3)).trajectories) == 3
+    for bad in ("12", 1.5, True, None):
+        with pytest.raises(TypeError, match="seed must be a whole number or a list of them"):
+            compare("quadratic", ["adam"], steps=3, seed=bad)
+    for bad in (None, 3):
+        with pytest.raises(TypeError, match="optimizers must be a list"):
+            compare("quadratic", bad, steps=3)
+
+
 def _damage(e, how):
     tr = e["trajectories"][0]
     if how == "no trajectories":

@@ -254,6 +254,9 @@ def test_changing_precision_requantizes_at_the_next_step():
         (dict(state_precision="fp32"), r"state_precision: 'fp32'"),
         (dict(min_8bit_size=-1), r"min_8bit_size: -1"),
         (dict(amsgrad=True), r"amsgrad=True"),
+        # held as a float: 2**53 + 1 would be rounded to another seed (and 2**64 was 0's)
+        (dict(rounding_seed=2**53), r"rounding_seed: 9007199254740992; .*\[0, 2\*\*53\)"),
+        (dict(rounding_seed=2**64), r"rounding_seed: 18446744073709551616"),
     ],
 )
 def test_bad_arguments_are_refused_at_construction(kw, match):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -45,10 +45,17 @@ def get_problem(spec: str | Problem, **kwargs: Any) -> Problem:
 
 def _labelled(optimizers: OptimizerArg) -> list[tuple[str, Optimizer]]:
     """(label, optimizer) pairs; default labels from the name and key hyperparameters."""
+    if isinstance(optimizers, (str, Optimizer)):  # one optimizer (a string is not a list)
+        optimizers = [optimizers]
     if isinstance(optimizers, Mapping):
         items = [(str(k), v) for k, v in optimizers.items()]
-    else:
+    elif isinstance(optimizers, Iterable):
         items = [(None, v) for v in optimizers]
+    else:
+        raise TypeError(
+            f"optimizers must be a list (or dict) of adamlab optimizers or specs like "
+            f"'adam:lr=0.1', got {type(optimizers).__name__}"
+        )
     out: list[tuple[str, Optimizer]] = []
     for label, opt in items:
         if isinstance(opt, str):
@@ -340,7 +347,11 @@ def compare(
     problem = get_problem(problem)
     if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 0:
         raise ValueError(f"steps must be a non-negative integer, got {steps!r}")
-    seeds = [int(seed)] if isinstance(seed, (int, np.integer)) else [int(s) for s in seed]
+    listed = isinstance(seed, (list, tuple, range, np.ndarray))
+    values = list(seed) if listed else [seed]
+    if any(isinstance(s, bool) or not isinstance(s, (int, np.integer)) for s in values):
+        raise TypeError(f"seed must be a whole number or a list of them, got {seed!r}")
+    seeds = [int(s) for s in values]
     if not seeds:
         raise ValueError("compare needs at least one seed")
     x0 = problem.check_start(problem.x0 if start is None else start)

@@ -289,6 +289,11 @@ def check_low_precision(opt: Adam) -> dict[str, Any]:
         if float(value) != int(value):
             raise ValueError(f"Invalid {name}: {value!r}; it must be a whole number")
         out[name] = int(value)
+    if out["rounding_seed"] >= 2**53:  # (held as a float: a larger seed would be rounded)
+        raise ValueError(
+            f"Invalid rounding_seed: {out['rounding_seed']!r}; it must be a whole number in "
+            "[0, 2**53)"
+        )
     bs = out["block_size"]
     if bs & (bs - 1):
         raise ValueError(
