@@ -332,6 +332,7 @@ def test_compare_takes_one_spec_and_refuses_seeds_that_are_not_whole_numbers():
     r = compare("quadratic", "adam:lr=0.1", steps=3)
     assert r.labels == ["Adam(lr=0.1, betas=(0.9, 0.999))"]
     assert len(compare("quadratic", ["adam"], steps=3, seed=range(3)).trajectories) == 3
+    assert len(compare("quadratic", ["adam"], steps=3, seed=(s for s in (4, 5))).trajectories) == 2
     for bad in ("12", 1.5, True, None):
         with pytest.raises(TypeError, match="seed must be a whole number or a list of them"):
             compare("quadratic", ["adam"], steps=3, seed=bad)

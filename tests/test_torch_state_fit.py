@@ -5,7 +5,7 @@ loaded from another model's checkpoint, kept from before ``p.data`` was resized,
 in blocks of another ``block_size`` would be read past its end (a crash, or garbage in the
 parameters). ``load_state_dict`` refuses such a state with a ``ValueError`` (as torch.optim
 refuses groups of another size), a step with a ``RuntimeError`` (as torch.optim's own step
-fails on it); integer parameters are refused at construction."""
+fails on it); integer parameters with a gradient are refused at the step."""
 
 from __future__ import annotations
 
@@ -109,14 +109,22 @@ def test_every_optimizer_is_in_the_integer_test():
 
 
 @pytest.mark.parametrize("cls", OPTIMIZERS, ids=lambda c: c.__name__)
-def test_integer_parameters_are_refused_at_construction(cls):
+def test_integer_parameters_with_a_gradient_are_refused_at_the_step(cls):
+    """An integer parameter with a gradient stepped as integers; it is refused (torch.optim
+    fails there too). A frozen one, without a gradient, is left alone, as torch.optim leaves
+    it, also after steps that kept a plan."""
     kwargs = {"lr": 0.1} if cls is at.SGD else {}
-    with pytest.raises(TypeError, match=r"a parameter of shape \(2,\) has dtype torch.int64"):
-        cls([torch.tensor([5, 7])], **kwargs)
-    opt = cls([torch.nn.Parameter(torch.zeros(2))], **kwargs)
-    with pytest.raises(TypeError, match=r"dtype torch\.int32"):
-        opt.add_param_group({"params": [torch.zeros(3, dtype=torch.int32)]})
-    assert len(opt.param_groups) == 1
+    q = torch.nn.Parameter(torch.randn(300_000))
+    frozen = torch.tensor([5, 7])
+    opt = cls([q, frozen], **kwargs)
+    for _ in range(3):
+        q.grad = torch.randn(300_000)
+        opt.step()
+    assert frozen.tolist() == [5, 7]
+    frozen.grad = torch.tensor([1, -1])
+    with pytest.raises(TypeError, match=r"shape \(2,\) with a gradient has dtype torch\.int64"):
+        opt.step()
+    assert frozen.tolist() == [5, 7]
 
 
 @pytest.mark.parametrize("cls", OPTIMIZERS, ids=lambda c: c.__name__)

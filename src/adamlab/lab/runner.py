@@ -347,7 +347,7 @@ def compare(
     problem = get_problem(problem)
     if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 0:
         raise ValueError(f"steps must be a non-negative integer, got {steps!r}")
-    listed = isinstance(seed, (list, tuple, range, np.ndarray))
+    listed = isinstance(seed, Iterable) and not isinstance(seed, (str, bytes))
     values = list(seed) if listed else [seed]
     if any(isinstance(s, bool) or not isinstance(s, (int, np.integer)) for s in values):
         raise TypeError(f"seed must be a whole number or a list of them, got {seed!r}")

@@ -128,13 +128,6 @@ class CoreOptimizer(torch.optim.Optimizer):
         super().add_param_group(param_group)
         group = self.param_groups[-1]
         try:
-            for p in group["params"]:
-                if not (p.is_floating_point() or p.is_complex()):
-                    raise TypeError(
-                        f"adamlab.torch.{type(self).__name__} optimizes floating-point (or "
-                        f"complex) tensors; a parameter of shape {tuple(p.shape)} has dtype "
-                        f"{p.dtype}"
-                    )
             self._check_torch_flags(group)
             self.core(group)
         except Exception:
@@ -176,6 +169,18 @@ class CoreOptimizer(torch.optim.Optimizer):
                             f"parameter {i}: {why}"
                         )
         super().load_state_dict(state_dict)
+
+    def _check_dtypes(self, params: list[torch.Tensor]) -> None:
+        """Parameters with a gradient must be floating point (or complex): an integer one
+        would step as integers. (A frozen integer parameter, without a gradient, is left
+        alone, as torch.optim leaves it.)"""
+        for p in params:
+            if not (p.is_floating_point() or p.is_complex()):
+                raise TypeError(
+                    f"adamlab.torch.{type(self).__name__} optimizes floating-point (or complex) "
+                    f"tensors; a parameter of shape {tuple(p.shape)} with a gradient has dtype "
+                    f"{p.dtype}"
+                )
 
     def _check_state(self, p: torch.Tensor, state: dict[str, Any], group: Any) -> None:
         """Refuse, before a step reads it, a state that is not ``p``'s: one loaded for
@@ -386,6 +391,7 @@ class CoreOptimizer(torch.optim.Optimizer):
             if self._planned_step(group, core):
                 continue
             params = [p for p in group["params"] if p.grad is not None]
+            self._check_dtypes(params)
             if any(map(_is_sparse, map(_grad_of, params))):
                 p = next(p for p in params if p.grad.is_sparse)
                 raise RuntimeError(

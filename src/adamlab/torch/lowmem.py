@@ -302,6 +302,7 @@ class LowPrecisionAdam(DeferredClip, CoreOptimizer):
             if self._planned_step(group, core_opt, unscale):
                 continue
             params = [p for p in group["params"] if p.grad is not None]
+            self._check_dtypes(params)
             for p in params:
                 if p.grad.is_sparse:
                     raise RuntimeError(

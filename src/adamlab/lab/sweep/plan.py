@@ -333,9 +333,9 @@ def make_plan(
     if target is not None and (
         isinstance(target, bool)
         or not isinstance(target, (int, float, np.integer, np.floating))
-        or not (np.isfinite(target) and target >= 0)
-    ):
-        raise ValueError(f"Invalid target: {target!r}; it must be a finite number >= 0")
+        or not np.isfinite(target)
+    ):  # (below 0 is a loss threshold where f* is unknown; with f* known it is never met)
+        raise ValueError(f"Invalid target: {target!r}; it must be a finite number")
     if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 1:
         raise ValueError(f"steps must be a positive integer, got {steps!r}")
     plist = [problems] if isinstance(problems, (Problem, str)) else list(problems)
