@@ -377,6 +377,21 @@ def test_a_result_file_damaged_by_hand_is_refused_at_load(tmp_path, how, says):
         Result.load(path)
 
 
+def test_a_file_that_is_not_a_result_keeps_its_own_message(tmp_path):
+    """read()'s own refusals (another extension, another format) are not wrapped again in
+    "is not a valid adamlab result (...)", as a first version of the row check did."""
+    other = tmp_path / "notes.txt"
+    other.write_text("x")
+    with pytest.raises(ValueError) as err:
+        Result.load(other)
+    assert str(err.value) == f"cannot load {str(other)!r}: expected .json, .csv or .parquet"
+    fake = tmp_path / "fake.json"
+    fake.write_text('{"hello": 1}')
+    with pytest.raises(ValueError) as err:
+        Result.load(fake)
+    assert str(err.value).startswith(f"{str(fake)!r} is not a saved adamlab result (format")
+
+
 def test_a_csv_result_with_its_header_only_is_refused(tmp_path):
     path = tmp_path / "r.csv"
     compare("quadratic", ["adam:lr=0.1"], steps=3).save(path)

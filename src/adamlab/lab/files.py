@@ -62,6 +62,11 @@ def save(result: Any, path: str | os.PathLike[str]) -> Path:
     return path
 
 
+class NotAResultError(ValueError):
+    """A file :func:`read` cannot take as a saved result, said in its own words (a wrong
+    extension, no manifest, another format, not JSON)."""
+
+
 def read(path: Path) -> tuple[dict[str, Any], list[Trajectory]]:
     """The manifest and the trajectories of a saved result."""
     suffix = path.suffix.lower()
@@ -70,7 +75,7 @@ def read(path: Path) -> tuple[dict[str, Any], list[Trajectory]]:
             try:
                 data = json.load(f)
             except json.JSONDecodeError as e:
-                raise ValueError(f"{str(path)!r} is not a saved result: {e}") from None
+                raise NotAResultError(f"{str(path)!r} is not a saved result: {e}") from None
         _check_format(data, path)
         trajs = [Trajectory.from_dict(d) for d in data["trajectories"]]
         return data, trajs
@@ -86,11 +91,11 @@ def read(path: Path) -> tuple[dict[str, Any], list[Trajectory]]:
         table = pq.read_table(path)
         raw = (table.schema.metadata or {}).get(b"adamlab")
         if raw is None:
-            raise ValueError(f"{str(path)!r} holds no adamlab manifest")
+            raise NotAResultError(f"{str(path)!r} holds no adamlab manifest")
         manifest = json.loads(raw)
         _check_format(manifest, path)
         return manifest, _trajectories_from_frame(table.to_pandas(), manifest)
-    raise ValueError(f"cannot load {str(path)!r}: expected .json, .csv or .parquet")
+    raise NotAResultError(f"cannot load {str(path)!r}: expected .json, .csv or .parquet")
 
 
 def _frame_columns(t: Trajectory, tracked: list[int]) -> dict[str, np.ndarray]:
@@ -120,7 +125,7 @@ def _frame_columns(t: Trajectory, tracked: list[int]) -> dict[str, np.ndarray]:
 
 def _check_format(data: Any, path: Path) -> None:
     if not isinstance(data, dict) or data.get("format") != FORMAT:
-        raise ValueError(f"{str(path)!r} is not a saved adamlab result (format {FORMAT})")
+        raise NotAResultError(f"{str(path)!r} is not a saved adamlab result (format {FORMAT})")
 
 
 def _sidecar(path: Path) -> Path:

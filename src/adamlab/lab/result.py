@@ -370,13 +370,13 @@ class Result:
             result = cls._load(Path(path))
             _check_rows(result)
             return result
+        except files.NotAResultError:  # (its own message: not wrapped in a second one)
+            raise
         except (
             KeyError, TypeError, IndexError, AttributeError, ValueError, OverflowError,
             RecursionError,
         ) as e:  # fmt: skip
             detail = f"missing field {e}" if isinstance(e, KeyError) else str(e)
-            if str(e).startswith(f"{str(path)!r} is not a valid adamlab result"):
-                raise
             raise ValueError(f"{str(path)!r} is not a valid adamlab result ({detail})") from None
 
     @classmethod
