@@ -16,7 +16,7 @@ import functools
 import itertools
 import operator
 import warnings
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any, ClassVar
 
 import array_api_compat.torch as xp_torch
@@ -46,7 +46,8 @@ def state_mismatch(
         if key.endswith("_absmax"):
             if not isinstance(block_size, int) or block_size <= 0:
                 continue
-            want, what = -(-n // block_size), f"{-(-n // block_size)} (blocks of {block_size})"
+            want = -(-n // block_size)
+            what = f"{want} (blocks of {block_size})"
         else:
             want, what = n, f"{n}"
         if value.numel() != want:
@@ -143,32 +144,40 @@ class CoreOptimizer(torch.optim.Optimizer):
         another size: a checkpoint of another model, whose state a fused step would read past
         its end) and, but for the low-precision optimizers, 8-bit moments (their codes would
         load as floats)."""
-        groups, states = state_dict.get("param_groups"), state_dict.get("state")
-        if isinstance(groups, list) and isinstance(states, dict):
-            for saved, group in zip(groups, self.param_groups, strict=False):
-                ids = saved.get("params", []) if isinstance(saved, dict) else []
-                if len(ids) != len(group["params"]):
-                    continue  # (torch.optim's own check refuses it, in its words)
-                for i, p in zip(ids, group["params"], strict=True):
-                    st = states.get(i)
-                    if not isinstance(st, dict):
-                        continue
-                    if not self.takes_8bit_state and any(str(k).endswith("_absmax") for k in st):
-                        raise ValueError(
-                            f"loaded state_dict holds 8-bit moments (parameter {i}: "
-                            f"{sorted(k for k in st if str(k).endswith('_absmax'))}); "
-                            f"adamlab.torch.{type(self).__name__} keeps float moments: load it "
-                            "into adamlab.torch.Adam8bit or AdamW8bit"
-                        )
-                    why = state_mismatch(
-                        p, st, self.scalar_keys.values(), _whole(saved.get("block_size"))
-                    )
-                    if why:
-                        raise ValueError(
-                            f"loaded state_dict does not fit this optimizer's parameters: "
-                            f"parameter {i}: {why}"
-                        )
+        states = state_dict.get("state")
+        for saved, _, i, p in self._saved_params(state_dict):
+            st = states.get(i) if isinstance(states, dict) else None
+            if not isinstance(st, dict):
+                continue
+            if not self.takes_8bit_state and any(str(k).endswith("_absmax") for k in st):
+                raise ValueError(
+                    f"loaded state_dict holds 8-bit moments (parameter {i}: "
+                    f"{sorted(k for k in st if str(k).endswith('_absmax'))}); "
+                    f"adamlab.torch.{type(self).__name__} keeps float moments: load it "
+                    "into adamlab.torch.Adam8bit or AdamW8bit"
+                )
+            why = state_mismatch(p, st, self.scalar_keys.values(), _whole(saved.get("block_size")))
+            if why:
+                raise ValueError(
+                    f"loaded state_dict does not fit this optimizer's parameters: "
+                    f"parameter {i}: {why}"
+                )
         super().load_state_dict(state_dict)
+
+    def _saved_params(
+        self, state_dict: dict[str, Any]
+    ) -> Iterator[tuple[dict[str, Any], dict[str, Any], Any, torch.Tensor]]:
+        """(saved group, group, saved id, parameter), paired as torch.optim's
+        ``load_state_dict`` pairs them: group by group, in order. Groups whose sizes differ
+        are left out (torch.optim's own check refuses them, in its words)."""
+        groups = state_dict.get("param_groups")
+        if not isinstance(groups, list):
+            return
+        for saved, group in zip(groups, self.param_groups, strict=False):
+            ids = saved.get("params", []) if isinstance(saved, dict) else []
+            if len(ids) == len(group["params"]):
+                for i, p in zip(ids, group["params"], strict=True):
+                    yield saved, group, i, p
 
     def _check_dtypes(self, params: list[torch.Tensor]) -> None:
         """Parameters with a gradient must be floating point (or complex): an integer one

@@ -204,18 +204,14 @@ class LowPrecisionAdam(DeferredClip, CoreOptimizer):
         }
         super().load_state_dict(state_dict)
         self._index = None
-        params = [p for g in self.param_groups for p in g["params"]]
-        ids = [i for g in state_dict["param_groups"] for i in g["params"]]
-        by_param = dict(zip(params, ids, strict=True))
-        for group in self.param_groups:
-            for p in group["params"]:
-                original = saved.get(by_param[p])
-                if not original or p not in self.state:
-                    continue
-                state = self.state[p]
-                for key, value in original.items():
-                    state[key] = value.to(device=p.device, copy=True)
-                self._adopt(p, group, state)
+        for _, group, i, p in self._saved_params(state_dict):
+            original = saved.get(i)
+            if not original or p not in self.state:
+                continue
+            state = self.state[p]
+            for key, value in original.items():
+                state[key] = value.to(device=p.device, copy=True)
+            self._adopt(p, group, state)
 
     # -- state ---------------------------------------------------------------------------------
 
