@@ -220,12 +220,12 @@ class AdamW(Adam):
         amsgrad_variant: str = "raw",
         state_precision: str = "fp32",
     ) -> None:
-        _float32_state_only(self.core_cls.__name__, state_precision)
         super().__init__(
             params, lr, betas, eps, weight_decay, amsgrad, foreach=foreach, maximize=maximize,
             capturable=capturable, differentiable=differentiable, fused=fused,
             decoupled_weight_decay=True, bias_correction=bias_correction,
             eps_placement=eps_placement, eps_root=eps_root, amsgrad_variant=amsgrad_variant,
+            state_precision=state_precision,
         )  # fmt: skip
 
 
